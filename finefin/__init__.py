@@ -1,0 +1,1 @@
+"""finefin: configuration and the command line that ties ingestion, dbt, the semantic layer and the bot together."""
