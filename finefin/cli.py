@@ -1,8 +1,119 @@
-import typer
+"""The `finefin` command line. Commands are thin: they read settings, call the packages, and print results."""
 
-app = typer.Typer(help="FineFinance data platform")
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from finefin.config import get_settings
+from finefin.errors import FinefinError
+
+app = typer.Typer(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+source_app = typer.Typer(help="The operational PostgreSQL (embedded unless FINEFIN_SOURCE_URL is set).",
+                         no_args_is_help=True)
+app.add_typer(source_app, name="source")
+
+console = Console(stderr=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear error line and return the exit to raise (status 1)."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
 
 
 @app.callback()
-def main() -> None:
-    """finefin command line."""
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@source_app.command("init")
+def source_init() -> None:
+    """Create the operational tables if missing."""
+    from ingestion.source import apply_schema, redact, source_dsn
+
+    try:
+        dsn = source_dsn(get_settings())
+        apply_schema(dsn)
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"schema ready on {redact(dsn)}")
+
+
+@source_app.command("generate")
+def source_generate(
+    customers: Annotated[int, typer.Option(min=1, help="Customers at the end of the history.")] = 5000,
+    months: Annotated[int, typer.Option(min=1, max=120, help="Months of history.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data.")] = 42,
+    end_date: Annotated[str | None, typer.Option(help="Last day of history, YYYY-MM-DD (default: today).")] = None,
+    replace: Annotated[bool, typer.Option(help="Empty the source tables first.")] = False,
+) -> None:
+    """Fill the source with realistic synthetic data (bulk COPY)."""
+    from ingestion.generator import generate
+    from ingestion.source import apply_schema, source_dsn
+
+    try:
+        end = date.fromisoformat(end_date) if end_date else date.today()
+    except ValueError:
+        raise fail(f"--end-date must be YYYY-MM-DD, got {end_date!r}") from None
+    try:
+        dsn = source_dsn(get_settings())
+        apply_schema(dsn)
+        summary = generate(dsn, customers=customers, months=months, seed=seed, end_date=end, replace=replace)
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    console.print(summary)
+
+
+@source_app.command("simulate-day")
+def source_simulate_day(
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days of new activity to add.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Add new days of activity after the last one: new rows and updated rows."""
+    from ingestion.generator import simulate_days
+    from ingestion.source import source_dsn
+
+    try:
+        summary = simulate_days(source_dsn(get_settings()), days=days, seed=seed)
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    console.print(summary)
+
+
+@app.command("ingest")
+def ingest() -> None:
+    """Copy the source into the warehouse `raw` schema: incremental merge on primary keys."""
+    from ingestion.pipeline import run_ingest
+    from ingestion.source import source_dsn
+
+    settings = get_settings()
+    try:
+        report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path)
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    console.print(report)
+
+
+@app.command("transform")
+def transform(
+    full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
+) -> None:
+    """Run `dbt build` (models + tests) on the configured target."""
+    from finefin.transform import run_dbt_build
+
+    try:
+        result = run_dbt_build(get_settings(), full_refresh=full_refresh)
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    console.print(result)
+
+
+if __name__ == "__main__":
+    app()
