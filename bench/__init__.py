@@ -1,0 +1,1 @@
+"""Benchmarks: each bench_*.py module, run as `python -m bench.<name>`, prints one markdown section."""
