@@ -115,5 +115,22 @@ def transform(
     console.print(result)
 
 
+@app.command("demo")
+def demo(
+    customers: Annotated[int, typer.Option(min=1, help="Customers to generate when the source is empty.")] = 5000,
+    months: Annotated[int, typer.Option(min=1, max=120, help="Months of history to generate.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Run the main job end to end on the configured (default: embedded) source and warehouse."""
+    from finefin.demo import run_demo
+
+    settings = get_settings()
+    try:
+        summary = run_demo(settings, customers=customers, months=months, seed=seed, console=console)
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    Console().print(summary)
+
+
 if __name__ == "__main__":
     app()
