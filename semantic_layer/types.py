@@ -1,0 +1,212 @@
+"""Typed results of the semantic layer API. Money is Decimal quantized to cents; dates are dates, not strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from semantic_layer.inputs import CustomerId, Month
+
+Tier = Literal["Bronze", "Gold", "Diamond"]
+TIERS: tuple[Tier, ...] = ("Bronze", "Gold", "Diamond")
+
+CENT = Decimal("0.01")
+
+
+def money(value: float | int | str | Decimal | None) -> Decimal:
+    """A warehouse number (MetricFlow returns floats) as Decimal cents."""
+    if value is None:
+        return Decimal("0.00")
+    return Decimal(str(value)).quantize(CENT)
+
+
+def pct_change(current: Decimal | int, previous: Decimal | int) -> Decimal | None:
+    """Month-over-month change in percent, one decimal; None when the previous value is zero."""
+    if previous == 0:
+        return None
+    return (Decimal(current - previous) * 100 / abs(Decimal(previous))).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """When the data was last loaded successfully, and whether that is older than the SLA."""
+
+    last_load_at: datetime | None
+    checked_at: datetime
+    sla: timedelta
+
+    @property
+    def age(self) -> timedelta | None:
+        return None if self.last_load_at is None else self.checked_at - self.last_load_at
+
+    @property
+    def is_stale(self) -> bool:
+        return self.age is None or self.age > self.sla
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    customer_id: CustomerId
+    full_name: str
+    email: str
+    tier: Tier
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    account_id: int
+    account_type: str
+    status: str
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class CustomerBalance:
+    customer_id: CustomerId
+    as_of: date
+    accounts: tuple[AccountBalance, ...]
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class UpcomingTransaction:
+    transaction_id: int
+    account_id: int
+    scheduled_for: date
+    transaction_type: str
+    description: str
+    amount: Decimal
+    projected_balance: Decimal  # customer's total balance after this transaction and all earlier upcoming ones
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    customer_id: CustomerId
+    as_of: date
+    horizon_days: int
+    starting_balance: Decimal
+    items: tuple[UpcomingTransaction, ...]
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    transaction_id: int
+    account_id: int
+    booked_at: datetime
+    transaction_type: str
+    description: str
+    amount: Decimal
+    running_balance: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A customer's month: opening + Σ lines = closing (checked when built)."""
+
+    customer_id: CustomerId
+    month: Month
+    full_name: str
+    opening_balance: Decimal
+    lines: tuple[StatementLine, ...]
+    closing_balance: Decimal
+
+    @property
+    def total_in(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.amount > 0), Decimal("0.00"))
+
+    @property
+    def total_out(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.amount < 0), Decimal("0.00"))
+
+
+@dataclass(frozen=True)
+class GrowthFigures:
+    month: Month
+    revenue: Decimal
+    transaction_volume: Decimal
+    transaction_count: int
+    new_customers: int
+    revenue_mom_pct: Decimal | None
+    volume_mom_pct: Decimal | None
+    new_customers_mom_pct: Decimal | None
+
+
+@dataclass(frozen=True)
+class MonthlyGrowth:
+    month: Month
+    current: GrowthFigures
+    history: tuple[GrowthFigures, ...]  # oldest first, ending with `current`
+
+
+@dataclass(frozen=True)
+class TierCount:
+    tier: Tier
+    customers: int
+    change: int  # since the previous month
+
+
+@dataclass(frozen=True)
+class TierBreakdown:
+    month: Month
+    tiers: tuple[TierCount, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(t.customers for t in self.tiers)
+
+
+@dataclass(frozen=True)
+class TransactionsMonthRow:
+    month: Month
+    transaction_type: str
+    transaction_count: int
+    transaction_volume: Decimal
+
+
+@dataclass(frozen=True)
+class TransactionsPerMonth:
+    first_month: Month
+    last_month: Month
+    rows: tuple[TransactionsMonthRow, ...]
+
+
+WatchReason = Literal["high_withdrawals", "loans_outstanding", "investments_held"]
+
+
+@dataclass(frozen=True)
+class WatchlistEntry:
+    customer_id: CustomerId
+    full_name: str
+    reason: WatchReason
+    value: Decimal
+    threshold: Decimal
+
+
+@dataclass(frozen=True)
+class RedStreak:
+    customer_id: CustomerId
+    full_name: str
+    months: int
+    since: Month
+    balance: Decimal  # end-of-month balance of the last complete month
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    month: Month
+    entries: tuple[WatchlistEntry, ...]
+    red_streaks: tuple[RedStreak, ...]
+    thresholds: dict[WatchReason, Decimal] = field(default_factory=dict)
+    min_red_months: int = 3
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    name: str
+    label: str
+    description: str
+    metric_type: str
+    definition: str  # measures, filters and formula in words a director can read
