@@ -1,0 +1,33 @@
+{#- One row per customer per calendar month: month-end position, month flows and red-streak state. -#}
+with customer_months as (
+    select * from {{ ref('int_customer_months_summarized') }}
+),
+
+streaks as (
+    select * from {{ ref('int_customer_red_streaks_computed') }}
+)
+
+select
+    {{ dbt.concat(["cast(customer_months.customer_id as " ~ dbt.type_string() ~ ")", "'-'", "cast(customer_months.month_start as " ~ dbt.type_string() ~ ")"]) }}
+        as customer_month_key,
+    customer_months.customer_id,
+    customer_months.month_start,
+    customer_months.month_end_date,
+    customer_months.is_month_complete,
+    customer_months.account_count,
+    customer_months.opening_balance,
+    customer_months.credit_amount,
+    customer_months.debit_amount,
+    customer_months.closing_balance,
+    customer_months.withdrawal_amount,
+    customer_months.revenue_amount,
+    customer_months.booked_transaction_count,
+    customer_months.loans_outstanding,
+    customer_months.investments_held,
+    customer_months.is_in_red,
+    streaks.red_streak_months,
+    streaks.red_streak_start_month
+from customer_months
+left join streaks
+    on customer_months.customer_id = streaks.customer_id
+    and customer_months.month_start = streaks.month_start
