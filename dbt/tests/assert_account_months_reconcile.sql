@@ -1,0 +1,34 @@
+-- For every account-month: opening balance + sum of the month's booked transactions (fct_transactions) = closing
+-- balance, and the closing balance equals the daily balance table on the month's last day (or the as-of date).
+-- Any returned row is a failure.
+with statement_lines as (
+    select
+        account_id,
+        cast({{ dbt.date_trunc('month', 'booked_date') }} as date) as month_start,
+        sum(amount) as booked_total
+    from {{ ref('fct_transactions') }}
+    group by 1, 2
+),
+
+checked as (
+    select
+        account_months.account_id,
+        account_months.month_start,
+        account_months.opening_balance,
+        coalesce(statement_lines.booked_total, 0) as booked_total,
+        account_months.closing_balance,
+        daily.balance as daily_closing_balance
+    from {{ ref('fct_account_months') }} as account_months
+    left join statement_lines
+        on account_months.account_id = statement_lines.account_id
+        and account_months.month_start = statement_lines.month_start
+    left join {{ ref('fct_account_balances_daily') }} as daily
+        on account_months.account_id = daily.account_id
+        and account_months.month_end_date = daily.balance_date
+)
+
+select *
+from checked
+where opening_balance + booked_total <> closing_balance
+    or daily_closing_balance is null
+    or daily_closing_balance <> closing_balance
