@@ -1,0 +1,240 @@
+"""The bot's brain, without Slack: command text + identity → Answer. Slack, the console and the demo share it.
+
+Order matters: parse the subcommand (no data touched) → check access → parse arguments into typed values
+(CustomerId, Month, metric name) → call the semantic layer. `answer()` never raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot import blocks as bk
+from bot import files
+from bot.access import Capability, Identity, Role, allowed
+from bot.answer import Answer
+from bot.identity import IdentityResolver
+from bot.settings import BotSettings
+from finefin.errors import FinefinError
+from semantic_layer.api import SemanticLayer
+from semantic_layer.errors import SemanticLayerError
+from semantic_layer.inputs import CustomerId, Month, metric_name
+from semantic_layer.types import Freshness, Watchlist
+
+log = logging.getLogger(__name__)
+
+
+class BotUsageError(FinefinError):
+    """Command text the bot does not understand; the message says how to write it."""
+
+
+class AccessDenied(FinefinError):
+    """The user's roles do not allow the command; the message is polite and reveals no data."""
+
+
+HELP: dict[Capability, tuple[str, str]] = {
+    Capability.OWN_BALANCE: ("balance", "your accounts, total and as-of date"),
+    Capability.UPCOMING: ("upcoming", "scheduled transactions in the next 30 days and your projected balance"),
+    Capability.STATEMENT: ("statement [YYYY-MM]", "monthly statement as PDF + CSV in your DMs (default: last month)"),
+    Capability.CUSTOMER_BALANCE: ("balance <customer>", "a customer's accounts and total"),
+    Capability.WATCHLIST: ("watchlist", "customers with high withdrawals, loans or investments, with reasons"),
+    Capability.RED: ("red", "customers in the red 3+ consecutive months"),
+    Capability.GROWTH: ("growth [YYYY-MM]", "revenue, volume, new customers, month over month"),
+    Capability.TIERS: ("tiers", "customers per tier and change"),
+    Capability.TRANSACTIONS: ("transactions", "transactions per month by type, with a chart"),
+    Capability.DEFINE: ("define <metric>", "the governed definition of a metric"),
+}
+SUBCOMMANDS = ("help", "balance", "upcoming", "statement", "watchlist", "red", "growth", "tiers", "transactions",
+               "define")
+UNKNOWN_USER = ("Sorry, I don't recognise you as a FineFinance customer or staff member. If you are a customer, "
+                "make sure your Slack profile uses the email address of your FineFinance account.")
+
+
+@dataclass(frozen=True)
+class Request:
+    """A command reduced to its capability and raw argument words (not yet validated)."""
+
+    capability: Capability
+    args: tuple[str, ...]
+
+
+def parse(text: str) -> Request:
+    """Subcommand and raw arguments. Raises BotUsageError for unknown subcommands or wrong argument counts."""
+    words = text.split()
+    if not words:
+        return Request(Capability.HELP, ())
+    name, args = words[0].lower(), tuple(words[1:])
+    if name not in SUBCOMMANDS:
+        raise BotUsageError(f"I don't know “{bk.truncate(words[0], 30)}”. Try `/finefin help`.")
+    cap = Capability(name)
+    if cap is Capability.OWN_BALANCE and args:
+        cap = Capability.CUSTOMER_BALANCE
+    max_args = {Capability.STATEMENT: 1, Capability.GROWTH: 1, Capability.CUSTOMER_BALANCE: 1,
+                Capability.DEFINE: 1, Capability.HELP: 1}.get(cap, 0)
+    min_args = 1 if cap in (Capability.CUSTOMER_BALANCE, Capability.DEFINE) else 0
+    if not min_args <= len(args) <= max_args:
+        usage = HELP[cap][0] if cap in HELP else name
+        raise BotUsageError(f"Usage: `/finefin {usage}`.")
+    return Request(cap, args)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class Assistant:
+    def __init__(self, sl: SemanticLayer, settings: BotSettings, resolver: IdentityResolver) -> None:
+        self.sl = sl
+        self.settings = settings
+        self.resolver = resolver
+
+    def freshness(self) -> Freshness:
+        """The semantic layer's freshness, judged against FINEFIN_FRESHNESS_SLA_HOURS when that is set."""
+        fresh = self.sl.freshness()
+        if self.settings.freshness_sla_hours is not None:
+            fresh = dataclasses.replace(fresh, sla=timedelta(hours=self.settings.freshness_sla_hours))
+        return fresh
+
+    def answer(self, user_id: str, text: str, request_id: str | None = None) -> Answer:
+        """Never raises: errors become a short message; unexpected ones are logged with the request id."""
+        request_id = request_id or new_request_id()
+        try:
+            identity = self.resolver.resolve(user_id)
+            result = self.answer_for(identity, text)
+        except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
+            log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
+            result = Answer(text=str(exc), blocks=bk.error_blocks(str(exc)), ok=False)
+        except Exception:
+            log.exception("request %s from %s failed; text=%r", request_id, user_id, text[:200])
+            msg = f"Sorry, something went wrong on our side. Please try again later (reference {request_id})."
+            result = Answer(text=msg, blocks=bk.error_blocks(msg), ok=False)
+        result.request_id = request_id
+        return result
+
+    def answer_for(self, identity: Identity, text: str) -> Answer:
+        if not identity.known:
+            raise AccessDenied(UNKNOWN_USER)
+        request = parse(text)
+        if not allowed(identity, request.capability):
+            raise AccessDenied(self._refusal(identity, request.capability))
+        handler: Callable[[Identity, tuple[str, ...]], Answer] = getattr(self, f"_{request.capability.name.lower()}")
+        return handler(identity, request.args)
+
+    @staticmethod
+    def _refusal(identity: Identity, capability: Capability) -> str:
+        if capability is Capability.CUSTOMER_BALANCE and Role.CUSTOMER in identity.roles:
+            return "Sorry, you can only see your own accounts: use `/finefin balance`."
+        if capability in (Capability.OWN_BALANCE, Capability.UPCOMING, Capability.STATEMENT):
+            return ("Sorry, that command shows a customer's own accounts, and your Slack email is not linked to a "
+                    "FineFinance account.")
+        return "Sorry, that command is not available to you. `/finefin help` lists what you can use."
+
+    def _customer_id(self, identity: Identity) -> CustomerId:
+        assert identity.customer is not None  # guaranteed by ACCESS: these capabilities need Role.CUSTOMER
+        return identity.customer.customer_id
+
+    # --- handlers: one per capability -------------------------------------------------------------------------
+
+    def _help(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        commands = [usage for cap, usage in HELP.items() if allowed(identity, cap)]
+        roles = ", ".join(sorted(identity.roles))
+        intro = f"*FineFinance bot* — you are recognised as: {roles}. Commands:"
+        lines = [f"/finefin {usage} — {what}" for usage, what in commands]
+        return Answer(text="\n".join([intro, *lines]), blocks=bk.help_blocks(commands, intro))
+
+    def _own_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        balance = self.sl.balance(self._customer_id(identity))
+        fresh = self.freshness()
+        return Answer(text=f"Your total balance: {bk.money(balance.total)} (as of {balance.as_of})",
+                      blocks=bk.balance_blocks(balance, "Your balance", fresh, self.settings.list_limit),
+                      data=balance)
+
+    def _customer_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        customer_id = CustomerId.parse(args[0])
+        profile = self.sl.customer(customer_id)
+        balance = self.sl.balance(customer_id)
+        fresh = self.freshness()
+        title = f"{profile.full_name} (#{customer_id}, {profile.tier})"
+        return Answer(text=f"{profile.full_name}: total balance {bk.money(balance.total)} (as of {balance.as_of})",
+                      blocks=bk.balance_blocks(balance, title, fresh, self.settings.list_limit), data=balance)
+
+    def _upcoming(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        upcoming = self.sl.upcoming(self._customer_id(identity), 30)
+        fresh = self.freshness()
+        projected = upcoming.items[-1].projected_balance if upcoming.items else upcoming.starting_balance
+        return Answer(text=f"{len(upcoming.items)} upcoming transactions; projected balance {bk.money(projected)}",
+                      blocks=bk.upcoming_blocks(upcoming, fresh, self.settings.list_limit), data=upcoming)
+
+    def _statement(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        month = Month.parse(args[0]) if args else None
+        statement = self.sl.statement(self._customer_id(identity), month)
+        fresh = self.freshness()
+        return Answer(
+            text=(f"Statement {statement.month}: opening {bk.money(statement.opening_balance)}, closing "
+                  f"{bk.money(statement.closing_balance)}. PDF and CSV sent to your DMs."),
+            blocks=bk.statement_blocks(statement, fresh), data=statement,
+            files=[files.statement_pdf(statement, fresh), files.statement_csv(statement)])
+
+    def _watchlist(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        watchlist = self.sl.watchlist(None)
+        fresh = self.freshness()
+        return watchlist_answer(watchlist, fresh, self.settings.list_limit)
+
+    def _red(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        watchlist = self.sl.watchlist(None)
+        fresh = self.freshness()
+        answer = Answer(text=f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ months",
+                        blocks=bk.red_blocks(watchlist, fresh, self.settings.list_limit), data=watchlist.red_streaks)
+        if len(watchlist.red_streaks) > self.settings.list_limit:
+            rows = [[r.customer_id, r.full_name, r.months, r.since, r.balance] for r in watchlist.red_streaks]
+            answer.files.append(files.FileAttachment(
+                f"red-{watchlist.month}.csv", files.csv_bytes(["customer_id", "name", "months", "since", "balance"],
+                                                              rows), "Customers in the red (CSV)"))
+        return answer
+
+    def _growth(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        month = Month.parse(args[0]) if args else None
+        growth = self.sl.monthly_growth(month, 6)
+        fresh = self.freshness()
+        c = growth.current
+        return Answer(text=(f"Growth {growth.month}: revenue {bk.money(c.revenue)} ({bk.pct(c.revenue_mom_pct)}), "
+                            f"new customers {c.new_customers}"),
+                      blocks=bk.growth_blocks(growth, fresh), data=growth)
+
+    def _tiers(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        tiers = self.sl.customers_per_tier(None)
+        fresh = self.freshness()
+        summary = ", ".join(f"{t.tier} {t.customers}" for t in tiers.tiers)
+        return Answer(text=f"Customers per tier {tiers.month}: {summary}", blocks=bk.tiers_blocks(tiers, fresh),
+                      data=tiers)
+
+    def _transactions(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        tpm = self.sl.transactions_per_month(12)
+        fresh = self.freshness()
+        return Answer(text=f"Transactions per month {tpm.first_month} – {tpm.last_month} (chart in your DMs)",
+                      blocks=bk.transactions_blocks(tpm, fresh, self.settings.list_limit), data=tpm,
+                      files=[files.transactions_chart(tpm), files.transactions_csv(tpm)])
+
+    def _define(self, identity: Identity, args: tuple[str, ...]) -> Answer:
+        name = metric_name(args[0], set(self.sl.metric_names()))
+        definition = self.sl.define(name)
+        fresh = self.freshness()
+        return Answer(text=f"{definition.label}: {definition.definition}",
+                      blocks=bk.define_blocks(definition, fresh), data=definition)
+
+
+def watchlist_answer(watchlist: Watchlist, fresh: Freshness, limit: int, title: str | None = None) -> Answer:
+    """Shared by the `watchlist` command and the scheduled advisor post: blocks + the full list as CSV when cut."""
+    answer = Answer(text=f"Watchlist {watchlist.month}: {len(watchlist.entries)} entries",
+                    blocks=bk.watchlist_blocks(watchlist, fresh, limit, title), data=watchlist)
+    if len(watchlist.entries) > limit:
+        rows = [[e.customer_id, e.full_name, e.reason, e.value, e.threshold] for e in watchlist.entries]
+        answer.files.append(files.FileAttachment(
+            f"watchlist-{watchlist.month}.csv",
+            files.csv_bytes(["customer_id", "name", "reason", "value", "threshold"], rows), "Watchlist (CSV)"))
+    return answer
+

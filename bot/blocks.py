@@ -1,0 +1,267 @@
+"""Block Kit for every answer: small pure functions from typed results to JSON-ready dicts.
+
+Slack limits enforced here: a section's text holds at most 3,000 characters, a message at most 50 blocks.
+Text from the warehouse (names, descriptions) is escaped so it cannot form links or mentions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, timedelta
+from decimal import Decimal
+from typing import Any
+
+from semantic_layer.types import (
+    CustomerBalance,
+    Freshness,
+    MetricDefinition,
+    MonthlyGrowth,
+    Statement,
+    TierBreakdown,
+    TransactionsPerMonth,
+    Upcoming,
+    Watchlist,
+)
+
+Block = dict[str, Any]
+MAX_SECTION_CHARS = 3000
+MAX_BLOCKS = 50
+MAX_HEADER_CHARS = 150
+
+REASON_LABELS = {
+    "high_withdrawals": "high withdrawals",
+    "loans_outstanding": "loans outstanding",
+    "investments_held": "investments held",
+}
+
+
+def esc(text: str) -> str:
+    """Escape the three characters Slack mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def money(value: Decimal) -> str:
+    """`1234.5` → `1,234.50`; negatives keep their sign: `-12.00`."""
+    return f"{value:,.2f}"
+
+
+def pct(value: Decimal | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}%"
+
+
+def signed(value: int) -> str:
+    return f"{value:+,d}"
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_CHARS), "emoji": True}}
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, MAX_SECTION_CHARS)}}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, MAX_SECTION_CHARS)}]}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def message(blocks: Iterable[Block]) -> list[Block]:
+    """At most 50 blocks; if cut, the last one says so."""
+    out = list(blocks)
+    if len(out) > MAX_BLOCKS:
+        out = [*out[: MAX_BLOCKS - 1], context("_Message shortened to fit Slack's limits._")]
+    return out
+
+
+def lines_section(lines: Sequence[str], total: int, limit: int, what: str) -> list[Block]:
+    """A list as one or more sections (each ≤ 3,000 chars), at most `limit` lines, plus a note when cut."""
+    shown = list(lines[:limit])
+    blocks: list[Block] = []
+    chunk: list[str] = []
+    for line in shown:
+        line = truncate(line, 500)
+        if chunk and len("\n".join([*chunk, line])) > MAX_SECTION_CHARS:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    if total > len(shown):
+        blocks.append(context(f"Showing {len(shown)} of {total} {what}; the full list is attached as a CSV file."))
+    return blocks
+
+
+def _duration(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def freshness_text(freshness: Freshness) -> str:
+    if freshness.last_load_at is None:
+        return "No successful data load is recorded yet."
+    at = freshness.last_load_at
+    at = at.astimezone(UTC) if at.tzinfo else at
+    return f"Data as of {at:%Y-%m-%d %H:%M} UTC"
+
+
+def freshness_blocks(freshness: Freshness) -> list[Block]:
+    """The "as of" line every answer ends with, and a warning when the last load is older than the SLA."""
+    blocks = [context(f":clock3: {freshness_text(freshness)}")]
+    if freshness.is_stale:
+        age = freshness.age
+        why = "no load has succeeded yet" if age is None else f"the last load is {_duration(age)} old"
+        blocks.append(section(f":warning: *Stale data*: {why}, beyond the {_duration(freshness.sla)} freshness "
+                              "target. Figures may be out of date."))
+    return blocks
+
+
+def error_blocks(text: str) -> list[Block]:
+    return [section(f":no_entry_sign: {text}")]
+
+
+def help_blocks(commands: Sequence[tuple[str, str]], intro: str) -> list[Block]:
+    lines = [f"`/finefin {usage}` — {what}" for usage, what in commands]
+    return message([section(intro), *lines_section(lines, len(lines), 40, "commands")])
+
+
+def balance_blocks(balance: CustomerBalance, title: str, freshness: Freshness, limit: int) -> list[Block]:
+    lines = [
+        f"• {esc(a.account_type)} #{a.account_id}" + ("" if a.status == "active" else f" ({esc(a.status)})")
+        + f": *{money(a.balance)}*"
+        for a in balance.accounts
+    ]
+    blocks = [header(title)]
+    blocks += lines_section(lines, len(lines), limit, "accounts") if lines else [section("_No accounts._")]
+    blocks.append(section(f"*Total: {money(balance.total)}* · as of {balance.as_of.isoformat()}"))
+    return message([*blocks, *freshness_blocks(freshness)])
+
+
+def upcoming_blocks(upcoming: Upcoming, freshness: Freshness, limit: int) -> list[Block]:
+    lines = [
+        f"• {item.scheduled_for.isoformat()} · {esc(item.transaction_type)} · {esc(item.description)}: "
+        f"*{money(item.amount)}* → projected {money(item.projected_balance)}"
+        for item in upcoming.items
+    ]
+    projected = upcoming.items[-1].projected_balance if upcoming.items else upcoming.starting_balance
+    blocks = [
+        header(f"Upcoming: next {upcoming.horizon_days} days"),
+        section(f"Balance now: *{money(upcoming.starting_balance)}* (as of {upcoming.as_of.isoformat()})"),
+    ]
+    blocks += lines_section(lines, len(lines), limit, "transactions") if lines else [
+        section("_No scheduled transactions._")]
+    blocks.append(section(f"*Projected balance after {upcoming.horizon_days} days: {money(projected)}*"))
+    return message([*blocks, *freshness_blocks(freshness)])
+
+
+def statement_blocks(statement: Statement, freshness: Freshness) -> list[Block]:
+    return message([
+        header(f"Statement {statement.month}"),
+        section(
+            f"Opening balance: *{money(statement.opening_balance)}*\n"
+            f"Money in: {money(statement.total_in)} · Money out: {money(statement.total_out)} "
+            f"({len(statement.lines)} transactions)\n"
+            f"Closing balance: *{money(statement.closing_balance)}*"
+        ),
+        context("The PDF and CSV are in your direct messages with FineFinance."),
+        *freshness_blocks(freshness),
+    ])
+
+
+def watchlist_lines(watchlist: Watchlist) -> list[str]:
+    return [
+        f"• *{esc(e.full_name)}* (#{e.customer_id}) — {REASON_LABELS.get(e.reason, e.reason)}: "
+        f"{money(e.value)} (threshold {money(e.threshold)})"
+        for e in watchlist.entries
+    ]
+
+
+def watchlist_blocks(watchlist: Watchlist, freshness: Freshness, limit: int, title: str | None = None) -> list[Block]:
+    lines = watchlist_lines(watchlist)
+    blocks = [header(title or f"Watchlist {watchlist.month}")]
+    blocks += lines_section(lines, len(lines), limit, "entries") if lines else [section("_Nobody on the watchlist._")]
+    if watchlist.red_streaks:
+        blocks.append(context(f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ "
+                              "months: `/finefin red`."))
+    return message([*blocks, *freshness_blocks(freshness)])
+
+
+def red_lines(watchlist: Watchlist) -> list[str]:
+    return [
+        f"• *{esc(r.full_name)}* (#{r.customer_id}) — {r.months} months in the red since "
+        f"{r.since}, balance {money(r.balance)}"
+        for r in watchlist.red_streaks
+    ]
+
+
+def red_blocks(watchlist: Watchlist, freshness: Freshness, limit: int) -> list[Block]:
+    lines = red_lines(watchlist)
+    blocks = [header(f"In the red {watchlist.min_red_months}+ months (to {watchlist.month})")]
+    blocks += lines_section(lines, len(lines), limit, "customers") if lines else [section("_Nobody._")]
+    return message([*blocks, *freshness_blocks(freshness)])
+
+
+def growth_blocks(growth: MonthlyGrowth, freshness: Freshness) -> list[Block]:
+    c = growth.current
+    history = [
+        f"`{g.month}` revenue {money(g.revenue)} · volume {money(g.transaction_volume)} · "
+        f"new customers {g.new_customers:,d}"
+        for g in growth.history
+    ]
+    return message([
+        header(f"Growth {growth.month}"),
+        section(
+            f"Revenue: *{money(c.revenue)}* ({pct(c.revenue_mom_pct)} MoM)\n"
+            f"Transaction volume: *{money(c.transaction_volume)}* ({pct(c.volume_mom_pct)} MoM), "
+            f"{c.transaction_count:,d} transactions\n"
+            f"New customers: *{c.new_customers:,d}* ({pct(c.new_customers_mom_pct)} MoM)"
+        ),
+        *lines_section(history, len(history), 24, "months"),
+        *freshness_blocks(freshness),
+    ])
+
+
+def tiers_blocks(tiers: TierBreakdown, freshness: Freshness) -> list[Block]:
+    lines = [f"• {t.tier}: *{t.customers:,d}* ({signed(t.change)} vs previous month)" for t in tiers.tiers]
+    return message([
+        header(f"Customers per tier {tiers.month}"),
+        section("\n".join(lines) + f"\nTotal: *{tiers.total:,d}*"),
+        *freshness_blocks(freshness),
+    ])
+
+
+def transactions_lines(tpm: TransactionsPerMonth) -> list[str]:
+    return [
+        f"`{r.month}` {esc(r.transaction_type)}: {r.transaction_count:,d} · {money(r.transaction_volume)}"
+        for r in tpm.rows
+    ]
+
+
+def transactions_blocks(tpm: TransactionsPerMonth, freshness: Freshness, limit: int) -> list[Block]:
+    lines = transactions_lines(tpm)
+    return message([
+        header(f"Transactions per month {tpm.first_month} – {tpm.last_month}"),
+        *lines_section(lines, len(lines), limit, "rows"),
+        context("Chart: transactions.png (and the full table as CSV) in your direct messages."),
+        *freshness_blocks(freshness),
+    ])
+
+
+def define_blocks(definition: MetricDefinition, freshness: Freshness) -> list[Block]:
+    return message([
+        header(f"{definition.label} ({definition.name})"),
+        section(f"{esc(definition.description)}\n*Type:* {esc(definition.metric_type)}\n"
+                f"*Definition:* {esc(definition.definition)}"),
+        *freshness_blocks(freshness),
+    ])
+
+
+def digest_intro_blocks(month: str) -> list[Block]:
+    return [header(f"Monthly digest {month}"), divider()]

@@ -1,0 +1,354 @@
+"""Fixtures for the bot tests: an in-memory SemanticLayer double, the fake Slack server, a Bolt app, signing.
+
+Tests take the semantic layer from the `semantic_layer_impl` fixture and read the people they act as from
+`people` (user IDs and the customer ids behind them). Both come from the double today; to run the same tests
+on generated data, override those two fixtures with `semantic_layer.get_semantic_layer()` and people picked
+from it (e.g. with `bot.directory.pick_demo_people`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.settings import BotSettings
+from semantic_layer.errors import FutureMonthError, UnknownCustomerError, UnknownMetricError
+from semantic_layer.inputs import CustomerId, Month
+from semantic_layer.types import (
+    AccountBalance,
+    CustomerBalance,
+    CustomerProfile,
+    Freshness,
+    GrowthFigures,
+    MetricDefinition,
+    MonthlyGrowth,
+    RedStreak,
+    Statement,
+    StatementLine,
+    TierBreakdown,
+    TierCount,
+    TransactionsMonthRow,
+    TransactionsPerMonth,
+    Upcoming,
+    UpcomingTransaction,
+    Watchlist,
+    WatchlistEntry,
+)
+from tests.fake_slack import FakeSlack
+
+D = Decimal
+TODAY = date(2026, 11, 24)
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+SIGNING_SECRET = "test-signing-secret"
+
+
+def _profile(cid: int, name: str, email: str, tier: str = "Gold") -> CustomerProfile:
+    return CustomerProfile(CustomerId(cid), name, email, tier, datetime(2025, 1, cid % 28 + 1, tzinfo=UTC))  # type: ignore[arg-type]
+
+
+def _statement(cid: int, name: str, month: Month, opening: Decimal, amounts: list[Decimal]) -> Statement:
+    lines, running = [], opening
+    for i, amount in enumerate(amounts):
+        running += amount
+        lines.append(StatementLine(1000 + i, cid * 10, datetime(month.year, month.month, i + 2, 9, 30, tzinfo=UTC),
+                                   "deposit" if amount > 0 else "withdrawal", f"line {i}", amount, running))
+    return Statement(CustomerId(cid), month, name, opening, tuple(lines), running)
+
+
+@dataclass
+class InMemorySemanticLayer:
+    """A SemanticLayer built from explicit values. Asserts argument types: the bot must pass typed inputs only."""
+
+    today: date = TODAY
+    last_load_at: datetime | None = NOW - timedelta(hours=2)
+    sla: timedelta = timedelta(hours=26)
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    profiles: dict[int, CustomerProfile] = field(default_factory=dict)
+    balances: dict[int, CustomerBalance] = field(default_factory=dict)
+    upcomings: dict[int, Upcoming] = field(default_factory=dict)
+    statements: dict[tuple[int, Month], Statement] = field(default_factory=dict)
+    growth: dict[Month, MonthlyGrowth] = field(default_factory=dict)
+    tiers: TierBreakdown | None = None
+    tpm: TransactionsPerMonth | None = None
+    watch: Watchlist | None = None
+    definitions: dict[str, MetricDefinition] = field(default_factory=dict)
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+
+    @staticmethod
+    def _check_cid(customer_id: object) -> CustomerId:
+        assert type(customer_id) is CustomerId, f"expected CustomerId, got {type(customer_id).__name__}"
+        return customer_id
+
+    @staticmethod
+    def _check_month(month: object) -> None:
+        assert month is None or type(month) is Month, f"expected Month or None, got {type(month).__name__}"
+
+    @property
+    def last_complete_month(self) -> Month:
+        return Month.of(self.today).previous
+
+    def freshness(self) -> Freshness:
+        self._record("freshness")
+        return Freshness(self.last_load_at, NOW, self.sla)
+
+    def customer_by_email(self, email: str) -> CustomerProfile | None:
+        self._record("customer_by_email", email)
+        assert isinstance(email, str) and "@" in email
+        return next((p for p in self.profiles.values() if p.email.lower() == email.lower()), None)
+
+    def customer(self, customer_id: CustomerId) -> CustomerProfile:
+        self._record("customer", customer_id)
+        cid = self._check_cid(customer_id)
+        if cid.value not in self.profiles:
+            raise UnknownCustomerError(f"There is no customer {cid}.")
+        return self.profiles[cid.value]
+
+    def balance(self, customer_id: CustomerId) -> CustomerBalance:
+        self._record("balance", customer_id)
+        return self.balances[self.customer(customer_id).customer_id.value]
+
+    def upcoming(self, customer_id: CustomerId, days: int = 30) -> Upcoming:
+        self._record("upcoming", customer_id, days)
+        assert type(days) is int
+        return self.upcomings[self.customer(customer_id).customer_id.value]
+
+    def statement(self, customer_id: CustomerId, month: Month | None = None) -> Statement:
+        self._record("statement", customer_id, month)
+        self._check_month(month)
+        cid = self.customer(customer_id).customer_id
+        month = month or self.last_complete_month
+        month.require_complete(self.today)
+        found = self.statements.get((cid.value, month))
+        if found is None:
+            return Statement(cid, month, self.profiles[cid.value].full_name, D("0.00"), (), D("0.00"))
+        return found
+
+    def monthly_growth(self, month: Month | None = None, history: int = 6) -> MonthlyGrowth:
+        self._record("monthly_growth", month, history)
+        self._check_month(month)
+        month = (month or self.last_complete_month).require_started(self.today)
+        if month not in self.growth:
+            raise FutureMonthError(f"No data for {month}.")
+        return self.growth[month]
+
+    def customers_per_tier(self, month: Month | None = None) -> TierBreakdown:
+        self._record("customers_per_tier", month)
+        self._check_month(month)
+        assert self.tiers is not None
+        return self.tiers
+
+    def transactions_per_month(self, months: int = 12) -> TransactionsPerMonth:
+        self._record("transactions_per_month", months)
+        assert type(months) is int
+        assert self.tpm is not None
+        return self.tpm
+
+    def watchlist(self, month: Month | None = None) -> Watchlist:
+        self._record("watchlist", month)
+        self._check_month(month)
+        assert self.watch is not None
+        return self.watch
+
+    def metric_names(self) -> list[str]:
+        self._record("metric_names")
+        return sorted(self.definitions)
+
+    def define(self, metric: str) -> MetricDefinition:
+        self._record("define", metric)
+        assert isinstance(metric, str)
+        if metric not in self.definitions:
+            raise UnknownMetricError(f"“{metric}” is not a metric.")
+        return self.definitions[metric]
+
+
+def build_double(extra_watch_entries: int = 0) -> InMemorySemanticLayer:
+    """Three customers (Ada: two accounts, Bob: in the red, Chloé: one account), four months of aggregates."""
+    sl = InMemorySemanticLayer()
+    sl.profiles = {
+        1: _profile(1, "Ada Lovelace", "ada@example.com", "Diamond"),
+        2: _profile(2, "Bob <b>Brown</b>", "bob@example.com", "Bronze"),
+        3: _profile(3, "Chloé Dupré", "chloe@example.com", "Gold"),
+    }
+    as_of = TODAY - timedelta(days=1)
+    sl.balances = {
+        1: CustomerBalance(CustomerId(1), as_of, (AccountBalance(10, "checking", "active", D("1234.50")),
+                                                  AccountBalance(11, "savings", "active", D("20000.00"))),
+                           D("21234.50")),
+        2: CustomerBalance(CustomerId(2), as_of, (AccountBalance(20, "checking", "active", D("-310.25")),),
+                           D("-310.25")),
+        3: CustomerBalance(CustomerId(3), as_of, (AccountBalance(30, "checking", "frozen", D("7.00")),), D("7.00")),
+    }
+    sl.upcomings = {
+        1: Upcoming(CustomerId(1), as_of, 30, D("21234.50"), (
+            UpcomingTransaction(501, 10, TODAY + timedelta(days=3), "bill_payment", "Rent", D("-950.00"),
+                                D("20284.50")),
+            UpcomingTransaction(502, 10, TODAY + timedelta(days=6), "salary", "Payroll", D("3100.00"), D("23384.50")),
+        )),
+        2: Upcoming(CustomerId(2), as_of, 30, D("-310.25"), ()),
+        3: Upcoming(CustomerId(3), as_of, 30, D("7.00"), ()),
+    }
+    october = Month(2026, 10)
+    sl.statements = {
+        (1, october): _statement(1, "Ada Lovelace", october, D("18000.00"),
+                                 [D("2500.00"), D("-120.40"), D("-75.10"), D("930.00")]),
+        (3, Month(2026, 9)): _statement(3, "Chloé Dupré", Month(2026, 9), D("10.00"), [D("-3.00")]),
+    }
+    months = [Month(2026, 7), Month(2026, 8), Month(2026, 9), october]
+    figures = [
+        GrowthFigures(months[0], D("10000.00"), D("500000.00"), 4000, 100, None, None, None),
+        GrowthFigures(months[1], D("11000.00"), D("520000.00"), 4200, 120, D("10.0"), D("4.0"), D("20.0")),
+        GrowthFigures(months[2], D("12100.00"), D("546000.00"), 4410, 90, D("10.0"), D("5.0"), D("-25.0")),
+        GrowthFigures(months[3], D("13310.00"), D("600600.00"), 4851, 117, D("10.0"), D("10.0"), D("30.0")),
+    ]
+    sl.growth = {m: MonthlyGrowth(m, figures[i], tuple(figures[: i + 1])) for i, m in enumerate(months)}
+    sl.tiers = TierBreakdown(october, (TierCount("Bronze", 3120, 41), TierCount("Gold", 1480, -7),
+                                       TierCount("Diamond", 400, 3)))
+    sl.tpm = TransactionsPerMonth(months[0], october, tuple(
+        TransactionsMonthRow(m, t, n, D(v))
+        for m in months for t, n, v in (("deposit", 1500, "250000.00"), ("withdrawal", 1200, "180000.00"),
+                                        ("transfer", 1300, "90000.00"))))
+    entries = [
+        WatchlistEntry(CustomerId(1), "Ada Lovelace", "investments_held", D("20000.00"), D("15000.00")),
+        WatchlistEntry(CustomerId(2), "Bob <b>Brown</b>", "high_withdrawals", D("4200.00"), D("3000.00")),
+    ]
+    entries += [WatchlistEntry(CustomerId(100 + i), f"Customer {100 + i}", "loans_outstanding",
+                               D("50000.00") + i, D("25000.00")) for i in range(extra_watch_entries)]
+    sl.watch = Watchlist(october, tuple(entries),
+                         (RedStreak(CustomerId(2), "Bob <b>Brown</b>", 4, Month(2026, 7), D("-310.25")),),
+                         {"high_withdrawals": D("3000.00"), "loans_outstanding": D("25000.00"),
+                          "investments_held": D("15000.00")}, 3)
+    sl.definitions = {
+        "revenue": MetricDefinition("revenue", "Revenue", "Fees earned.", "simple", "sum of fee_amount over booked "
+                                    "transactions"),
+        "new_customers": MetricDefinition("new_customers", "New customers", "Sign-ups.", "simple",
+                                          "count of customers by created_at"),
+    }
+    return sl
+
+
+@dataclass(frozen=True)
+class People:
+    """Slack user IDs by role, and the customer ids of the customer users."""
+
+    customer: str = "UCUST1"
+    customer_id: int = 1
+    red_customer: str = "UCUST2"
+    red_customer_id: int = 2
+    other_customer_id: int = 3
+    advisor: str = "UADV1"
+    director: str = "UDIR1"
+    unknown: str = "UNOBODY"
+    unverified: str = "UUNVER"
+
+
+def settings_for(people: People, **overrides: Any) -> BotSettings:
+    values: dict[str, Any] = dict(slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
+                                  advisors=[people.advisor], directors=[people.director],
+                                  advisor_channel="CADV", director_channel="CDIR", identity_cache_seconds=60)
+    values.update(overrides)
+    return BotSettings(**values)
+
+
+def directory_for(sl: Any, people: People) -> dict[str, dict[str, str]]:
+    """Slack profiles: customers' emails come from the semantic layer itself."""
+    c1 = sl.customer(CustomerId(people.customer_id))
+    c2 = sl.customer(CustomerId(people.red_customer_id))
+    return {
+        people.customer: {"email": c1.email.upper(), "name": c1.full_name},  # matching is case-insensitive
+        people.red_customer: {"email": c2.email, "name": c2.full_name},
+        people.advisor: {"email": "advisor@finefinance.example", "name": "Ada Advisor"},
+        people.director: {"email": "director@finefinance.example", "name": "Dan Director"},
+        people.unknown: {"email": "stranger@example.org", "name": "Stranger"},
+    }
+
+
+@pytest.fixture()
+def semantic_layer_impl() -> InMemorySemanticLayer:
+    return build_double()
+
+
+@pytest.fixture()
+def people() -> People:
+    return People()
+
+
+@pytest.fixture()
+def fake_slack(semantic_layer_impl: Any, people: People) -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    for user_id, entry in directory_for(semantic_layer_impl, people).items():
+        fake.add_user(user_id, entry["email"], entry["name"])
+    c3 = semantic_layer_impl.customer(CustomerId(people.other_customer_id))
+    fake.add_user(people.unverified, c3.email, "Unverified", is_email_confirmed=False)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture()
+def bot_settings(people: People) -> BotSettings:
+    return settings_for(people)
+
+
+@pytest.fixture()
+def bolt_app(semantic_layer_impl: Any, bot_settings: BotSettings, fake_slack: FakeSlack) -> Any:
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+    from bot.app import build_app
+
+    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url,
+                       retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
+    return build_app(semantic_layer_impl, bot_settings, client=client)
+
+
+# --- signed requests --------------------------------------------------------------------------------------------
+
+def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {"x-slack-request-timestamp": ts, "x-slack-signature": f"v0={digest}",
+            "content-type": "application/x-www-form-urlencoded"}
+
+
+_trigger = iter(range(1, 10**9))
+
+
+def command_body(fake: FakeSlack, user_id: str, text: str, trigger_id: str | None = None) -> str:
+    n = next(_trigger)
+    return urlencode({
+        "token": "legacy", "team_id": "T0001", "team_domain": "finefin", "channel_id": "C0PUBLIC",
+        "channel_name": "general", "user_id": user_id, "user_name": user_id.lower(), "command": "/finefin",
+        "text": text, "api_app_id": "A0001", "response_url": fake.response_url(f"r{n}"),
+        "trigger_id": trigger_id or f"trig.{n}.{time.monotonic_ns()}",
+    })
+
+
+def dispatch(app: Any, body: str, headers: dict[str, str] | None = None) -> Any:
+    from slack_bolt.request import BoltRequest
+
+    return app.dispatch(BoltRequest(body=body, headers=headers if headers is not None else sign(body)))
+
+
+def ask_slack(app: Any, fake: FakeSlack, user_id: str, text: str, expect_responses: int = 1) -> list[dict[str, Any]]:
+    """Dispatch a signed /finefin command; wait for the lazy listener's response_url posts; return their JSON."""
+    body = command_body(fake, user_id, text)
+    response_path = "/response/" + dict(p.split("=", 1) for p in body.split("&"))["response_url"].rsplit("%2F", 1)[1]
+    resp = dispatch(app, body)
+    assert resp.status == 200, resp.body
+    fake.wait_for(lambda f: len([c for c in f.calls_to("response") if c.path == response_path]) >= expect_responses)
+    return [c.params for c in fake.calls_to("response") if c.path == response_path]
+
+
+def blocks_json(blocks: Any) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
