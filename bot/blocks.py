@@ -208,14 +208,14 @@ def red_blocks(watchlist: Watchlist, freshness: Freshness, limit: int) -> list[B
     return message([*blocks, *freshness_blocks(freshness)])
 
 
-def growth_blocks(growth: MonthlyGrowth, freshness: Freshness) -> list[Block]:
+def growth_body(growth: MonthlyGrowth) -> list[Block]:
     c = growth.current
     history = [
         f"`{g.month}` revenue {money(g.revenue)} · volume {money(g.transaction_volume)} · "
         f"new customers {g.new_customers:,d}"
         for g in growth.history
     ]
-    return message([
+    return [
         header(f"Growth {growth.month}"),
         section(
             f"Revenue: *{money(c.revenue)}* ({pct(c.revenue_mom_pct)} MoM)\n"
@@ -224,17 +224,20 @@ def growth_blocks(growth: MonthlyGrowth, freshness: Freshness) -> list[Block]:
             f"New customers: *{c.new_customers:,d}* ({pct(c.new_customers_mom_pct)} MoM)"
         ),
         *lines_section(history, len(history), 24, "months"),
-        *freshness_blocks(freshness),
-    ])
+    ]
+
+
+def growth_blocks(growth: MonthlyGrowth, freshness: Freshness) -> list[Block]:
+    return message([*growth_body(growth), *freshness_blocks(freshness)])
+
+
+def tiers_body(tiers: TierBreakdown) -> list[Block]:
+    lines = [f"• {t.tier}: *{t.customers:,d}* ({signed(t.change)} vs previous month)" for t in tiers.tiers]
+    return [header(f"Customers per tier {tiers.month}"), section("\n".join(lines) + f"\nTotal: *{tiers.total:,d}*")]
 
 
 def tiers_blocks(tiers: TierBreakdown, freshness: Freshness) -> list[Block]:
-    lines = [f"• {t.tier}: *{t.customers:,d}* ({signed(t.change)} vs previous month)" for t in tiers.tiers]
-    return message([
-        header(f"Customers per tier {tiers.month}"),
-        section("\n".join(lines) + f"\nTotal: *{tiers.total:,d}*"),
-        *freshness_blocks(freshness),
-    ])
+    return message([*tiers_body(tiers), *freshness_blocks(freshness)])
 
 
 def transactions_lines(tpm: TransactionsPerMonth) -> list[str]:
@@ -263,5 +266,18 @@ def define_blocks(definition: MetricDefinition, freshness: Freshness) -> list[Bl
     ])
 
 
-def digest_intro_blocks(month: str) -> list[Block]:
-    return [header(f"Monthly digest {month}"), divider()]
+def digest_blocks(growth: MonthlyGrowth, tiers: TierBreakdown, definitions: Sequence[MetricDefinition],
+                  freshness: Freshness) -> list[Block]:
+    """The directors' monthly digest: growth, tiers, the definitions of the metrics it shows, freshness."""
+    defs = [f"• *{esc(d.label)}* (`{d.name}`): {esc(d.definition)}" for d in definitions]
+    return message([
+        header(f"Monthly digest {growth.month}"),
+        *growth_body(growth)[1:],
+        divider(),
+        *tiers_body(tiers),
+        divider(),
+        section("*Definitions*"),
+        *lines_section(defs, len(defs), 20, "definitions"),
+        context("Chart: transactions per month by type, posted below."),
+        *freshness_blocks(freshness),
+    ])

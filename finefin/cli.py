@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bot.cli import ask, bot_app
 from finefin.config import get_settings
 from finefin.errors import FinefinError
 
@@ -17,6 +18,8 @@ app = typer.Typer(help="FineFinance data platform: PostgreSQL -> warehouse -> db
 source_app = typer.Typer(help="The operational PostgreSQL (embedded unless FINEFIN_SOURCE_URL is set).",
                          no_args_is_help=True)
 app.add_typer(source_app, name="source")
+app.add_typer(bot_app, name="bot")
+app.command("ask")(ask)
 
 console = Console(stderr=True)
 

@@ -1,0 +1,148 @@
+"""`finefin ask` (console mode) and `finefin bot …` (run the bot, scheduled posts, demo). Imports stay lazy so
+the CLI loads fast and works before the semantic layer implementation lands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from finefin.errors import FinefinError
+
+bot_app = typer.Typer(help="The Slack bot: run it (Socket Mode / HTTP), scheduled posts, console demo.",
+                      no_args_is_help=True)
+_err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _semantic_layer() -> Any:
+    try:
+        from semantic_layer import get_semantic_layer  # type: ignore[attr-defined]
+    except ImportError:
+        raise _fail("semantic_layer.get_semantic_layer() is not available yet.") from None
+    try:
+        return get_semantic_layer()
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _month(text: str | None) -> Any:
+    if text is None:
+        return None
+    from semantic_layer.inputs import Month
+
+    try:
+        return Month.parse(text)
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+
+
+def ask(
+    words: Annotated[list[str], typer.Argument(help="The command as typed after /finefin, e.g. balance.")],
+    as_user: Annotated[str, typer.Option("--as", help="Slack user ID to act as (from the user directory).")],
+    json_out: Annotated[bool, typer.Option("--json", help='Print {"text", "blocks", "data"} as JSON.')] = False,
+    out: Annotated[Path | None, typer.Option(help="Folder for attached files (PDF, CSV, PNG).")] = None,
+) -> None:
+    """Ask the bot without Slack: roles from FINEFIN_ADVISORS/DIRECTORS, emails from FINEFIN_DIRECTORY_FILE."""
+    from bot.console import console_assistant, dumps, save_files
+    from bot.render import blocks_to_text
+    from bot.settings import get_bot_settings
+    from finefin.config import get_settings
+
+    settings = get_bot_settings()
+    sl = _semantic_layer()
+    try:
+        assistant = console_assistant(sl, settings)
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+    answer = assistant.answer(as_user, " ".join(words))
+    if json_out:
+        print(dumps(answer))
+    else:
+        Console().print(blocks_to_text(answer.blocks), highlight=False, markup=False)
+    for path in save_files(answer, out or get_settings().data_path / "bot-files"):
+        _err.print(f"file: {path}", highlight=False)
+    if not answer.ok:
+        raise typer.Exit(code=1)
+
+
+@bot_app.command("socket")
+def socket_mode() -> None:
+    """Run the bot over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN): the Procfile's worker."""
+    from bot.server import run_socket_mode
+
+    try:
+        run_socket_mode(sl=_semantic_layer())
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+
+
+@bot_app.command("http")
+def http_mode(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port (env PORT).")] = 3000,
+) -> None:
+    """Serve Slack's requests on /slack/events under uvicorn (SLACK_SIGNING_SECRET): the Procfile's web."""
+    from bot.server import run_http
+
+    run_http(host, port)
+
+
+@bot_app.command("post-watchlist")
+def post_watchlist(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the latest.")] = None) -> None:
+    """Post the daily watchlist to FINEFIN_ADVISOR_CHANNEL (+ DMs to advisors with assigned customers)."""
+    from bot.scheduled import post_advisor_watchlist
+    from bot.server import web_client
+    from bot.settings import get_bot_settings
+
+    m = _month(month)
+    try:
+        settings = get_bot_settings()
+        report = post_advisor_watchlist(_semantic_layer(), web_client(settings), settings, m)
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+    _err.print(f"posted: {', '.join(report.posted)}", highlight=False)
+
+
+@bot_app.command("post-digest")
+def post_digest(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the last complete.")] = None) -> None:
+    """Post the monthly digest (growth, tiers, chart, definitions) to FINEFIN_DIRECTOR_CHANNEL."""
+    from bot.scheduled import post_director_digest
+    from bot.server import web_client
+    from bot.settings import get_bot_settings
+
+    m = _month(month)
+    try:
+        settings = get_bot_settings()
+        report = post_director_digest(_semantic_layer(), web_client(settings), settings, m)
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+    _err.print(f"posted: {', '.join(report.posted)}", highlight=False)
+
+
+@bot_app.command("demo")
+def demo(directory: Annotated[Path | None, typer.Option(help="Where to write the user directory.")] = None) -> None:
+    """Write a demo user directory from real customers, then show one answer per role and a refusal."""
+    from bot.console import default_directory_path
+    from bot.demo import show_demo
+    from bot.directory import write_demo_directory
+    from bot.settings import get_bot_settings
+
+    sl = _semantic_layer()
+    path = directory or default_directory_path(get_bot_settings())
+    try:
+        write_demo_directory(sl, path)
+        show_demo(sl, path, Console())
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(bot_app())

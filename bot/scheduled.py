@@ -1,0 +1,126 @@
+"""Scheduled posts the Airflow DAGs call (and `finefin bot post-…`): advisors' daily watchlist, directors' digest.
+
+A post from stale data is refused (StaleDataError, with the reason) so the DAG can alert instead. Rate limits are
+handled by the client (RateLimitErrorRetryHandler honours Retry-After); any post that still fails is recorded
+and the call raises PostFailedError after trying the rest — never a silent drop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import blocks as bk
+from bot import files
+from bot.answer import Answer
+from bot.assistant import watchlist_answer
+from bot.delivery import open_dm, upload_files
+from bot.settings import BotSettings
+from finefin.errors import ConfigurationError, FinefinError
+from semantic_layer.api import SemanticLayer
+from semantic_layer.inputs import Month
+from semantic_layer.types import Freshness, Watchlist
+
+log = logging.getLogger(__name__)
+DIGEST_METRICS = ("revenue", "transaction_volume", "transaction_count", "new_customers", "customers")
+
+
+class StaleDataError(FinefinError):
+    """The warehouse is older than the freshness SLA: posting would spread old numbers."""
+
+
+@dataclass
+class PostReport:
+    posted: list[str] = field(default_factory=list)  # "<what> → <channel>"
+    failed: list[str] = field(default_factory=list)  # "<what> → <channel>: <error>"
+
+
+class PostFailedError(FinefinError):
+    def __init__(self, report: PostReport) -> None:
+        self.report = report
+        super().__init__(f"{len(report.failed)} Slack post(s) failed: {'; '.join(report.failed)}")
+
+
+def checked_freshness(sl: SemanticLayer, settings: BotSettings) -> Freshness:
+    fresh = sl.freshness()
+    if settings.freshness_sla_hours is not None:
+        fresh = dataclasses.replace(fresh, sla=timedelta(hours=settings.freshness_sla_hours))
+    if fresh.is_stale:
+        age = "no successful load recorded" if fresh.age is None else f"last load {fresh.age} ago"
+        raise StaleDataError(f"Refusing to post from stale data: {age}, SLA {fresh.sla}.")
+    return fresh
+
+
+def _post(client: Any, channel: str, answer: Answer, what: str, report: PostReport) -> None:
+    target = f"{what} → {channel}"
+    try:
+        client.chat_postMessage(channel=channel, text=answer.text, blocks=answer.blocks, unfurl_links=False)
+        if answer.files:
+            upload_files(client, channel, answer.files)
+    except (SlackApiError, SlackClientError, OSError) as exc:
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+        log.error("post failed: %s: %s", target, error)
+        report.failed.append(f"{target}: {error}")
+        return
+    log.info("posted %s", target)
+    report.posted.append(target)
+
+
+def _only(watchlist: Watchlist, customer_ids: set[int]) -> Watchlist:
+    return dataclasses.replace(
+        watchlist,
+        entries=tuple(e for e in watchlist.entries if e.customer_id.value in customer_ids),
+        red_streaks=tuple(r for r in watchlist.red_streaks if r.customer_id.value in customer_ids))
+
+
+def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings,
+                           month: Month | None = None) -> PostReport:
+    """The watchlist (and red streaks) to the advisors' channel; each assigned advisor gets their customers by DM."""
+    if not settings.advisor_channel:
+        raise ConfigurationError("FINEFIN_ADVISOR_CHANNEL is not set.")
+    fresh = checked_freshness(sl, settings)
+    watchlist = sl.watchlist(month)
+    report = PostReport()
+    answer = watchlist_answer(watchlist, fresh, settings.list_limit, f"Daily watchlist {watchlist.month}")
+    answer.blocks = bk.message([*answer.blocks[:-1], *bk.red_blocks(watchlist, fresh, settings.list_limit)])
+    _post(client, settings.advisor_channel, answer, "watchlist", report)
+    for advisor, customer_ids in sorted(settings.advisor_assignments.items()):
+        mine = _only(watchlist, set(customer_ids))
+        personal = watchlist_answer(mine, fresh, settings.list_limit, f"Your customers on the watchlist {mine.month}")
+        if mine.red_streaks:
+            personal.blocks = bk.message([*personal.blocks[:-1], *bk.red_blocks(mine, fresh, settings.list_limit)])
+        try:
+            channel = open_dm(client, advisor)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            report.failed.append(f"watchlist DM → {advisor}: {exc}")
+            continue
+        _post(client, channel, personal, f"watchlist DM for {advisor}", report)
+    if report.failed:
+        raise PostFailedError(report)
+    return report
+
+
+def post_director_digest(sl: SemanticLayer, client: Any, settings: BotSettings,
+                         month: Month | None = None) -> PostReport:
+    """Growth, tiers, the governed definitions, and the transactions chart, to the directors' channel."""
+    if not settings.director_channel:
+        raise ConfigurationError("FINEFIN_DIRECTOR_CHANNEL is not set.")
+    fresh = checked_freshness(sl, settings)
+    growth = sl.monthly_growth(month, 6)
+    tiers = sl.customers_per_tier(growth.month)
+    tpm = sl.transactions_per_month(12)
+    known = set(sl.metric_names())
+    definitions = [sl.define(name) for name in DIGEST_METRICS if name in known]
+    answer = Answer(text=f"Monthly digest {growth.month}: revenue {bk.money(growth.current.revenue)}",
+                    blocks=bk.digest_blocks(growth, tiers, definitions, fresh),
+                    files=[files.transactions_chart(tpm)])
+    report = PostReport()
+    _post(client, settings.director_channel, answer, "director digest", report)
+    if report.failed:
+        raise PostFailedError(report)
+    return report
