@@ -1,0 +1,442 @@
+"""Ingestion: the operational PostgreSQL -> the DuckDB warehouse schema `raw`, with dlt.
+
+Design (why, not what):
+- Backend connectorx (Arrow end to end): ~50x faster than dlt's default SQLAlchemy rows. Column types come from
+  SQLAlchemy reflection with precision (`full_with_precision`), so numeric(14,2) lands as DECIMAL(14,2), not DOUBLE.
+- Incremental on `updated_at` (inclusive `>=`) + merge (delete-insert) on the primary key: a re-run loads nothing,
+  an updated row replaces the old one. Rows sharing the high-water mark are de-duplicated by dlt on a hash of the
+  *whole row* (not only the key), so a row re-updated within the same microsecond is still picked up.
+- Source columns are checked against the types we can map before anything is read: an unknown type is a clear
+  `SourceDataError`, not a connectorx panic. Every table is extracted to local files before the warehouse is
+  touched, so bad data fails the run with `raw` unchanged.
+- Crash safety: a run killed during load leaves a pending dlt package; the next run loads it first (merge is
+  idempotent). After a run that failed before loading, the local state is dropped and restored from the warehouse,
+  which only holds the state of completed loads.
+- dlt state lives under `<data_dir>/dlt/<pipeline>` where the pipeline name hashes the warehouse path; if the
+  warehouse holds no dlt state (new or deleted file) the local state is discarded, so a new warehouse gets a full load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import duckdb
+import psycopg
+
+from finefin.errors import ConfigurationError, FinefinError, SourceDataError
+from ingestion.load_log import RunRow, last_successful_load, write_runs
+from ingestion.source import PRIMARY_KEYS, SOURCE_TABLES, connect, redact
+
+__all__ = ["IngestReport", "TableLoad", "last_successful_load", "run_ingest"]
+
+log = logging.getLogger(__name__)
+
+DATASET = "raw"
+CURSOR = "updated_at"
+LOAD_ID_COLUMN = "_dlt_load_id"
+
+SUPPORTED_TYPES: frozenset[str] = frozenset({
+    "smallint", "integer", "bigint", "numeric", "real", "double precision", "boolean",
+    "text", "character", "character varying", "date", "timestamp with time zone", "uuid",
+})
+"""PostgreSQL types (information_schema.columns.data_type) that connectorx + dlt map exactly to DuckDB."""
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """What one run did to one table."""
+
+    table: str
+    rows_loaded: int
+    duration_seconds: float
+    high_water_mark: datetime | None
+    status: str = "success"
+
+
+@dataclass
+class IngestReport:
+    """Result of `run_ingest`; `str()` renders a readable table."""
+
+    run_id: str
+    warehouse_path: Path
+    started_at: datetime
+    finished_at: datetime
+    tables: list[TableLoad] = field(default_factory=list)
+    recovered_packages: int = 0
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(t.rows_loaded for t in self.tables)
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def table(self, name: str) -> TableLoad:
+        return next(t for t in self.tables if t.table == name)
+
+    def __str__(self) -> str:
+        header = f"{'table':<14} {'rows loaded':>12} {'seconds':>8}  high-water mark (updated_at, UTC)"
+        lines = [
+            f"ingest run {self.run_id} -> {self.warehouse_path} (schema {DATASET}): "
+            f"{self.rows_loaded:,} rows in {self.duration_seconds:.2f} s",
+            header,
+            "-" * len(header),
+        ]
+        for t in self.tables:
+            hwm = t.high_water_mark.astimezone(UTC).isoformat(sep=" ") if t.high_water_mark else "-"
+            lines.append(f"{t.table:<14} {t.rows_loaded:>12,} {t.duration_seconds:>8.2f}  {hwm}")
+        if self.recovered_packages:
+            lines.append(f"(first finished {self.recovered_packages} load package(s) left by an interrupted run)")
+        return "\n".join(lines)
+
+
+def pipeline_name(warehouse_path: Path) -> str:
+    """A dlt pipeline name unique to one warehouse file, so two warehouses never share incremental state."""
+    digest = hashlib.sha256(str(Path(warehouse_path).expanduser().resolve()).encode()).hexdigest()[:12]
+    return f"finefin_ingest_{digest}"
+
+
+def connectorx_url(dsn: str) -> str:
+    """The DSN as a URL connectorx accepts: it rejects an empty host, so a unix socket goes in `?host=`."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(f"the source DSN is not valid: {exc}") from exc
+    host = str(info.pop("host", "") or "")
+    port = info.pop("port", None)
+    user = quote(str(info.pop("user", "") or ""), safe="")
+    password = info.pop("password", None)
+    dbname = quote(str(info.pop("dbname", "") or ""), safe="")
+    query: dict[str, str] = {k: str(v) for k, v in info.items() if k not in {"connect_timeout"}}
+    if host.startswith("/"):
+        query["host"] = host
+        host = "localhost"
+    auth = user + (f":{quote(str(password), safe='')}" if password else "")
+    netloc = (f"{auth}@" if auth else "") + (host or "localhost") + (f":{port}" if port else "")
+    return f"postgresql://{netloc}/{dbname}" + (f"?{urlencode(query)}" if query else "")
+
+
+# --- checks before any work -------------------------------------------------------------------------------------
+
+
+def _check_warehouse(warehouse_path: Path) -> None:
+    if warehouse_path.is_dir():
+        raise ConfigurationError(f"the warehouse path {warehouse_path} is a directory, not a DuckDB file")
+    try:
+        warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the warehouse folder {warehouse_path.parent}: {exc.strerror}") from exc
+    if not os.access(warehouse_path.parent, os.W_OK) or (
+        warehouse_path.exists() and not os.access(warehouse_path, os.W_OK)
+    ):
+        raise ConfigurationError(f"the warehouse {warehouse_path} is not writable")
+    if warehouse_path.exists():
+        try:
+            duckdb.connect(str(warehouse_path)).close()
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConfigurationError(f"cannot open the warehouse {warehouse_path}: {first}") from exc
+
+
+def _check_data_dir(data_dir: Path) -> Path:
+    dlt_dir = data_dir / "dlt"
+    try:
+        dlt_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the state folder {dlt_dir}: {exc.strerror}") from exc
+    if not os.access(dlt_dir, os.W_OK):
+        raise ConfigurationError(f"the state folder {dlt_dir} is not writable")
+    return dlt_dir
+
+
+def check_source(dsn: str, tables: Sequence[str]) -> None:
+    """Fail early and clearly: missing tables (ConfigurationError), unmappable column types (SourceDataError)."""
+    with connect(dsn) as conn:
+        rows = conn.execute(
+            """SELECT table_name, column_name, data_type, numeric_precision, numeric_scale
+               FROM information_schema.columns
+               WHERE table_schema = current_schema() AND table_name = ANY(%s)
+               ORDER BY table_name, ordinal_position""",
+            (list(tables),),
+        ).fetchall()
+    found = {r[0] for r in rows}
+    missing = [t for t in tables if t not in found]
+    if missing:
+        raise ConfigurationError(
+            f"the source {redact(dsn)} has no table {', '.join(missing)}: run `finefin source init` first"
+        )
+    for table, column, data_type, precision, _scale in rows:
+        if data_type not in SUPPORTED_TYPES:
+            raise SourceDataError(
+                f"source column {table}.{column} has type {data_type}, which the ingestion cannot map to DuckDB"
+            )
+        if data_type == "numeric" and precision is None:
+            raise SourceDataError(
+                f"source column {table}.{column} is numeric without precision and scale, which cannot land as an "
+                "exact DECIMAL: declare it numeric(p,s)"
+            )
+    for table in tables:
+        if not any(r[0] == table and r[1] == CURSOR for r in rows):
+            raise SourceDataError(f"source table {table} has no {CURSOR} column to load incrementally")
+
+
+# --- dlt ----------------------------------------------------------------------------------------------------------
+
+
+def _configure_dlt() -> None:
+    """Process-wide dlt settings: no telemetry, the load id on every row (lineage, per-run row counts)."""
+    import dlt
+
+    dlt.config["runtime.dlthub_telemetry"] = False
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    dlt.config["load.truncate_staging_dataset"] = True  # raw_staging would otherwise keep a copy of each load
+
+
+def _make_pipeline(warehouse_path: Path, dlt_dir: Path) -> Any:
+    import dlt
+
+    return dlt.pipeline(
+        pipeline_name=pipeline_name(warehouse_path),
+        pipelines_dir=str(dlt_dir),
+        destination=dlt.destinations.duckdb(str(warehouse_path)),
+        dataset_name=DATASET,
+        progress="log" if log.isEnabledFor(logging.DEBUG) else None,
+    )
+
+
+def _whole_row(item: Any) -> list[str]:
+    """Boundary de-duplication key for dlt's incremental: every column, so a changed row is never skipped."""
+    return [n for n in item.schema.names if n != "_dlt_index"] if hasattr(item, "schema") else list(item)
+
+
+def _table_resource(engine: Any, table: str, cx_url: str, chunk_size: int) -> Any:
+    import dlt
+    from dlt.sources.sql_database import sql_table
+
+    resource = sql_table(
+        credentials=engine,
+        table=table,
+        backend="connectorx",
+        backend_kwargs={"conn": cx_url},
+        reflection_level="full_with_precision",
+        chunk_size=chunk_size,
+        incremental=dlt.sources.incremental(CURSOR, primary_key=_whole_row),
+    )
+    resource.apply_hints(
+        primary_key=PRIMARY_KEYS[table],
+        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True},
+    )
+    return resource
+
+
+def _warehouse_has_state(warehouse_path: Path) -> bool:
+    if not warehouse_path.exists():
+        return False
+    con = duckdb.connect(str(warehouse_path), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = '_dlt_loads'",
+            [DATASET],
+        ).fetchone()
+        return bool(row and row[0])
+    finally:
+        con.close()
+
+
+def _source_error(table: str, column: str | None, exc: BaseException) -> SourceDataError:
+    """One sentence naming the table (and the column when found) from a failed extract."""
+    cause: BaseException = exc
+    for _ in range(10):  # dlt wraps the driver error in PipelineStepFailed -> ResourceExtractionError
+        nxt = getattr(cause, "exception", None) or cause.__cause__
+        if nxt is None or nxt is cause:
+            break
+        cause = nxt
+    detail = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    where = f"column {table}.{column}" if column else f"table {table}"
+    return SourceDataError(f"source {where} holds a value the ingestion cannot load: {detail}")
+
+
+def _diagnose_column(dsn: str, cx_url: str, table: str) -> str | None:
+    """After a failed read of `table`, find the first column whose values connectorx cannot convert (error path)."""
+    import connectorx as cx
+
+    with connect(dsn) as conn:
+        columns = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s ORDER BY ordinal_position", (table,)).fetchall()]
+    for column in columns:
+        try:
+            cx.read_sql(cx_url, f'SELECT "{column}" FROM "{table}"', return_type="arrow")
+        except BaseException:  # connectorx raises RuntimeError, OverflowError or a Rust PanicException
+            return column
+    return None
+
+
+# --- the run --------------------------------------------------------------------------------------------------------
+
+
+def _warehouse_facts(
+    warehouse_path: Path, tables: Sequence[str], load_ids: Sequence[str]
+) -> dict[str, tuple[int, datetime | None]]:
+    """Rows carrying one of `load_ids` and max(updated_at), per raw table."""
+    facts: dict[str, tuple[int, datetime | None]] = {}
+    con = duckdb.connect(str(warehouse_path))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        existing = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [DATASET]).fetchall()}
+        for table in tables:
+            if table not in existing:
+                facts[table] = (0, None)
+                continue
+            row = con.execute(
+                f'SELECT count(*) FILTER (WHERE "{LOAD_ID_COLUMN}" IN (SELECT unnest(?::VARCHAR[]))), '
+                f'max("{CURSOR}") FROM "{DATASET}"."{table}"',
+                [list(load_ids)],
+            ).fetchone()
+            facts[table] = (int(row[0]), row[1]) if row else (0, None)
+    finally:
+        con.close()
+    return facts
+
+
+def _record(warehouse_path: Path, rows: Sequence[RunRow]) -> None:
+    con = duckdb.connect(str(warehouse_path))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        write_runs(con, rows)
+    finally:
+        con.close()
+
+
+def _record_failure(
+    warehouse_path: Path, run_id: str, tables: Sequence[str], started: dict[str, datetime], run_start: datetime,
+    load_ids: Sequence[str], error: str,
+) -> None:
+    """Best effort: a failed run leaves one 'failed' row per table in ops.ingest_runs."""
+    try:
+        facts = _warehouse_facts(warehouse_path, tables, load_ids)
+        now = datetime.now(UTC)
+        _record(warehouse_path, [
+            RunRow(run_id, t, facts[t][0], facts[t][1], started.get(t, run_start), now, "failed", error)
+            for t in tables
+        ])
+    except Exception:  # the warehouse itself may be the problem: the run's error matters more
+        log.warning("could not record the failed run in ops.ingest_runs", exc_info=True)
+
+
+def run_ingest(
+    dsn: str,
+    warehouse_path: Path,
+    data_dir: Path,
+    *,
+    tables: Sequence[str] = SOURCE_TABLES,
+    chunk_size: int = 100_000,
+) -> IngestReport:
+    """Load new and changed source rows into `<warehouse>.raw.<table>`; returns what was loaded per table.
+
+    Raises ConfigurationError (unreachable source, unusable warehouse or data dir) or SourceDataError (a column type
+    or value that cannot be loaded; `raw` is left unchanged).
+    """
+    import sqlalchemy as sa
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    warehouse_path = Path(warehouse_path).expanduser().resolve()
+    data_dir = Path(data_dir).expanduser().resolve()
+    run_id = uuid.uuid4().hex[:12]
+    run_start = datetime.now(UTC)
+    _check_warehouse(warehouse_path)
+    dlt_dir = _check_data_dir(data_dir)
+    check_source(dsn, tables)
+    cx_url = connectorx_url(dsn)
+    _configure_dlt()
+
+    name = pipeline_name(warehouse_path)
+    if (dlt_dir / name).exists() and not _warehouse_has_state(warehouse_path):
+        log.info("warehouse %s holds no dlt state: discarding local state %s", warehouse_path, dlt_dir / name)
+        shutil.rmtree(dlt_dir / name)
+
+    pipeline = _make_pipeline(warehouse_path, dlt_dir)
+    load_ids: list[str] = []
+    started: dict[str, datetime] = {}
+    extract_seconds: dict[str, float] = {}
+    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn, connect_timeout=10))
+    recovered = 0
+    try:
+        # 1. a previous run killed during normalize/load left packages: finish them first (merge is idempotent)
+        if pipeline.has_pending_data:
+            recovered = len(pipeline.list_extracted_load_packages()) + len(pipeline.list_normalized_load_packages())
+            log.warning("finishing %d load package(s) left by an interrupted run", recovered)
+            pipeline.normalize()
+            load_ids.extend(pipeline.load().loads_ids)
+        else:
+            pipeline.sync_destination()
+
+        # 2. extract every table to local files; nothing touches the warehouse yet
+        for table in tables:
+            started[table] = datetime.now(UTC)
+            t0 = time.perf_counter()
+            try:
+                pipeline.extract(_table_resource(engine, table, cx_url, chunk_size))
+            except PipelineStepFailed as exc:
+                raise _source_error(table, _diagnose_column(dsn, cx_url, table), exc) from exc
+            extract_seconds[table] = time.perf_counter() - t0
+
+        # 3. normalize + load all packages of this run
+        pipeline.normalize()
+        load_ids.extend(pipeline.load().loads_ids)
+    except FinefinError as exc:
+        _drop_local_state(pipeline)
+        _record_failure(warehouse_path, run_id, tables, started, run_start, load_ids, str(exc))
+        raise
+    except PipelineStepFailed as exc:
+        _record_failure(warehouse_path, run_id, tables, started, run_start, load_ids, str(exc).splitlines()[0])
+        raise _step_error(exc, warehouse_path) from exc
+    finally:
+        engine.dispose()
+
+    finished = datetime.now(UTC)
+    facts = _warehouse_facts(warehouse_path, tables, load_ids)
+    loads = [
+        TableLoad(table, facts[table][0], (finished - started[table]).total_seconds(), facts[table][1])
+        for table in tables
+    ]
+    _record(warehouse_path, [
+        RunRow(run_id, t.table, t.rows_loaded, t.high_water_mark, started[t.table], finished, "success")
+        for t in loads
+    ])
+    report = IngestReport(run_id, warehouse_path, run_start, finished, loads, recovered)
+    log.info("%s", report)
+    return report
+
+
+def _drop_local_state(pipeline: Any) -> None:
+    """Forget local dlt state so the next run restores it from the warehouse (which only has completed loads)."""
+    try:
+        if pipeline.has_pending_data:
+            pipeline.abort_packages()
+        pipeline.drop()
+    except Exception:
+        log.warning("could not drop the local dlt state of %s", pipeline.pipeline_name, exc_info=True)
+
+
+def _step_error(exc: Exception, warehouse_path: Path) -> FinefinError:
+    """Turn a dlt step failure into one clear sentence."""
+    step = getattr(exc, "step", "run")
+    cause: BaseException | None = getattr(exc, "exception", None) or exc.__cause__
+    detail = str(cause or exc).strip().splitlines()[0]
+    if isinstance(cause, duckdb.Error) or "duckdb" in detail.lower():
+        return ConfigurationError(f"cannot write the warehouse {warehouse_path} during {step}: {detail}")
+    return SourceDataError(f"ingestion failed during {step}: {detail}")
