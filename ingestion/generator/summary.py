@@ -1,0 +1,81 @@
+"""Result objects of `generate` and `simulate_days`: row counts, duration, throughput; printable plain or with rich."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from rich.table import Table
+
+
+def _table(title: str, counts: dict[str, int], extra: dict[str, int] | None = None) -> Table:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    if extra is not None:
+        table.add_column("updated", justify="right")
+    for name, n in counts.items():
+        cells = [name, f"{n:,}"]
+        if extra is not None:
+            cells.append(f"{extra.get(name, 0):,}")
+        table.add_row(*cells)
+    return table
+
+
+@dataclass(frozen=True)
+class GenerateSummary:
+    """What `generate` loaded."""
+
+    rows: dict[str, int]
+    seconds: float
+    seed: int
+    start_date: date
+    end_date: date
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.total_rows / self.seconds if self.seconds > 0 else float("inf")
+
+    def _headline(self) -> str:
+        return (f"generated {self.total_rows:,} rows ({self.start_date} .. {self.end_date}, seed {self.seed}) "
+                f"in {self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s")
+
+    def __str__(self) -> str:
+        return self._headline() + "\n" + "\n".join(f"  {t:<13}{n:>12,}" for t, n in self.rows.items())
+
+    def __rich__(self) -> Table:
+        return _table(self._headline(), self.rows)
+
+
+@dataclass(frozen=True)
+class SimulateSummary:
+    """What `simulate_days` added (inserted rows) and changed (updated rows), per table."""
+
+    days: list[date]
+    inserted: dict[str, int]
+    updated: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.inserted.values()) + sum(self.updated.values())
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.total_rows / self.seconds if self.seconds > 0 else float("inf")
+
+    def _headline(self) -> str:
+        span = f"{self.days[0]} .. {self.days[-1]}" if self.days else "no day"
+        return (f"simulated {len(self.days)} day(s) ({span}): {sum(self.inserted.values()):,} rows inserted, "
+                f"{sum(self.updated.values()):,} updated in {self.seconds:.2f} s")
+
+    def __str__(self) -> str:
+        lines = [f"  {t:<13}{n:>10,} new {self.updated.get(t, 0):>8,} updated" for t, n in self.inserted.items()]
+        return self._headline() + "\n" + "\n".join(lines)
+
+    def __rich__(self) -> Table:
+        return _table(self._headline(), self.inserted, self.updated)
