@@ -352,3 +352,16 @@ def ask_slack(app: Any, fake: FakeSlack, user_id: str, text: str, expect_respons
 
 def blocks_json(blocks: Any) -> str:
     return json.dumps(blocks, ensure_ascii=False)
+
+
+def write_directory(path: Any, sl: Any, people: People) -> Any:
+    path.write_text(json.dumps(directory_for(sl, people)))
+    return path
+
+
+def make_assistant(sl: Any, people: People, tmp_path: Any, **overrides: Any) -> Any:
+    """The Slack-free Assistant, with the local directory file standing in for users.info."""
+    from bot.console import console_assistant
+
+    directory = write_directory(tmp_path / "directory.json", sl, people)
+    return console_assistant(sl, settings_for(people, **overrides), directory)

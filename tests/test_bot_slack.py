@@ -1,0 +1,253 @@
+"""The bot through Bolt: signed requests, ack first, ephemeral answers, files to the DM, errors, retries.
+
+Expected values are read from the `semantic_layer_impl` fixture, so the same tests run on a real semantic layer.
+"""
+
+# ruff: noqa: E402 - assertion rewriting must be registered before the support module is imported
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite("tests.bot_support")
+
+import csv
+import io
+import json
+import logging
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from typing import Any
+
+from pypdf import PdfReader
+
+from bot.blocks import money
+from semantic_layer.inputs import CustomerId
+from tests.bot_support import People, ask_slack, blocks_json, command_body, dispatch, sign
+
+pytest_plugins = ["tests.bot_support"]
+
+
+def _answer(app: Any, fake: Any, user: str, text: str, n: int = 1) -> tuple[list[dict[str, Any]], str]:
+    posts = ask_slack(app, fake, user, text, expect_responses=n)
+    return posts, blocks_json(posts[0]["blocks"])
+
+
+def test_ack_is_immediate_and_answer_is_ephemeral(bolt_app: Any, fake_slack: Any, people: People,
+                                                  semantic_layer_impl: Any) -> None:
+    body = command_body(fake_slack, people.customer, "balance")
+    start = time.perf_counter()
+    resp = dispatch(bolt_app, body)
+    ack_seconds = time.perf_counter() - start
+    assert resp.status == 200 and ack_seconds < 1.0
+    fake_slack.wait_calls("response")
+    post = fake_slack.calls_to("response")[0].params
+    assert post["response_type"] == "ephemeral"
+    assert not fake_slack.calls_to("chat.postMessage"), "customer data must never be posted in a channel"
+    expected = semantic_layer_impl.balance(CustomerId(people.customer_id))
+    text = blocks_json(post["blocks"])
+    assert f"*Total: {money(expected.total)}*" in text
+    for account in expected.accounts:
+        assert f"#{account.account_id}" in text and money(account.balance) in text
+    assert "Data as of" in text
+
+
+def test_advisor_balance_of_a_customer(bolt_app: Any, fake_slack: Any, people: People,
+                                       semantic_layer_impl: Any) -> None:
+    _, text = _answer(bolt_app, fake_slack, people.advisor, f"balance cust-{people.red_customer_id}")
+    expected = semantic_layer_impl.balance(CustomerId(people.red_customer_id))
+    assert f"*Total: {money(expected.total)}*" in text
+    assert f"#{people.red_customer_id}" in text
+
+
+def test_upcoming_projects_the_balance(bolt_app: Any, fake_slack: Any, people: People,
+                                       semantic_layer_impl: Any) -> None:
+    _, text = _answer(bolt_app, fake_slack, people.customer, "upcoming")
+    up = semantic_layer_impl.upcoming(CustomerId(people.customer_id), 30)
+    for item in up.items:
+        assert money(item.amount) in text and money(item.projected_balance) in text
+    final = up.items[-1].projected_balance if up.items else up.starting_balance
+    assert f"Projected balance after 30 days: {money(final)}" in text
+
+
+def test_statement_pdf_and_csv_reconcile_and_go_to_the_dm(bolt_app: Any, fake_slack: Any, people: People,
+                                                           semantic_layer_impl: Any) -> None:
+    _, text = _answer(bolt_app, fake_slack, people.customer, "statement")
+    st = semantic_layer_impl.statement(CustomerId(people.customer_id), None)
+    assert st.opening_balance + sum((ln.amount for ln in st.lines), Decimal("0")) == st.closing_balance
+    assert f"Opening balance: *{money(st.opening_balance)}*" in text
+    fake_slack.wait_calls("files.completeUploadExternal")
+    complete = fake_slack.calls_to("files.completeUploadExternal")[0]
+    assert complete.params["channel_id"] == f"D{people.customer}"  # the user's DM (conversations.open)
+    assert fake_slack.calls_to("conversations.open")[0].params["users"] == people.customer
+    files = fake_slack.uploaded()
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(files[f"statement-{st.month}.pdf"])).pages)
+    assert f"Opening balance: {money(st.opening_balance)}" in pdf_text
+    assert f"Closing balance: {money(st.closing_balance)}" in pdf_text
+    for line in st.lines:
+        assert money(line.amount) in pdf_text and money(line.running_balance) in pdf_text
+    rows = list(csv.DictReader(io.StringIO(files[f"statement-{st.month}.csv"].decode())))
+    assert rows[0]["type"] == "opening_balance" and rows[-1]["type"] == "closing_balance"
+    amounts = sum((Decimal(r["amount"]) for r in rows[1:-1]), Decimal("0"))
+    assert Decimal(rows[0]["running_balance"]) + amounts == Decimal(rows[-1]["running_balance"])
+    assert Decimal(rows[-1]["running_balance"]) == st.closing_balance
+    assert len(rows) == len(st.lines) + 2
+
+
+def test_statement_for_a_month_not_over_is_refused_politely(bolt_app: Any, fake_slack: Any, people: People,
+                                                            semantic_layer_impl: Any) -> None:
+    from semantic_layer.inputs import Month
+
+    this_month = Month.of(semantic_layer_impl.freshness().checked_at.date())
+    posts, text = _answer(bolt_app, fake_slack, people.customer, f"statement {this_month}")
+    assert "not over yet" in text and posts[0]["response_type"] == "ephemeral"
+    assert not fake_slack.calls_to("files.getUploadURLExternal")
+
+
+def test_director_commands(bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any) -> None:
+    _, text = _answer(bolt_app, fake_slack, people.director, "growth")
+    growth = semantic_layer_impl.monthly_growth(None, 6)
+    assert f"Revenue: *{money(growth.current.revenue)}*" in text
+    assert f"New customers: *{growth.current.new_customers:,d}*" in text
+    _, text = _answer(bolt_app, fake_slack, people.director, "tiers")
+    for tier in semantic_layer_impl.customers_per_tier(None).tiers:
+        assert f"{tier.tier}: *{tier.customers:,d}* ({tier.change:+,d}" in text
+    name = semantic_layer_impl.metric_names()[0]
+    _, text = _answer(bolt_app, fake_slack, people.director, f"define {name.upper()}")
+    assert semantic_layer_impl.define(name).label in text
+
+
+def test_transactions_chart_is_a_png_in_the_dm(bolt_app: Any, fake_slack: Any, people: People,
+                                               semantic_layer_impl: Any) -> None:
+    _, text = _answer(bolt_app, fake_slack, people.director, "transactions")
+    tpm = semantic_layer_impl.transactions_per_month(12)
+    row = tpm.rows[-1]
+    assert f"`{row.month}` {row.transaction_type}: {row.transaction_count:,d} · {money(row.transaction_volume)}" in text
+    fake_slack.wait_calls("files.completeUploadExternal")
+    files = fake_slack.uploaded()
+    assert files["transactions.png"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert fake_slack.calls_to("files.completeUploadExternal")[0].params["channel_id"] == f"D{people.director}"
+
+
+def test_advisor_watchlist_and_red(bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any) -> None:
+    _, text = _answer(bolt_app, fake_slack, people.advisor, "watchlist")
+    wl = semantic_layer_impl.watchlist(None)
+    for entry in wl.entries:
+        assert f"(#{entry.customer_id})" in text and money(entry.value) in text
+    _, text = _answer(bolt_app, fake_slack, people.advisor, "red")
+    for streak in wl.red_streaks:
+        assert f"(#{streak.customer_id}) — {streak.months} months in the red since {streak.since}" in text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("frobnicate", "I don't know “frobnicate”. Try `/finefin help`."),
+    ("statement 2026-13", "A month is written YYYY-MM"),
+    ("statement March", "is not a month; write it YYYY-MM"),
+    ("statement 2026-01 extra", "Usage: `/finefin statement [YYYY-MM]`."),
+])
+def test_bad_input_gets_a_short_ephemeral_message(bolt_app: Any, fake_slack: Any, people: People, text: str,
+                                                  expected: str) -> None:
+    posts, blocks = _answer(bolt_app, fake_slack, people.customer, text)
+    assert expected in posts[0]["text"] and posts[0]["response_type"] == "ephemeral"
+    assert "Traceback" not in blocks
+
+
+def test_unknown_customer_for_advisor(bolt_app: Any, fake_slack: Any, people: People) -> None:
+    posts, _ = _answer(bolt_app, fake_slack, people.advisor, "balance 987654")
+    assert "987654" in posts[0]["text"] and "something went wrong" not in posts[0]["text"]
+
+
+def test_unexpected_error_gives_apology_with_request_id(bolt_app: Any, fake_slack: Any, people: People,
+                                                        semantic_layer_impl: Any,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("duckdb exploded: secret detail")
+
+    semantic_layer_impl.tiers = None  # the double asserts on it → AssertionError inside the semantic layer
+    semantic_layer_impl.customers_per_tier = boom
+    with caplog.at_level(logging.ERROR, logger="bot"):
+        posts, blocks = _answer(bolt_app, fake_slack, people.director, "tiers")
+    text = posts[0]["text"]
+    assert text.startswith("Sorry, something went wrong on our side.")
+    assert "secret detail" not in blocks and "Traceback" not in blocks
+    request_id = text.rsplit("reference ", 1)[1].rstrip(").")
+    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_bad_signature_or_old_timestamp_is_401_without_api_calls(bolt_app: Any, fake_slack: Any,
+                                                                 people: People) -> None:
+    fake_slack.reset()
+    body = command_body(fake_slack, people.customer, "balance")
+    assert dispatch(bolt_app, body, sign(body, secret="wrong")).status == 401
+    assert dispatch(bolt_app, body, sign(body, timestamp=int(time.time()) - 600)).status == 401
+    assert dispatch(bolt_app, body, {"content-type": "application/x-www-form-urlencoded"}).status == 401
+    time.sleep(0.3)
+    assert fake_slack.calls == []
+
+
+def test_slack_retry_is_answered_once(bolt_app: Any, fake_slack: Any, people: People,
+                                      semantic_layer_impl: Any) -> None:
+    body = command_body(fake_slack, people.customer, "balance", trigger_id="trig.same")
+    assert dispatch(bolt_app, body).status == 200
+    for n in (1, 2):
+        retry = {**sign(body), "x-slack-retry-num": str(n), "x-slack-retry-reason": "http_timeout"}
+        assert dispatch(bolt_app, body, retry).status == 200
+    fake_slack.wait_calls("response")
+    time.sleep(0.4)
+    assert len(fake_slack.calls_to("response")) == 1
+    assert [c[0] for c in semantic_layer_impl.calls].count("balance") == 1
+
+
+def test_failed_file_upload_is_reported_to_the_user(bolt_app: Any, fake_slack: Any, people: People) -> None:
+    fake_slack.error_for("files.completeUploadExternal", "not_allowed")
+    posts = ask_slack(bolt_app, fake_slack, people.customer, "statement", expect_responses=2)
+    assert "could not send the files" in posts[1]["text"]
+
+
+@pytest.fixture()
+def http_server(bolt_app: Any) -> Any:
+    """The Bolt ASGI adapter under a real uvicorn server on a free port."""
+    import uvicorn
+
+    from bot.server import EVENTS_PATH, asgi_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(asgi_app(bolt_app), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _post(url: str, body: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_through_the_real_http_server(http_server: str, fake_slack: Any, people: People,
+                                      semantic_layer_impl: Any) -> None:
+    fake_slack.reset()
+    bad = command_body(fake_slack, people.customer, "balance")
+    assert _post(http_server, bad, sign(bad, secret="nope")) == 401
+    time.sleep(0.2)
+    assert fake_slack.calls == []
+    body = command_body(fake_slack, people.customer, "balance")
+    start = time.perf_counter()
+    assert _post(http_server, body, sign(body)) == 200
+    assert time.perf_counter() - start < 3.0
+    fake_slack.wait_calls("response")
+    post = fake_slack.calls_to("response")[0].params
+    total = semantic_layer_impl.balance(CustomerId(people.customer_id)).total
+    assert post["response_type"] == "ephemeral" and f"*Total: {money(total)}*" in json.dumps(post["blocks"])
