@@ -2,6 +2,10 @@
 (`simulate_days`)."""
 
 from ingestion.generator.generate import GeneratorArgumentError, SourceNotEmptyError, generate
+from ingestion.generator.simulate import EmptySourceError, simulate_days
 from ingestion.generator.summary import GenerateSummary, SimulateSummary
 
-__all__ = ["GenerateSummary", "GeneratorArgumentError", "SimulateSummary", "SourceNotEmptyError", "generate"]
+__all__ = [
+    "EmptySourceError", "GenerateSummary", "GeneratorArgumentError", "SimulateSummary", "SourceNotEmptyError",
+    "generate", "simulate_days",
+]

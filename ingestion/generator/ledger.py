@@ -61,7 +61,7 @@ class _Collector:
         self.lo, self.hi = lo, hi
         self.parts: list[dict[str, np.ndarray]] = []
 
-    def add(self, cust: np.ndarray, account: np.ndarray, ttype: int, amount: np.ndarray, time: np.ndarray,
+    def add(self, cust: np.ndarray, account: np.ndarray, ttype: int | np.ndarray, amount: np.ndarray, time: np.ndarray,
             desc: int | np.ndarray, *, status: int | np.ndarray = 0, cp: np.ndarray | None = None,
             loan: np.ndarray | None = None, inv: np.ndarray | None = None, sched: np.ndarray | None = None,
             updated: np.ndarray | None = None) -> None:
