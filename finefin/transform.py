@@ -116,9 +116,10 @@ def release_duckdb() -> None:
             DuckDBConnectionManager._ENV = None
 
 
-def _first_line(text: object) -> str:
-    lines = [line.strip() for line in str(text or "").strip().splitlines() if line.strip()]
-    return lines[0] if lines else ""
+def _first_line(text: object, limit: int = 300) -> str:
+    """A multi-line dbt message squeezed onto one line (dbt puts the useful part on the second or third line)."""
+    squeezed = " ".join(line.strip() for line in str(text or "").splitlines() if line.strip())
+    return squeezed if len(squeezed) <= limit else squeezed[: limit - 1] + "…"
 
 
 def run_dbt(

@@ -5,7 +5,7 @@ with statement_lines as (
     select
         account_id,
         cast({{ dbt.date_trunc('month', 'booked_date') }} as date) as month_start,
-        sum(amount) as booked_total
+        cast(sum(amount) as decimal(18, 2)) as booked_total
     from {{ ref('fct_transactions') }}
     group by 1, 2
 ),

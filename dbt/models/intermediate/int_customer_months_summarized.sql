@@ -139,6 +139,6 @@ select
     joined.booked_transaction_count,
     cast(joined.loans_outstanding as decimal(18, 2)) as loans_outstanding,
     cast(joined.investments_held as decimal(18, 2)) as investments_held,
-    joined.closing_balance < 0 as is_in_red
+    cast(joined.closing_balance as decimal(18, 2)) < 0 as is_in_red
 from joined
 cross join reporting_date

@@ -26,7 +26,7 @@ scored_months as (
 scores as (
     select
         customer_id,
-        sum(month_wealth) as total_wealth,
+        cast(sum(month_wealth) as decimal(18, 2)) as total_wealth,
         count(*) as tier_months_counted
     from scored_months
     group by customer_id

@@ -8,12 +8,15 @@
     earliest of (latest stored day - lookback_days) and the booking date of any transaction updated in the last
     lookback_days (a late booking on an older day). A booked transaction cancelled whose booking date is older than
     the window is not seen until a --full-refresh; the reconciliation test catches such drift.
+    On Snowflake the batch is staged in a transient table (tmp_relation_type), visible to lineage, instead of a
+    session temporary table.
 -#}
 {{
     config(
         materialized='incremental',
         unique_key='balance_date',
         incremental_strategy='delete+insert',
+        tmp_relation_type='transient',
         on_schema_change='fail',
         post_hook="delete from {{ this }} where balance_date > (select as_of_date from "
                   ~ "{{ ref('int_reporting_date_derived') }})"
@@ -24,7 +27,7 @@ with reporting_date as (
     select as_of_date from {{ ref('int_reporting_date_derived') }}
 ),
 
-{% if is_incremental() %}
+{% if incremental_run() %}
 window_bounds as (
     select
         {{ dbt.dateadd('day', -var('lookback_days'), 'max(balance_date)') }} as lookback_start
@@ -75,7 +78,7 @@ daily_flows as (
         count(*) as booked_transaction_count
     from {{ ref('stg_raw__transactions') }}
     where transaction_status = 'booked'
-    {% if is_incremental() %}
+    {% if incremental_run() %}
         and booked_date >= (select start_date from window_start)
     {% endif %}
     group by account_id, booked_date
@@ -91,7 +94,7 @@ account_days as (
         on spine.date_day >= accounts.opened_date
     inner join reporting_date
         on spine.date_day <= reporting_date.as_of_date
-    {% if is_incremental() %}
+    {% if incremental_run() %}
     where spine.date_day >= (select start_date from window_start)
     {% endif %}
 ),
@@ -103,7 +106,7 @@ balances as (
         account_days.balance_date,
         coalesce(daily_flows.net_amount, 0) as net_amount,
         coalesce(daily_flows.booked_transaction_count, 0) as booked_transaction_count,
-        {% if is_incremental() %}coalesce(carried_in.carried_balance, 0) + {% endif %}
+        {% if incremental_run() %}coalesce(carried_in.carried_balance, 0) + {% endif %}
         sum(coalesce(daily_flows.net_amount, 0)) over (
             partition by account_days.account_id
             order by account_days.balance_date
@@ -113,7 +116,7 @@ balances as (
     left join daily_flows
         on account_days.account_id = daily_flows.account_id
         and account_days.balance_date = daily_flows.booked_date
-    {% if is_incremental() %}
+    {% if incremental_run() %}
     left join carried_in
         on account_days.account_id = carried_in.account_id
     {% endif %}
@@ -128,5 +131,5 @@ select
     cast(net_amount as decimal(18, 2)) as net_amount,
     booked_transaction_count,
     cast(balance as decimal(18, 2)) as balance,
-    balance < 0 as is_overdrawn
+    cast(balance as decimal(18, 2)) < 0 as is_overdrawn
 from balances

@@ -2,12 +2,15 @@
     Booked transactions, one row each. Incremental (delete+insert on transaction_id): a run takes the source rows
     updated since (latest updated_at already loaded - lookback_days), whatever their status, replaces them, and the
     post-hook removes the ones that are no longer booked (a booked row later cancelled leaves the fact).
+    On Snowflake the batch is staged in a transient table (tmp_relation_type), visible to lineage, instead of a
+    session temporary table.
 -#}
 {{
     config(
         materialized='incremental',
         unique_key='transaction_id',
         incremental_strategy='delete+insert',
+        tmp_relation_type='transient',
         on_schema_change='fail',
         post_hook="delete from {{ this }} where transaction_status <> 'booked'"
     )
@@ -15,7 +18,7 @@
 
 with transactions as (
     select * from {{ ref('stg_raw__transactions') }}
-    {% if is_incremental() %}
+    {% if incremental_run() %}
     where updated_at >= (
         select {{ dbt.dateadd('day', -var('lookback_days'), 'max(updated_at)') }} from {{ this }}
     )
