@@ -1,0 +1,120 @@
+"""Bot latency: ack and full answer per /finefin command, through Bolt and a local fake Slack Web API over HTTP.
+
+Subject: signed slash-command requests dispatched into the Bolt app (ack returned by dispatch; the answer is the
+lazy listener's response_url post, received by the fake Slack server). Baseline: the same Assistant answering
+directly, with no Slack in the way (compute + Block Kit + files only).
+
+The semantic layer is the in-memory test double unless BENCH_BOT_SL=real (then semantic_layer.get_semantic_layer()).
+`BENCH_SCALE=small` runs 3 iterations per command instead of 25.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from bot.app import build_app
+from bot.console import console_assistant
+from tests.bot_support import People, build_double, command_body, directory_for, dispatch, settings_for
+from tests.fake_slack import FakeSlack
+
+COMMANDS: list[tuple[str, str]] = [
+    ("customer", "help"), ("customer", "balance"), ("customer", "upcoming"), ("customer", "statement"),
+    ("advisor", "balance 2"), ("advisor", "watchlist"), ("advisor", "red"),
+    ("director", "growth"), ("director", "tiers"), ("director", "transactions"), ("director", "define revenue"),
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def semantic_layer() -> tuple[Any, str]:
+    if os.environ.get("BENCH_BOT_SL") == "real":
+        from semantic_layer import get_semantic_layer  # type: ignore[attr-defined]
+
+        return get_semantic_layer(), "semantic_layer.get_semantic_layer() (real warehouse)"
+    return build_double(), "in-memory test double (tests/bot_support.py: build_double)"
+
+
+def main() -> int:
+    iterations = 3 if os.environ.get("BENCH_SCALE") == "small" else 25
+    sl, sl_name = semantic_layer()
+    people = People()
+    fake = FakeSlack().start()
+    try:
+        directory = directory_for(sl, people)
+        for user_id, entry in directory.items():
+            fake.add_user(user_id, entry["email"], entry["name"])
+        settings = settings_for(people)
+        client = WebClient(token="xoxb-bench", base_url=fake.api_url,
+                           retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
+        app = build_app(sl, settings, client=client)
+        import json
+        import tempfile
+        from pathlib import Path
+
+        tmp = Path(tempfile.mkdtemp(prefix="bench_bot_"))
+        (tmp / "dir.json").write_text(json.dumps(directory))
+        assistant = console_assistant(sl, settings, tmp / "dir.json")
+        who = {"customer": people.customer, "advisor": people.advisor, "director": people.director}
+
+        rows = []
+        for role, text in COMMANDS:
+            print(f"  {role}: {text}", file=sys.stderr, flush=True)
+            acks, answers, files, direct = [], [], [], []
+            for i in range(iterations + 1):  # first run warms caches (users.info, matplotlib import), not counted
+                t0 = time.perf_counter()
+                assistant.answer(who[role], text)
+                d = time.perf_counter() - t0
+                fake.reset()
+                body = command_body(fake, who[role], text)
+                start = time.monotonic()
+                resp = dispatch(app, body)
+                ack = time.monotonic() - start
+                assert resp.status == 200, resp.body
+                fake.wait_calls("response", timeout=30)
+                answered = fake.calls_to("response")[0].at - start
+                uploads = None
+                if text in ("statement", "transactions"):
+                    uploads = fake.wait_calls("files.completeUploadExternal", timeout=30)[0].at - start
+                if i == 0:
+                    continue
+                acks.append(ack)
+                answers.append(answered)
+                direct.append(d)
+                if uploads is not None:
+                    files.append(uploads)
+            rows.append((role, text, pct(acks, 0.99), pct(answers, 0.5), pct(answers, 0.95),
+                         statistics.median(files) if files else None, statistics.median(direct)))
+    finally:
+        fake.stop()
+
+    ms = 1000.0
+    print("## Slack bot: ack and answer latency per command\n")
+    print("Command: `python -m bench.bench_bot` "
+          f"({'BENCH_SCALE=small, ' if iterations == 3 else ''}{iterations} runs per command after one warm-up).\n")
+    print(f"Semantic layer: **{sl_name}**. Requests are signed and dispatched into the Bolt app in-process; every "
+          "Slack Web API call (users.info, response_url, conversations.open, file upload) goes over HTTP to a "
+          "local fake Slack server. Baseline: the Assistant answering directly (no Bolt, no HTTP).\n")
+    print("| role | command | ack p99 (ms) | answer p50 (ms) | answer p95 (ms) | files done p50 (ms) "
+          "| baseline direct p50 (ms) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for role, text, ack99, a50, a95, f50, d50 in rows:
+        files_cell = "–" if f50 is None else f"{f50 * ms:.1f}"
+        print(f"| {role} | `{text}` | {ack99 * ms:.1f} | {a50 * ms:.1f} | {a95 * ms:.1f} | {files_cell} "
+              f"| {d50 * ms:.1f} |")
+    worst_ack = max(r[2] for r in rows)
+    print(f"\nWorst ack p99: {worst_ack * ms:.1f} ms (Slack's limit: 3,000 ms).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
