@@ -33,6 +33,14 @@ def _semantic_layer() -> Any:
         raise _fail(str(exc)) from None
 
 
+def _ledger(force: bool) -> Any:
+    """Posts already made (data dir/bot_posts.json), so a retried DAG task never posts twice."""
+    from bot.scheduled import PostLedger
+    from finefin.config import get_settings
+
+    return None if force else PostLedger(get_settings().data_path / "bot_posts.json")
+
+
 def _month(text: str | None) -> Any:
     if text is None:
         return None
@@ -95,8 +103,12 @@ def http_mode(
     run_http(host, port)
 
 
+FORCE = typer.Option(help="Post even if this post was already made (ignores the post ledger).")
+
+
 @bot_app.command("post-watchlist")
-def post_watchlist(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the latest.")] = None) -> None:
+def post_watchlist(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the latest.")] = None,
+                   force: Annotated[bool, FORCE] = False) -> None:
     """Post the daily watchlist to FINEFIN_ADVISOR_CHANNEL (+ DMs to advisors with assigned customers)."""
     from bot.scheduled import post_advisor_watchlist
     from bot.server import web_client
@@ -105,14 +117,16 @@ def post_watchlist(month: Annotated[str | None, typer.Option(help="YYYY-MM; defa
     m = _month(month)
     try:
         settings = get_bot_settings()
-        report = post_advisor_watchlist(_semantic_layer(), web_client(settings), settings, m)
+        report = post_advisor_watchlist(_semantic_layer(), web_client(settings), settings, m, ledger=_ledger(force))
     except FinefinError as exc:
         raise _fail(str(exc)) from None
-    _err.print(f"posted: {', '.join(report.posted)}", highlight=False)
+    _err.print(f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
+               highlight=False)
 
 
 @bot_app.command("post-digest")
-def post_digest(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the last complete.")] = None) -> None:
+def post_digest(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the last complete.")] = None,
+                force: Annotated[bool, FORCE] = False) -> None:
     """Post the monthly digest (growth, tiers, chart, definitions) to FINEFIN_DIRECTOR_CHANNEL."""
     from bot.scheduled import post_director_digest
     from bot.server import web_client
@@ -121,10 +135,25 @@ def post_digest(month: Annotated[str | None, typer.Option(help="YYYY-MM; default
     m = _month(month)
     try:
         settings = get_bot_settings()
-        report = post_director_digest(_semantic_layer(), web_client(settings), settings, m)
+        report = post_director_digest(_semantic_layer(), web_client(settings), settings, m, ledger=_ledger(force))
     except FinefinError as exc:
         raise _fail(str(exc)) from None
-    _err.print(f"posted: {', '.join(report.posted)}", highlight=False)
+    _err.print(f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
+               highlight=False)
+
+
+@bot_app.command("alert")
+def alert(text: Annotated[str, typer.Argument(help="The alert text.")]) -> None:
+    """Post an operational alert to FINEFIN_ALERTS_CHANNEL (DAG failure callbacks)."""
+    from bot.scheduled import post_alert
+    from bot.server import web_client
+    from bot.settings import get_bot_settings
+
+    try:
+        settings = get_bot_settings()
+        post_alert(web_client(settings), settings, text)
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
 
 
 @bot_app.command("demo")

@@ -8,9 +8,12 @@ and the call raises PostFailedError after trying the rest — never a silent dro
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -38,6 +41,34 @@ class StaleDataError(FinefinError):
 class PostReport:
     posted: list[str] = field(default_factory=list)  # "<what> → <channel>"
     failed: list[str] = field(default_factory=list)  # "<what> → <channel>: <error>"
+    skipped: list[str] = field(default_factory=list)  # already posted earlier (a retried DAG task)
+
+
+class PostLedger:
+    """Keys of posts already made, in a JSON file: a retried DAG task re-posts only what failed, never twice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, str]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def done(self, key: str) -> bool:
+        with self._lock:
+            return key in self._load()
+
+    def mark(self, key: str, when: str) -> None:
+        with self._lock:
+            entries = self._load()
+            entries[key] = when
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
+            tmp.replace(self.path)
 
 
 class PostFailedError(FinefinError):
@@ -56,8 +87,13 @@ def checked_freshness(sl: SemanticLayer, settings: BotSettings) -> Freshness:
     return fresh
 
 
-def _post(client: Any, channel: str, answer: Answer, what: str, report: PostReport) -> None:
+def _post(client: Any, channel: str, answer: Answer, what: str, report: PostReport,
+          ledger: PostLedger | None = None, key: str | None = None) -> None:
     target = f"{what} → {channel}"
+    if ledger is not None and key is not None and ledger.done(key):
+        log.info("already posted %s (%s): skipped", target, key)
+        report.skipped.append(target)
+        return
     try:
         client.chat_postMessage(channel=channel, text=answer.text, blocks=answer.blocks, unfurl_links=False)
         if answer.files:
@@ -69,6 +105,8 @@ def _post(client: Any, channel: str, answer: Answer, what: str, report: PostRepo
         return
     log.info("posted %s", target)
     report.posted.append(target)
+    if ledger is not None and key is not None:
+        ledger.mark(key, date.today().isoformat())
 
 
 def _only(watchlist: Watchlist, customer_ids: set[int]) -> Watchlist:
@@ -78,8 +116,8 @@ def _only(watchlist: Watchlist, customer_ids: set[int]) -> Watchlist:
         red_streaks=tuple(r for r in watchlist.red_streaks if r.customer_id.value in customer_ids))
 
 
-def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings,
-                           month: Month | None = None) -> PostReport:
+def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings, month: Month | None = None,
+                           ledger: PostLedger | None = None, run_date: date | None = None) -> PostReport:
     """The watchlist (and red streaks) to the advisors' channel; each assigned advisor gets their customers by DM."""
     if not settings.advisor_channel:
         raise ConfigurationError("FINEFIN_ADVISOR_CHANNEL is not set.")
@@ -88,7 +126,9 @@ def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings
     report = PostReport()
     answer = watchlist_answer(watchlist, fresh, settings.list_limit, f"Daily watchlist {watchlist.month}")
     answer.blocks = bk.message([*answer.blocks[:-1], *bk.red_blocks(watchlist, fresh, settings.list_limit)])
-    _post(client, settings.advisor_channel, answer, "watchlist", report)
+    day = (run_date or date.today()).isoformat()
+    _post(client, settings.advisor_channel, answer, "watchlist", report, ledger,
+          f"watchlist:{day}:{settings.advisor_channel}")
     for advisor, customer_ids in sorted(settings.advisor_assignments.items()):
         mine = _only(watchlist, set(customer_ids))
         personal = watchlist_answer(mine, fresh, settings.list_limit, f"Your customers on the watchlist {mine.month}")
@@ -99,14 +139,15 @@ def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings
         except (SlackApiError, SlackClientError, OSError) as exc:
             report.failed.append(f"watchlist DM → {advisor}: {exc}")
             continue
-        _post(client, channel, personal, f"watchlist DM for {advisor}", report)
+        _post(client, channel, personal, f"watchlist DM for {advisor}", report, ledger,
+              f"watchlist:{day}:dm:{advisor}")
     if report.failed:
         raise PostFailedError(report)
     return report
 
 
-def post_director_digest(sl: SemanticLayer, client: Any, settings: BotSettings,
-                         month: Month | None = None) -> PostReport:
+def post_director_digest(sl: SemanticLayer, client: Any, settings: BotSettings, month: Month | None = None,
+                         ledger: PostLedger | None = None) -> PostReport:
     """Growth, tiers, the governed definitions, and the transactions chart, to the directors' channel."""
     if not settings.director_channel:
         raise ConfigurationError("FINEFIN_DIRECTOR_CHANNEL is not set.")
@@ -120,7 +161,19 @@ def post_director_digest(sl: SemanticLayer, client: Any, settings: BotSettings,
                     blocks=bk.digest_blocks(growth, tiers, definitions, fresh),
                     files=[files.transactions_chart(tpm)])
     report = PostReport()
-    _post(client, settings.director_channel, answer, "director digest", report)
+    _post(client, settings.director_channel, answer, "director digest", report, ledger,
+          f"digest:{growth.month}:{settings.director_channel}")
     if report.failed:
         raise PostFailedError(report)
     return report
+
+
+def post_alert(client: Any, settings: BotSettings, text: str) -> None:
+    """An operational alert (e.g. from a DAG's failure callback) to FINEFIN_ALERTS_CHANNEL. Raises on failure."""
+    if not settings.alerts_channel:
+        raise ConfigurationError("FINEFIN_ALERTS_CHANNEL is not set.")
+    answer = Answer(text=text, blocks=[bk.section(f":rotating_light: {bk.esc(text)}")])
+    report = PostReport()
+    _post(client, settings.alerts_channel, answer, "alert", report)
+    if report.failed:
+        raise PostFailedError(report)

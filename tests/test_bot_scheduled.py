@@ -110,3 +110,63 @@ def test_director_digest(semantic_layer_impl: Any, fake_slack: Any, people: Peop
     assert len(post["blocks"]) <= 50
     assert fake_slack.uploaded()["transactions.png"].startswith(b"\x89PNG")
     assert fake_slack.calls_to("files.completeUploadExternal")[0].params["channel_id"] == "CDIR"
+
+
+def test_retried_task_never_posts_twice(semantic_layer_impl: Any, fake_slack: Any, people: People,
+                                        tmp_path: Any) -> None:
+    from datetime import date
+
+    from bot.scheduled import PostLedger
+
+    settings, client = _setup(fake_slack, people, advisor_assignments={people.advisor: [people.red_customer_id],
+                                                                       "UADV2": [people.customer_id]})
+    ledger = PostLedger(tmp_path / "posts.json")
+    fake_slack.error_for("conversations.open", "user_not_found")  # the DMs fail on the first run
+    with pytest.raises(PostFailedError) as info:
+        post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger, run_date=date(2026, 11, 24))
+    assert info.value.report.posted == ["watchlist → CADV"] and len(info.value.report.failed) == 2
+    fake_slack.reset()
+    report = post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger,
+                                    run_date=date(2026, 11, 24))
+    assert report.skipped == ["watchlist → CADV"]
+    assert [c.params["channel"] for c in fake_slack.calls_to("chat.postMessage")] == [f"D{people.advisor}", "DUADV2"]
+    fake_slack.reset()
+    report = post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger,
+                                    run_date=date(2026, 11, 24))
+    assert report.posted == [] and len(report.skipped) == 3 and fake_slack.calls_to("chat.postMessage") == []
+
+
+def test_alert_and_cli_post(semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import semantic_layer
+    from bot.scheduled import post_alert
+    from bot.settings import get_bot_settings
+    from finefin.cli import app
+    from finefin.config import get_settings
+
+    settings, client = _setup(fake_slack, people, alerts_channel="CALERT")
+    post_alert(client, settings, "dbt build failed <tests>")
+    alert = fake_slack.calls_to("chat.postMessage")[0].params
+    assert alert["channel"] == "CALERT" and "dbt build failed &lt;tests&gt;" in json.dumps(alert["blocks"])
+
+    monkeypatch.setattr(semantic_layer, "get_semantic_layer", lambda: semantic_layer_impl, raising=False)
+    for key, value in {"SLACK_BOT_TOKEN": "xoxb-test", "FINEFIN_SLACK_API_URL": fake_slack.api_url,
+                       "FINEFIN_DIRECTOR_CHANNEL": "CDIR", "FINEFIN_DATA_DIR": str(tmp_path)}.items():
+        monkeypatch.setenv(key, value)
+    get_bot_settings.cache_clear()
+    get_settings.cache_clear()
+    try:
+        fake_slack.reset()
+        result = CliRunner().invoke(app, ["bot", "post-digest"])
+        assert result.exit_code == 0, result.output
+        again = CliRunner().invoke(app, ["bot", "post-digest"])
+        assert again.exit_code == 0 and "already posted: director digest → CDIR" in again.output
+        assert len(fake_slack.calls_to("chat.postMessage")) == 1
+        semantic_layer_impl.last_load_at = None
+        stale = CliRunner().invoke(app, ["bot", "post-digest", "--force"])
+        assert stale.exit_code == 1 and "stale data" in stale.output
+    finally:
+        get_bot_settings.cache_clear()
+        get_settings.cache_clear()
