@@ -46,6 +46,7 @@ PROFILE_EDITS_PER_CUSTOMER_DAY = 0.002
 INVESTMENT_MOVES_PER_DAY = 0.02     # per open investment
 LOANS_PER_CUSTOMER_DAY = 0.0004
 SCHEDULE_AHEAD_DAYS = 30
+SIGNUP_GROWTH = 1.07
 
 
 class EmptySourceError(GeneratorArgumentError):
@@ -102,7 +103,7 @@ class _Day:
         live_cust = np.array([r[1] for r in rows], np.int64)
         overdraft = _cents([r[2] for r in rows])
         out = _Collector(self.t0, self.t0 + US_PER_DAY)
-        self._new_customers(live_acc, out)
+        self._new_customers(out)
         self._book_scheduled(out)
         self._spending(live_acc, overdraft, out)
         self._investments(out)
@@ -112,9 +113,12 @@ class _Day:
         self._copy("transactions", transaction_columns(tx))
 
     # -- parts ---------------------------------------------------------------------------------------------------
-    def _new_customers(self, live_acc: np.ndarray, out: _Collector) -> None:
+    def _new_customers(self, out: _Collector) -> None:
         rng = self.rng
-        k = int(rng.poisson(max(1.0, len(live_acc) * 0.003)))
+        recent = self.conn.execute(
+            "SELECT count(*) FROM customers WHERE created_at >= %s::timestamptz - interval '30 days'",
+            (_ts(self.t0),)).fetchone()[0]  # type: ignore[index]
+        k = max(1, int(rng.poisson(recent * SIGNUP_GROWTH / 30)))  # sign-ups keep their recent pace, at least one
         first_cust = self._max_id("customers", "customer_id") + 1
         first_acc = self._max_id("accounts", "account_id") + 1
         ids = np.arange(first_cust, first_cust + k, dtype=np.int64)
