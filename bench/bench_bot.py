@@ -21,12 +21,12 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.app import build_app
 from bot.console import console_assistant
-from tests.bot_support import People, build_double, command_body, directory_for, dispatch, settings_for
+from tests.bot_support import build_double, command_body, directory_for, dispatch, people_for, settings_for
 from tests.fake_slack import FakeSlack
 
 COMMANDS: list[tuple[str, str]] = [
     ("customer", "help"), ("customer", "balance"), ("customer", "upcoming"), ("customer", "statement"),
-    ("advisor", "balance 2"), ("advisor", "watchlist"), ("advisor", "red"),
+    ("advisor", "balance {red}"), ("advisor", "watchlist"), ("advisor", "red"),
     ("director", "growth"), ("director", "tiers"), ("director", "transactions"), ("director", "define revenue"),
 ]
 
@@ -47,7 +47,7 @@ def semantic_layer() -> tuple[Any, str]:
 def main() -> int:
     iterations = 3 if os.environ.get("BENCH_SCALE") == "small" else 25
     sl, sl_name = semantic_layer()
-    people = People()
+    people = people_for(sl)
     fake = FakeSlack().start()
     try:
         directory = directory_for(sl, people)
@@ -68,6 +68,7 @@ def main() -> int:
 
         rows = []
         for role, text in COMMANDS:
+            text = text.format(red=people.red_customer_id)
             print(f"  {role}: {text}", file=sys.stderr, flush=True)
             acks, answers, files, direct = [], [], [], []
             for i in range(iterations + 1):  # first run warms caches (users.info, matplotlib import), not counted

@@ -21,7 +21,7 @@ from bot.identity import IdentityResolver
 from bot.settings import BotSettings
 from finefin.errors import FinefinError
 from semantic_layer.api import SemanticLayer
-from semantic_layer.errors import SemanticLayerError
+from semantic_layer.errors import SemanticLayerError, UnknownCustomerError
 from semantic_layer.inputs import CustomerId, Month, metric_name
 from semantic_layer.types import Freshness, Watchlist
 
@@ -107,13 +107,23 @@ class Assistant:
             result = self.answer_for(identity, text)
         except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
             log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
-            result = Answer(text=str(exc), blocks=bk.error_blocks(str(exc)), ok=False)
+            blocks = bk.error_blocks(str(exc))
+            if isinstance(exc, UnknownCustomerError):  # maybe too new for the last load: say how old the data is
+                blocks += self._freshness_or_nothing()
+            result = Answer(text=str(exc), blocks=blocks, ok=False)
         except Exception:
             log.exception("request %s from %s failed; text=%r", request_id, user_id, text[:200])
             msg = f"Sorry, something went wrong on our side. Please try again later (reference {request_id})."
             result = Answer(text=msg, blocks=bk.error_blocks(msg), ok=False)
         result.request_id = request_id
         return result
+
+    def _freshness_or_nothing(self) -> list[bk.Block]:
+        try:
+            return bk.freshness_blocks(self.freshness())
+        except Exception:
+            log.warning("freshness unavailable", exc_info=True)
+            return []
 
     def answer_for(self, identity: Identity, text: str) -> Answer:
         if not identity.known:

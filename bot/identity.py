@@ -44,7 +44,14 @@ class SlackUserLookup:
         self.client = client
 
     def lookup(self, user_id: str) -> DirectoryUser | None:
-        user = self.client.users_info(user=user_id)["user"]
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            user = self.client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("user_not_found", "user_not_visible"):
+                return None
+            raise
         if user.get("deleted") or user.get("is_bot"):
             return None
         profile = user.get("profile") or {}

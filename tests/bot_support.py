@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.settings import BotSettings
-from semantic_layer.errors import FutureMonthError, UnknownCustomerError, UnknownMetricError
+from semantic_layer.errors import FutureMonthError, UnknownCustomerError
 from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.types import (
     AccountBalance,
@@ -167,9 +167,8 @@ class InMemorySemanticLayer:
 
     def define(self, metric: str) -> MetricDefinition:
         self._record("define", metric)
-        assert isinstance(metric, str)
-        if metric not in self.definitions:
-            raise UnknownMetricError(f"“{metric}” is not a metric.")
+        # The bot validates names with semantic_layer.inputs.metric_name first: raw text here is a bot bug.
+        assert isinstance(metric, str) and metric in self.definitions, f"unvalidated metric name {metric!r}"
         return self.definitions[metric]
 
 
@@ -240,17 +239,46 @@ def build_double(extra_watch_entries: int = 0) -> InMemorySemanticLayer:
 
 @dataclass(frozen=True)
 class People:
-    """Slack user IDs by role, and the customer ids of the customer users."""
+    """Slack user IDs by role, and the customer ids behind the customer users."""
 
+    customer_id: int
+    red_customer_id: int
+    other_customer_id: int
     customer: str = "UCUST1"
-    customer_id: int = 1
     red_customer: str = "UCUST2"
-    red_customer_id: int = 2
-    other_customer_id: int = 3
     advisor: str = "UADV1"
     director: str = "UDIR1"
     unknown: str = "UNOBODY"
     unverified: str = "UUNVER"
+
+
+def people_for(sl: Any) -> People:
+    """Pick people from any SemanticLayer: a watchlist customer (has activity), one in a red streak, and another."""
+    watchlist = sl.watchlist(None)
+    assert watchlist.red_streaks, "the data needs a customer in a red streak"
+    red = watchlist.red_streaks[0].customer_id
+    active = next((e.customer_id for e in watchlist.entries if e.customer_id != red), None)
+    others = []
+    for n in range(1, 200):
+        cid = CustomerId(n)
+        if cid in (red, active):
+            continue
+        try:
+            sl.customer(cid)
+        except UnknownCustomerError:
+            continue
+        others.append(cid)
+        if len(others) == 2:
+            break
+    customer = active or others.pop(0)
+    return People(customer_id=customer.value, red_customer_id=red.value, other_customer_id=others[0].value)
+
+
+def require_double(sl: Any) -> InMemorySemanticLayer:
+    """For tests that change the data (staleness, failures) or inspect calls: only the double allows that."""
+    if not isinstance(sl, InMemorySemanticLayer):
+        pytest.skip("needs the in-memory test double")
+    return sl
 
 
 def settings_for(people: People, **overrides: Any) -> BotSettings:
@@ -280,8 +308,8 @@ def semantic_layer_impl() -> InMemorySemanticLayer:
 
 
 @pytest.fixture()
-def people() -> People:
-    return People()
+def people(semantic_layer_impl: Any) -> People:
+    return people_for(semantic_layer_impl)
 
 
 @pytest.fixture()

@@ -22,7 +22,7 @@ GENERIC_ERROR = "something went wrong"
 COMMANDS: dict[str, Capability] = {
     "help": Capability.HELP,
     "balance": Capability.OWN_BALANCE,
-    "balance 2": Capability.CUSTOMER_BALANCE,
+    "balance {other}": Capability.CUSTOMER_BALANCE,
     "upcoming": Capability.UPCOMING,
     "statement": Capability.STATEMENT,
     "watchlist": Capability.WATCHLIST,
@@ -36,9 +36,9 @@ COMMANDS: dict[str, Capability] = {
 # The matrix, written out: role → commands allowed. Everything else is refused.
 ALLOWED: dict[str, set[str]] = {
     "customer": {"help", "balance", "upcoming", "statement"},
-    "advisor": {"help", "balance 2", "watchlist", "red"},
+    "advisor": {"help", "balance {other}", "watchlist", "red"},
     "director": {"help", "growth", "tiers", "transactions", "define revenue"},
-    "advisor+director": {"help", "balance 2", "watchlist", "red", "growth", "tiers", "transactions",
+    "advisor+director": {"help", "balance {other}", "watchlist", "red", "growth", "tiers", "transactions",
                          "define revenue"},
     "unknown": set(),
     "unverified email": set(),
@@ -61,19 +61,22 @@ def test_access_matrix(role: str, semantic_layer_impl: Any, people: People, tmp_
     assistant = make_assistant(semantic_layer_impl, people, tmp_path, advisors=[people.advisor, "USTAFF2"],
                                directors=[people.director, "USTAFF2"])
     user = user_for_role[role]
-    for text in COMMANDS:
-        before = len(semantic_layer_impl.calls)
+    calls = getattr(semantic_layer_impl, "calls", None)  # the double records calls; a real layer does not
+    for command in COMMANDS:
+        text = command.format(other=people.other_customer_id)
+        before = len(calls) if calls is not None else 0
         answer = assistant.answer(user, text)
         assert GENERIC_ERROR not in answer.text, (role, text, answer.text)
-        if text in ALLOWED[role]:
+        if command in ALLOWED[role]:
             assert answer.ok, (role, text, answer.text)
             if text != "help":
                 assert answer.data is not None
         else:
             assert not answer.ok, (role, text, answer.text)
             assert "Sorry" in answer.text
-            data_calls = [c for c in semantic_layer_impl.calls[before:] if c[0] not in ("customer_by_email",)]
-            assert data_calls == [], f"{role} refused {text!r} but the semantic layer was asked {data_calls}"
+            if calls is not None:
+                data_calls = [c for c in calls[before:] if c[0] != "customer_by_email"]
+                assert data_calls == [], f"{role} refused {text!r} but the semantic layer was asked {data_calls}"
 
 
 def test_customer_sees_only_own_data(semantic_layer_impl: Any, people: People, tmp_path: Path) -> None:

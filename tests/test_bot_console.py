@@ -43,7 +43,7 @@ def test_show_demo_one_answer_per_role_and_a_refusal(semantic_layer_impl: Any, t
     assert by_who["customer"] and by_who["advisor"] and by_who["director"]
     assert not by_who["customer asking for someone else (refused)"] and not by_who["stranger (refused)"]
     text = console.export_text()
-    assert "Your balance" in text and "In the red 3+ months" in text and "Growth 2026-10" in text
+    assert "Your balance" in text and "In the red 3+ months" in text and "Growth 20" in text
     assert "you can only see your own accounts" in text
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from bot.app import make_client
 from bot.blocks import money
 from bot.scheduled import PostFailedError, StaleDataError, post_advisor_watchlist, post_director_digest
-from tests.bot_support import NOW, People, settings_for
+from tests.bot_support import NOW, People, require_double, settings_for
 
 pytest_plugins = ["tests.bot_support"]
 
@@ -81,7 +81,7 @@ def test_rate_limit_beyond_retries_is_reported(semantic_layer_impl: Any, fake_sl
 
 def test_stale_data_is_not_posted(semantic_layer_impl: Any, fake_slack: Any, people: People) -> None:
     settings, client = _setup(fake_slack, people)
-    semantic_layer_impl.last_load_at = NOW - timedelta(hours=40)
+    require_double(semantic_layer_impl).last_load_at = NOW - timedelta(hours=40)
     with pytest.raises(StaleDataError, match="stale data"):
         post_advisor_watchlist(semantic_layer_impl, client, settings)
     with pytest.raises(StaleDataError):
@@ -91,6 +91,7 @@ def test_stale_data_is_not_posted(semantic_layer_impl: Any, fake_slack: Any, peo
 
 def test_configured_sla_overrides_the_semantic_layer(semantic_layer_impl: Any, fake_slack: Any,
                                                      people: People) -> None:
+    require_double(semantic_layer_impl)
     settings, client = _setup(fake_slack, people, freshness_sla_hours=1)  # data is 2 h old
     with pytest.raises(StaleDataError):
         post_director_digest(semantic_layer_impl, client, settings)
@@ -164,7 +165,7 @@ def test_alert_and_cli_post(semantic_layer_impl: Any, fake_slack: Any, people: P
         again = CliRunner().invoke(app, ["bot", "post-digest"])
         assert again.exit_code == 0 and "already posted: director digest → CDIR" in again.output
         assert len(fake_slack.calls_to("chat.postMessage")) == 1
-        semantic_layer_impl.last_load_at = None
+        require_double(semantic_layer_impl).last_load_at = None
         stale = CliRunner().invoke(app, ["bot", "post-digest", "--force"])
         assert stale.exit_code == 1 and "stale data" in stale.output
     finally:

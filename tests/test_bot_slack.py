@@ -26,7 +26,7 @@ from pypdf import PdfReader
 
 from bot.blocks import money
 from semantic_layer.inputs import CustomerId
-from tests.bot_support import People, ask_slack, blocks_json, command_body, dispatch, sign
+from tests.bot_support import People, ask_slack, blocks_json, command_body, dispatch, require_double, sign
 
 pytest_plugins = ["tests.bot_support"]
 
@@ -147,17 +147,26 @@ def test_advisor_watchlist_and_red(bolt_app: Any, fake_slack: Any, people: Peopl
     ("statement 2026-13", "A month is written YYYY-MM"),
     ("statement March", "is not a month; write it YYYY-MM"),
     ("statement 2026-01 extra", "Usage: `/finefin statement [YYYY-MM]`."),
+    ("growth 2999-01", "has not started yet"),
+    ("define", "Usage: `/finefin define <metric>`."),
 ])
 def test_bad_input_gets_a_short_ephemeral_message(bolt_app: Any, fake_slack: Any, people: People, text: str,
                                                   expected: str) -> None:
-    posts, blocks = _answer(bolt_app, fake_slack, people.customer, text)
+    user = people.director if text.split()[0] in ("growth", "define") else people.customer
+    posts, blocks = _answer(bolt_app, fake_slack, user, text)
     assert expected in posts[0]["text"] and posts[0]["response_type"] == "ephemeral"
     assert "Traceback" not in blocks
 
 
 def test_unknown_customer_for_advisor(bolt_app: Any, fake_slack: Any, people: People) -> None:
-    posts, _ = _answer(bolt_app, fake_slack, people.advisor, "balance 987654")
+    posts, blocks = _answer(bolt_app, fake_slack, people.advisor, "balance 987654")
     assert "987654" in posts[0]["text"] and "something went wrong" not in posts[0]["text"]
+    assert "Data as of" in blocks  # an unknown id may be a customer newer than the last load
+
+
+def test_user_unknown_to_slack_is_refused_politely(bolt_app: Any, fake_slack: Any) -> None:
+    posts, _ = _answer(bolt_app, fake_slack, "UGHOST", "balance")
+    assert "don't recognise you" in posts[0]["text"]
 
 
 def test_unexpected_error_gives_apology_with_request_id(bolt_app: Any, fake_slack: Any, people: People,
@@ -166,8 +175,7 @@ def test_unexpected_error_gives_apology_with_request_id(bolt_app: Any, fake_slac
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("duckdb exploded: secret detail")
 
-    semantic_layer_impl.tiers = None  # the double asserts on it → AssertionError inside the semantic layer
-    semantic_layer_impl.customers_per_tier = boom
+    require_double(semantic_layer_impl).customers_per_tier = boom
     with caplog.at_level(logging.ERROR, logger="bot"):
         posts, blocks = _answer(bolt_app, fake_slack, people.director, "tiers")
     text = posts[0]["text"]
@@ -190,6 +198,7 @@ def test_bad_signature_or_old_timestamp_is_401_without_api_calls(bolt_app: Any, 
 
 def test_slack_retry_is_answered_once(bolt_app: Any, fake_slack: Any, people: People,
                                       semantic_layer_impl: Any) -> None:
+    require_double(semantic_layer_impl)
     body = command_body(fake_slack, people.customer, "balance", trigger_id="trig.same")
     assert dispatch(bolt_app, body).status == 200
     for n in (1, 2):
