@@ -125,7 +125,7 @@ def transactions_chart(tpm: TransactionsPerMonth) -> FileAttachment:
     ax.set_ylabel("transactions")
     ax.set_xticks(positions, [str(m) for m in months], rotation=45)
     if types:
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

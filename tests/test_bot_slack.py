@@ -260,3 +260,32 @@ def test_through_the_real_http_server(http_server: str, fake_slack: Any, people:
     post = fake_slack.calls_to("response")[0].params
     total = semantic_layer_impl.balance(CustomerId(people.customer_id)).total
     assert post["response_type"] == "ephemeral" and f"*Total: {money(total)}*" in json.dumps(post["blocks"])
+
+
+def test_http_mode_factory_builds_from_settings(fake_slack: Any, semantic_layer_impl: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`uvicorn --factory bot.server:create_asgi_app`: env settings, get_semantic_layer(), warm-up, auth.test."""
+    import semantic_layer
+    from bot.server import ThreadedSlackRequestHandler, create_asgi_app
+    from bot.settings import get_bot_settings
+
+    monkeypatch.setattr(semantic_layer, "get_semantic_layer", lambda: semantic_layer_impl, raising=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
+    monkeypatch.setenv("FINEFIN_SLACK_API_URL", fake_slack.api_url)
+    get_bot_settings.cache_clear()
+    try:
+        fake_slack.reset()
+        calls_before = len(require_double(semantic_layer_impl).calls)
+        handler = create_asgi_app()
+        assert isinstance(handler, ThreadedSlackRequestHandler) and handler.path == "/slack/events"
+        assert fake_slack.calls_to("auth.test")
+        assert ("freshness", ()) in semantic_layer_impl.calls[calls_before:]  # warmed at start
+        monkeypatch.delenv("SLACK_SIGNING_SECRET")
+        get_bot_settings.cache_clear()
+        from finefin.errors import ConfigurationError
+
+        with pytest.raises(ConfigurationError, match="SLACK_SIGNING_SECRET"):
+            create_asgi_app()
+    finally:
+        get_bot_settings.cache_clear()
