@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
+from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -28,6 +31,31 @@ def make_client(settings: BotSettings) -> WebClient:
                                      RateLimitErrorRetryHandler(max_retry_count=3)])
 
 
+class SerializedSemanticLayer:
+    """Forwards every call to the wrapped layer under one lock.
+
+    Bolt runs lazy listeners on a thread pool, while the semantic layer keeps one warm engine (and its DuckDB
+    connection) per process, which is not promised to be thread-safe. Queries take milliseconds; rendering PDFs
+    and charts happens outside the lock.
+    """
+
+    def __init__(self, sl: SemanticLayer) -> None:
+        self._sl = sl
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._sl, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return locked
+
+
 def warm(sl: SemanticLayer) -> None:
     """One cheap call at start, so the first user does not pay for engine start-up."""
     fresh = sl.freshness()
@@ -41,6 +69,7 @@ def build_app(sl: SemanticLayer, settings: BotSettings, client: WebClient | None
     client = client or make_client(settings)
     app = App(client=client, signing_secret=settings.slack_signing_secret or "socket-mode-unused",
               process_before_response=False)
+    sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
     warm(sl)
     if lookup is None:
         lookup = DirectoryFileLookup(settings.directory_file) if settings.directory_file else SlackUserLookup(client)

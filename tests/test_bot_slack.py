@@ -289,3 +289,28 @@ def test_http_mode_factory_builds_from_settings(fake_slack: Any, semantic_layer_
             create_asgi_app()
     finally:
         get_bot_settings.cache_clear()
+
+
+def test_semantic_layer_calls_are_serialized_across_listener_threads() -> None:
+    from bot.app import SerializedSemanticLayer
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    class Slow:
+        def freshness(self) -> str:
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.02)
+            with lock:
+                active[0] -= 1
+            return "ok"
+
+    wrapped = SerializedSemanticLayer(Slow())  # type: ignore[arg-type]
+    threads = [threading.Thread(target=wrapped.freshness) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == 1
+    assert wrapped.freshness() == "ok"
