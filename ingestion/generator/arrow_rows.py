@@ -31,9 +31,13 @@ def money(cents: np.ndarray) -> pa.Array:
 
 
 def timestamps(us: np.ndarray, null_below_zero: bool = False) -> pa.Array:
+    """UTC instants written without an offset (18x faster to format than tz-aware ones in Arrow's CSV writer).
+
+    The COPY runs with the session TimeZone set to UTC (see bulk_load.copy_csv), so PostgreSQL reads them as UTC.
+    """
     us = np.asarray(us, dtype=np.int64)
     mask = us < 0 if null_below_zero else None
-    return pa.array(us, type=pa.timestamp("us", tz="UTC"), mask=mask)
+    return pa.array(us, type=pa.timestamp("us"), mask=mask)
 
 
 def dates(days: np.ndarray, nullable: bool = False) -> pa.Array:

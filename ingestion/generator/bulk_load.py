@@ -82,7 +82,11 @@ def keys_and_indexes_dropped(conn: psycopg.Connection, tables: Iterable[str]) ->
 
 def copy_csv(conn: psycopg.Connection, table: str, columns: Iterable[str], chunks: Iterable[bytes],
              freeze: bool = False) -> None:
-    """COPY CSV `chunks` into `table` (one COPY statement; bytes written in blocks of a few MB)."""
+    """COPY CSV `chunks` into `table` (one COPY statement; bytes written in blocks of a few MB).
+
+    Timestamps in the CSV carry no offset: the transaction's TimeZone is set to UTC so they are read as UTC.
+    """
+    conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv{})").format(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns),
         sql.SQL(", FREEZE true" if freeze else ""))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 
-def _table(title: str, counts: dict[str, int], extra: dict[str, int] | None = None) -> Table:
-    table = Table(title=title)
+def _table(title: str, counts: dict[str, int], extra: dict[str, int] | None = None) -> Group:
+    table = Table()
     table.add_column("table")
     table.add_column("rows", justify="right")
     if extra is not None:
@@ -19,7 +21,7 @@ def _table(title: str, counts: dict[str, int], extra: dict[str, int] | None = No
         if extra is not None:
             cells.append(f"{extra.get(name, 0):,}")
         table.add_row(*cells)
-    return table
+    return Group(Text(title), table)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class GenerateSummary:
     def __str__(self) -> str:
         return self._headline() + "\n" + "\n".join(f"  {t:<13}{n:>12,}" for t, n in self.rows.items())
 
-    def __rich__(self) -> Table:
+    def __rich__(self) -> Group:
         return _table(self._headline(), self.rows)
 
 
@@ -77,5 +79,5 @@ class SimulateSummary:
         lines = [f"  {t:<13}{n:>10,} new {self.updated.get(t, 0):>8,} updated" for t, n in self.inserted.items()]
         return self._headline() + "\n" + "\n".join(lines)
 
-    def __rich__(self) -> Table:
+    def __rich__(self) -> Group:
         return _table(self._headline(), self.inserted, self.updated)
