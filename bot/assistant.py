@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from bot import blocks as bk
 from bot import files
@@ -23,7 +24,7 @@ from finefin.errors import FinefinError
 from semantic_layer.api import SemanticLayer
 from semantic_layer.errors import SemanticLayerError, UnknownCustomerError
 from semantic_layer.inputs import CustomerId, Month, metric_name
-from semantic_layer.types import Freshness, Watchlist
+from semantic_layer.types import CustomerBalance, Freshness, Statement, Watchlist
 
 log = logging.getLogger(__name__)
 
@@ -156,32 +157,50 @@ class Assistant:
         lines = [f"/finefin {usage} — {what}" for usage, what in commands]
         return Answer(text="\n".join([intro, *lines]), blocks=bk.help_blocks(commands, intro))
 
+    def _cut_list_csv(self, answer: Answer, total: int, filename: str, title: str, header: list[str],
+                      rows: list[list[object]]) -> Answer:
+        """Slack shows `list_limit` rows; when there are more, the whole list goes along as a CSV file."""
+        if total > self.settings.list_limit:
+            answer.files.append(files.FileAttachment(filename, files.csv_bytes(header, rows), title))
+        return answer
+
+    def _balance_answer(self, balance: CustomerBalance, text: str, title: str) -> Answer:
+        answer = Answer(text=text, blocks=bk.balance_blocks(balance, title, self.freshness(),
+                                                            self.settings.list_limit), data=balance)
+        rows: list[list[object]] = [[a.account_id, a.account_type, a.status, a.balance] for a in balance.accounts]
+        return self._cut_list_csv(answer, len(rows), f"accounts-{balance.customer_id}.csv", "Accounts (CSV)",
+                                  ["account_id", "type", "status", "balance"], rows)
+
     def _own_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         balance = self.sl.balance(self._customer_id(identity))
-        fresh = self.freshness()
-        return Answer(text=f"Your total balance: {bk.money(balance.total)} (as of {balance.as_of})",
-                      blocks=bk.balance_blocks(balance, "Your balance", fresh, self.settings.list_limit),
-                      data=balance)
+        return self._balance_answer(balance, f"Your total balance: {bk.money(balance.total)} (as of {balance.as_of})",
+                                    "Your balance")
 
     def _customer_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         customer_id = CustomerId.parse(args[0])
         profile = self.sl.customer(customer_id)
         balance = self.sl.balance(customer_id)
-        fresh = self.freshness()
-        title = f"{profile.full_name} (#{customer_id}, {profile.tier})"
-        return Answer(text=f"{profile.full_name}: total balance {bk.money(balance.total)} (as of {balance.as_of})",
-                      blocks=bk.balance_blocks(balance, title, fresh, self.settings.list_limit), data=balance)
+        return self._balance_answer(
+            balance, f"{profile.full_name}: total balance {bk.money(balance.total)} (as of {balance.as_of})",
+            f"{profile.full_name} (#{customer_id}, {profile.tier})")
 
     def _upcoming(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         upcoming = self.sl.upcoming(self._customer_id(identity), 30)
         fresh = self.freshness()
         projected = upcoming.items[-1].projected_balance if upcoming.items else upcoming.starting_balance
-        return Answer(text=f"{len(upcoming.items)} upcoming transactions; projected balance {bk.money(projected)}",
-                      blocks=bk.upcoming_blocks(upcoming, fresh, self.settings.list_limit), data=upcoming)
+        answer = Answer(text=f"{len(upcoming.items)} upcoming transactions; projected balance {bk.money(projected)}",
+                        blocks=bk.upcoming_blocks(upcoming, fresh, self.settings.list_limit), data=upcoming)
+        rows: list[list[object]] = [
+            [i.scheduled_for, i.transaction_id, i.account_id, i.transaction_type, i.description, i.amount,
+             i.projected_balance] for i in upcoming.items]
+        return self._cut_list_csv(answer, len(rows), "upcoming.csv", "Upcoming transactions (CSV)",
+                                  ["scheduled_for", "transaction_id", "account_id", "type", "description", "amount",
+                                   "projected_balance"], rows)
 
     def _statement(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         month = Month.parse(args[0]) if args else None
         statement = self.sl.statement(self._customer_id(identity), month)
+        check_reconciles(statement)
         fresh = self.freshness()
         return Answer(
             text=(f"Statement {statement.month}: opening {bk.money(statement.opening_balance)}, closing "
@@ -199,12 +218,10 @@ class Assistant:
         fresh = self.freshness()
         answer = Answer(text=f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ months",
                         blocks=bk.red_blocks(watchlist, fresh, self.settings.list_limit), data=watchlist.red_streaks)
-        if len(watchlist.red_streaks) > self.settings.list_limit:
-            rows = [[r.customer_id, r.full_name, r.months, r.since, r.balance] for r in watchlist.red_streaks]
-            answer.files.append(files.FileAttachment(
-                f"red-{watchlist.month}.csv", files.csv_bytes(["customer_id", "name", "months", "since", "balance"],
-                                                              rows), "Customers in the red (CSV)"))
-        return answer
+        rows: list[list[object]] = [[r.customer_id, r.full_name, r.months, r.since, r.balance]
+                                    for r in watchlist.red_streaks]
+        return self._cut_list_csv(answer, len(rows), f"red-{watchlist.month}.csv", "Customers in the red (CSV)",
+                                  ["customer_id", "name", "months", "since", "balance"], rows)
 
     def _growth(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         month = Month.parse(args[0]) if args else None
@@ -235,6 +252,18 @@ class Assistant:
         fresh = self.freshness()
         return Answer(text=f"{definition.label}: {definition.definition}",
                       blocks=bk.define_blocks(definition, fresh), data=definition)
+
+
+class StatementMismatchError(FinefinError):
+    """A statement whose lines do not add up: never sent to a customer."""
+
+
+def check_reconciles(statement: Statement) -> None:
+    """Opening + every line = closing (the contract's invariant; per-line running balances are the layer's)."""
+    running = statement.opening_balance + sum((line.amount for line in statement.lines), Decimal("0.00"))
+    if running != statement.closing_balance:
+        raise StatementMismatchError(f"statement {statement.customer_id}/{statement.month}: lines end at {running}, "
+                                     f"closing balance is {statement.closing_balance}")
 
 
 def watchlist_answer(watchlist: Watchlist, fresh: Freshness, limit: int, title: str | None = None) -> Answer:

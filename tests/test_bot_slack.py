@@ -314,3 +314,49 @@ def test_semantic_layer_calls_are_serialized_across_listener_threads() -> None:
         t.join()
     assert peak[0] == 1
     assert wrapped.freshness() == "ok"
+
+
+def test_statement_that_does_not_reconcile_is_not_sent(bolt_app: Any, fake_slack: Any, people: People,
+                                                       semantic_layer_impl: Any,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+
+    double = require_double(semantic_layer_impl)
+    original = double.statement
+
+    def off_by_a_cent(customer_id: Any, month: Any = None) -> Any:
+        st = original(customer_id, month)
+        return dataclasses.replace(st, closing_balance=st.closing_balance + Decimal("0.01"))
+
+    double.statement = off_by_a_cent  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="bot"):
+        posts, _ = _answer(bolt_app, fake_slack, people.customer, "statement")
+    assert posts[0]["text"].startswith("Sorry, something went wrong on our side.")
+    assert not fake_slack.calls_to("files.getUploadURLExternal")
+    assert any("closing balance" in r.getMessage() or "closing balance" in str(r.exc_info[1]) for r in caplog.records
+               if r.exc_info)
+
+
+def test_stale_data_warning_in_slack_answers(bolt_app: Any, fake_slack: Any, people: People,
+                                             semantic_layer_impl: Any) -> None:
+    from datetime import timedelta
+
+    double = require_double(semantic_layer_impl)
+    double.last_load_at = double.freshness().checked_at - timedelta(hours=50)
+    _, text = _answer(bolt_app, fake_slack, people.customer, "balance")
+    assert "*Stale data*: the last load is 2.1 days old" in text
+
+
+def test_long_upcoming_list_is_cut_and_attached(bolt_app: Any, fake_slack: Any, people: People,
+                                                semantic_layer_impl: Any) -> None:
+    import dataclasses
+
+    double = require_double(semantic_layer_impl)
+    up = double.upcomings[people.customer_id]
+    item = up.items[0]
+    many = tuple(dataclasses.replace(item, transaction_id=900 + i) for i in range(40))
+    double.upcomings[people.customer_id] = dataclasses.replace(up, items=many)
+    _, text = _answer(bolt_app, fake_slack, people.customer, "upcoming")
+    assert "Showing 15 of 40 transactions; the full list is attached as a CSV file." in text
+    fake_slack.wait_calls("files.completeUploadExternal")
+    assert len(fake_slack.uploaded()["upcoming.csv"].decode().strip().splitlines()) == 41
