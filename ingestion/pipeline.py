@@ -109,7 +109,8 @@ def pipeline_name(warehouse_path: Path) -> str:
 
 
 def connectorx_url(dsn: str) -> str:
-    """The DSN as a URL connectorx accepts: it rejects an empty host, so a unix socket goes in `?host=`."""
+    """The DSN as a URL connectorx accepts. It rejects an empty host and ignores `?host=`: a unix-socket directory
+    must be the percent-encoded host (`postgresql://user@%2Fpath%2Fpgdata/db`)."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
@@ -120,11 +121,8 @@ def connectorx_url(dsn: str) -> str:
     password = info.pop("password", None)
     dbname = quote(str(info.pop("dbname", "") or ""), safe="")
     query: dict[str, str] = {k: str(v) for k, v in info.items() if k not in {"connect_timeout"}}
-    if host.startswith("/"):
-        query["host"] = host
-        host = "localhost"
     auth = user + (f":{quote(str(password), safe='')}" if password else "")
-    netloc = (f"{auth}@" if auth else "") + (host or "localhost") + (f":{port}" if port else "")
+    netloc = (f"{auth}@" if auth else "") + quote(host or "localhost", safe="") + (f":{port}" if port else "")
     return f"postgresql://{netloc}/{dbname}" + (f"?{urlencode(query)}" if query else "")
 
 
@@ -197,6 +195,9 @@ def check_source(dsn: str, tables: Sequence[str]) -> None:
 
 def _configure_dlt() -> None:
     """Process-wide dlt settings: no telemetry, the load id on every row (lineage, per-run row counts)."""
+    # dlt reads secrets from Airflow Variables whenever Airflow is importable (it is, in the airflow extra): that
+    # imports Airflow (seconds) and queries its metadata DB on every config lookup. All our config is in code.
+    os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
     import dlt
 
     dlt.config["runtime.dlthub_telemetry"] = False
@@ -207,13 +208,17 @@ def _configure_dlt() -> None:
 def _make_pipeline(warehouse_path: Path, dlt_dir: Path) -> Any:
     import dlt
 
-    return dlt.pipeline(
+    pipeline = dlt.pipeline(
         pipeline_name=pipeline_name(warehouse_path),
         pipelines_dir=str(dlt_dir),
         destination=dlt.destinations.duckdb(str(warehouse_path)),
         dataset_name=DATASET,
         progress="log" if log.isEnabledFor(logging.DEBUG) else None,
     )
+    # dlt warns on every run that Arrow's decimal128(38,10) differs from the reflected numeric(14,2) (expected: the
+    # reflected type wins) and logs job tracebacks itself; our errors carry the message, details stay at debug level
+    logging.getLogger("dlt").setLevel(logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.CRITICAL)
+    return pipeline
 
 
 def _whole_row(item: Any) -> list[str]:
@@ -269,16 +274,21 @@ def _source_error(table: str, column: str | None, exc: BaseException) -> SourceD
 
 
 def _diagnose_column(dsn: str, cx_url: str, table: str) -> str | None:
-    """After a failed read of `table`, find the first column whose values connectorx cannot convert (error path)."""
+    """After a failed read of `table`, name the column holding the bad value (error path, may scan the table)."""
     import connectorx as cx
 
     with connect(dsn) as conn:
-        columns = [r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = %s ORDER BY ordinal_position", (table,)).fetchall()]
-    for column in columns:
+        columns = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = %s ORDER BY ordinal_position", (table,)).fetchall()
+        for column, data_type in columns:  # PostgreSQL's +-infinity has no Arrow/DuckDB equivalent
+            if data_type in {"date", "timestamp with time zone"}:
+                query = f'SELECT 1 FROM "{table}" WHERE NOT isfinite("{column}") LIMIT 1'
+                if conn.execute(query).fetchone():  # type: ignore[arg-type]  # names from the catalog
+                    return f"{column} (infinite {data_type})"
+    for column, _ in columns:
         try:
-            cx.read_sql(cx_url, f'SELECT "{column}" FROM "{table}"', return_type="arrow")
+            cx.read_sql(cx_url, f'SELECT "{column}" FROM "{table}"', return_type="arrow").to_pylist()
         except BaseException:  # connectorx raises RuntimeError, OverflowError or a Rust PanicException
             return column
     return None
@@ -423,10 +433,9 @@ def run_ingest(
 
 
 def _drop_local_state(pipeline: Any) -> None:
-    """Forget local dlt state so the next run restores it from the warehouse (which only has completed loads)."""
+    """Forget local dlt state and packages (the warehouse is untouched) so the next run restores the state from the
+    warehouse, which holds only the state of completed loads. Only called for failures before the load step."""
     try:
-        if pipeline.has_pending_data:
-            pipeline.abort_packages()
         pipeline.drop()
     except Exception:
         log.warning("could not drop the local dlt state of %s", pipeline.pipeline_name, exc_info=True)
