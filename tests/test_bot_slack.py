@@ -360,3 +360,23 @@ def test_long_upcoming_list_is_cut_and_attached(bolt_app: Any, fake_slack: Any, 
     assert "Showing 15 of 40 transactions; the full list is attached as a CSV file." in text
     fake_slack.wait_calls("files.completeUploadExternal")
     assert len(fake_slack.uploaded()["upcoming.csv"].decode().strip().splitlines()) == 41
+
+
+def test_socket_mode_requests_take_the_same_path(bolt_app: Any, fake_slack: Any, people: People,
+                                                 semantic_layer_impl: Any) -> None:
+    """Socket Mode delivers the same payload without HTTP signing; the handler object builds offline."""
+    from urllib.parse import parse_qsl
+
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.request import BoltRequest
+
+    SocketModeHandler(bolt_app, "xapp-test")  # no connection until start()
+    payload = dict(parse_qsl(command_body(fake_slack, people.customer, "balance")))
+    resp = bolt_app.dispatch(BoltRequest(body=payload, mode="socket_mode"))
+    assert resp.status == 200
+    post = fake_slack.wait_calls("response")[0].params
+    total = semantic_layer_impl.balance(CustomerId(people.customer_id)).total
+    assert post["response_type"] == "ephemeral" and f"*Total: {money(total)}*" in json.dumps(post["blocks"])
+    assert bolt_app.dispatch(BoltRequest(body=payload, mode="socket_mode")).status == 200  # redelivery: dropped
+    time.sleep(0.3)
+    assert len(fake_slack.calls_to("response")) == 1

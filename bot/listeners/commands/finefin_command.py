@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +25,15 @@ def make_finefin_answer(assistant: Assistant) -> Callable[..., None]:
         request_id = new_request_id()
         user_id = body.get("user_id", "")
         log.info("request %s: /finefin from %s (trigger %s)", request_id, user_id, body.get("trigger_id"))
+        started = time.perf_counter()
         answer = assistant.answer(user_id, body.get("text") or "", request_id=request_id)
+        computed = time.perf_counter()
         try:
             deliver(answer, client=client, respond=respond, user_id=user_id)
         except Exception:
             log.exception("request %s: could not deliver the answer to %s", request_id, user_id)
+            return
+        log.info("request %s: ok=%s, computed in %.0f ms, delivered in %.0f ms", request_id, answer.ok,
+                 (computed - started) * 1000, (time.perf_counter() - computed) * 1000)
 
     return finefin_answer
