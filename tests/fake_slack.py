@@ -1,8 +1,9 @@
 """A fake Slack Web API on 127.0.0.1, over real HTTP: slack_sdk and Bolt talk to it exactly as to slack.com.
 
 Records every call (API method, decoded params or JSON, headers, raw body); answers auth.test, users.info,
-usergroups.users.list, chat.postMessage, chat.postEphemeral, conversations.open, the three-step file upload
-(files.getUploadURLExternal → POST to the upload URL → files.completeUploadExternal) and response_url posts.
+usergroups.users.list, chat.postMessage, chat.postEphemeral, conversations.open, views.publish, the three-step
+file upload (files.getUploadURLExternal → POST to the upload URL → files.completeUploadExternal) and response_url
+posts.
 `fail_next(n)` makes the next n API calls answer 429 with Retry-After; `error_for(method, error)` makes a
 method answer `{"ok": false, "error": …}`.
 """
@@ -131,6 +132,8 @@ class FakeSlack:
                 return 200, {}, {"ok": True, "users": self.groups.get(p.get("usergroup", ""), [])}
             case "conversations.open":
                 return 200, {}, {"ok": True, "channel": {"id": "D" + str(p.get("users", "")).split(",")[0]}}
+            case "views.publish":
+                return 200, {}, {"ok": True, "view": {"id": "V0001"}}
             case "chat.postMessage" | "chat.postEphemeral":
                 return 200, {}, {"ok": True, "channel": p.get("channel"), "ts": f"{time.time():.6f}",
                                  "message_ts": f"{time.time():.6f}"}

@@ -380,3 +380,27 @@ def test_socket_mode_requests_take_the_same_path(bolt_app: Any, fake_slack: Any,
     assert bolt_app.dispatch(BoltRequest(body=payload, mode="socket_mode")).status == 200  # redelivery: dropped
     time.sleep(0.3)
     assert len(fake_slack.calls_to("response")) == 1
+
+
+def _event_body(user: str, event_id: str) -> str:
+    return json.dumps({
+        "token": "legacy", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
+        "event_id": event_id, "event_time": int(time.time()),
+        "event": {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home",
+                  "event_ts": f"{time.time():.6f}"},
+    })
+
+
+def test_app_home_lists_the_users_commands_once(bolt_app: Any, fake_slack: Any, people: People) -> None:
+    body = _event_body(people.director, "Ev0001")
+    headers = {**sign(body), "content-type": "application/json"}
+    assert dispatch(bolt_app, body, headers).status == 200
+    retry = {**headers, "x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"}
+    assert dispatch(bolt_app, body, retry).status == 200
+    view = fake_slack.wait_calls("views.publish")[0].params
+    assert view["user_id"] == people.director
+    home = view["view"] if isinstance(view["view"], dict) else json.loads(view["view"])
+    text = json.dumps(home)
+    assert home["type"] == "home" and "growth [YYYY-MM]" in text and "balance <customer>" not in text
+    time.sleep(0.3)
+    assert len(fake_slack.calls_to("views.publish")) == 1

@@ -7,8 +7,9 @@ services (semantic layer, caches) are passed by closure instead of through the c
 from slack_bolt import App
 
 from bot.assistant import Assistant
-from bot.listeners import commands
+from bot.listeners import commands, events
 
 
 def register_listeners(app: App, assistant: Assistant) -> None:
     commands.register(app, assistant)
+    events.register(app, assistant)
