@@ -6,6 +6,7 @@ is recreated is exactly what the DDL file created.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+
+from ingestion.generator import pg_binary
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +84,18 @@ def keys_and_indexes_dropped(conn: psycopg.Connection, tables: Iterable[str]) ->
 
 
 def copy_csv(conn: psycopg.Connection, table: str, columns: Iterable[str], chunks: Iterable[bytes],
-             freeze: bool = False) -> None:
-    """COPY CSV `chunks` into `table` (one COPY statement; bytes written in blocks of a few MB).
+             freeze: bool = False, binary: bool = False) -> None:
+    """COPY `chunks` (CSV, or binary tuples when binary=True) into `table` in one COPY statement.
 
-    Timestamps in the CSV carry no offset: the transaction's TimeZone is set to UTC so they are read as UTC.
+    Bytes go to the server in blocks of a few MB. Timestamps in CSV carry no offset: the transaction's TimeZone is set
+    to UTC so they are read as UTC. For binary, the caller's chunks hold tuples only; header and trailer are added here.
     """
     conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
-    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv{})").format(
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {}{})").format(
         sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        sql.SQL(", FREEZE true" if freeze else ""))
+        sql.SQL("binary" if binary else "csv"), sql.SQL(", FREEZE true" if freeze else ""))
+    if binary:
+        chunks = itertools.chain([pg_binary.HEADER], chunks, [pg_binary.TRAILER])
     with conn.cursor() as cur, cur.copy(stmt) as copy:
         for chunk in chunks:
             view = memoryview(chunk)

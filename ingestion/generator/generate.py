@@ -15,6 +15,7 @@ from psycopg import sql
 
 from finefin.errors import FinefinError
 from ingestion.generator import arrow_rows as ar
+from ingestion.generator import pg_binary
 from ingestion.generator.bulk_load import copy_csv, keys_and_indexes_dropped
 from ingestion.generator.calendar import HistoryCalendar
 from ingestion.generator.ledger import COLUMNS, Ledger, TxRows
@@ -51,6 +52,26 @@ def transaction_columns(rows: TxRows) -> dict[str, pa.Array]:
         "created_at": ar.timestamps(rows.created_at),
         "updated_at": ar.timestamps(rows.updated_at),
     }
+
+
+def transaction_binary(rows: TxRows) -> bytes:
+    """The same rows as `transaction_columns`, as binary COPY tuples (column order: COLUMNS)."""
+    null = pg_binary.Col
+    return pg_binary.encode([
+        null("int8", rows.transaction_id),
+        null("int8", rows.account_id),
+        null("text", rows.transaction_type, vocabulary=TX_TYPES),
+        null("money", rows.amount),
+        null("text", rows.status, vocabulary=STATUSES),
+        null("timestamptz", rows.booked_at, rows.booked_at < 0),
+        null("date", rows.scheduled_for, rows.scheduled_for < 0),
+        null("int8", rows.counterparty_account_id, rows.counterparty_account_id < 0),
+        null("int8", rows.loan_id, rows.loan_id < 0),
+        null("int8", rows.investment_id, rows.investment_id < 0),
+        null("text", rows.description, vocabulary=DESCRIPTIONS),
+        null("timestamptz", rows.created_at),
+        null("timestamptz", rows.updated_at),
+    ])
 
 
 def _in_background(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
@@ -113,13 +134,13 @@ def generate(dsn: str, *, customers: int, months: int, seed: int, end_date: date
         ledger = Ledger(rng, pop, cal, loans, investments)
         counts["transactions"] = 0
 
-        def transaction_csv() -> Iterator[bytes]:
+        def transaction_tuples() -> Iterator[bytes]:
             for rows in ledger.chunks():
                 counts["transactions"] += len(rows)
-                yield ar.to_csv(transaction_columns(rows))
+                yield transaction_binary(rows)
 
         with keys_and_indexes_dropped(conn, SOURCE_TABLES):
-            copy_csv(conn, "transactions", COLUMNS, _in_background(transaction_csv()), freeze=True)
+            copy_csv(conn, "transactions", COLUMNS, _in_background(transaction_tuples()), freeze=True, binary=True)
             # parents after the children: their final state (frozen, closed, outstanding) is known only now
             for table, columns in (
                 ("customers", customer_columns(pop)),
