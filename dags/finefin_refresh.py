@@ -1,0 +1,77 @@
+"""finefin_refresh: ingest → dbt source freshness → dbt build (cosmos: a task per model and its tests) → marts Asset
+→ publish the warehouse snapshot for the bot. Wiring only: the steps live in `finefin.refresh`.
+
+Configuration (environment, read when the DAG is parsed): FINEFIN_REFRESH_SCHEDULE, FINEFIN_INGEST_MODE,
+FINEFIN_TARGET, FINEFIN_WAREHOUSE, FINEFIN_DATA_DIR, FINEFIN_TASK_RETRIES, FINEFIN_RETRY_DELAY_SECONDS,
+FINEFIN_MAX_RETRY_DELAY_SECONDS; alerts go to FINEFIN_ALERTS_CHANNEL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Asset, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+from finefin import refresh
+from finefin.config import DBT_PROJECT_DIR, get_settings
+
+settings = get_settings()
+orchestration = refresh.OrchestrationSettings.from_env()
+
+MARTS = Asset(name=refresh.MARTS_ASSET_NAME, uri=refresh.MARTS_ASSET_URI)
+SNAPSHOT = Asset(name=refresh.SNAPSHOT_ASSET_NAME, uri=refresh.SNAPSHOT_ASSET_URI)
+
+with DAG(
+    dag_id="finefin_refresh",
+    description="Operational PostgreSQL → warehouse → dbt marts → published snapshot",
+    schedule=orchestration.refresh_schedule,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # one writer of the warehouse at a time
+    default_args=refresh.default_args(orchestration),
+    tags=["finefin", "refresh"],
+) as dag:
+
+    @task
+    def ingest() -> dict[str, Any]:
+        """Load the source into `raw` (FINEFIN_INGEST_MODE: dlt or airbyte)."""
+        return refresh.ingest(get_settings(), refresh.OrchestrationSettings.from_env().ingest_mode)
+
+    @task
+    def source_freshness() -> dict[str, str]:
+        """Stop before building when a raw table is past its dbt `error_after`."""
+        return refresh.check_source_freshness(get_settings())
+
+    dbt_build = DbtTaskGroup(
+        group_id="dbt_build",
+        project_config=ProjectConfig(
+            DBT_PROJECT_DIR, env_vars=refresh.dbt_env(settings), install_dbt_deps=False),
+        profile_config=ProfileConfig(
+            profile_name="finefin", target_name=settings.target,
+            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER,
+            dbt_executable_path=refresh.dbt_executable()),
+        render_config=RenderConfig(
+            # BUILD: one `dbt build --select <model>` task per model = its unit tests, the model, its data tests.
+            # Tests spanning several models (relationships) get their own task after all their parents.
+            load_method=LoadMode.DBT_LS, test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True, invocation_mode=InvocationMode.DBT_RUNNER),
+    )
+
+    @task(outlets=[MARTS])
+    def marts_ready(*, outlet_events: Any = None) -> None:
+        """Every model and test passed: record an event on the marts Asset."""
+        if outlet_events is not None:
+            current = get_settings()
+            outlet_events[MARTS].extra = {"target": current.target, "warehouse": str(current.warehouse_path)}
+
+    @task(outlets=[SNAPSHOT])
+    def publish_warehouse() -> dict[str, Any]:
+        """Publish the read-only snapshot the bot reads (its caches drop on the new load id)."""
+        return refresh.publish(get_settings())
+
+    ingest() >> source_freshness() >> dbt_build >> marts_ready() >> publish_warehouse()

@@ -1,0 +1,91 @@
+"""Airflow for tests: one AIRFLOW_HOME (SQLite, migrated once per session), DagBag parsing with a given environment,
+and `dag.test()` runs. Airflow reads its configuration when first imported, so nothing here imports it at module
+level: the session fixture sets the environment first.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DAGS_DIR = PROJECT_ROOT / "dags"
+
+# Variables a test may set through `parse_dags(..., env=...)`; all are cleared first so the developer's shell
+# cannot change what the tests see.
+FINEFIN_VARS = (
+    "FINEFIN_DATA_DIR", "FINEFIN_SOURCE_URL", "FINEFIN_WAREHOUSE", "FINEFIN_TARGET", "FINEFIN_INGEST_MODE",
+    "FINEFIN_REFRESH_SCHEDULE", "FINEFIN_TIMEZONE", "FINEFIN_WATCHLIST_CRON", "FINEFIN_WATCHLIST_TRIGGER",
+    "FINEFIN_DIGEST_CRON", "FINEFIN_TASK_RETRIES", "FINEFIN_RETRY_DELAY_SECONDS", "FINEFIN_MAX_RETRY_DELAY_SECONDS",
+    "FINEFIN_ADVISOR_CHANNEL", "FINEFIN_DIRECTOR_CHANNEL", "FINEFIN_ALERTS_CHANNEL", "FINEFIN_SLACK_API_URL",
+    "FINEFIN_FRESHNESS_SLA_HOURS", "FINEFIN_ADVISOR_ASSIGNMENTS", "SLACK_BOT_TOKEN",
+)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A migrated Airflow metadata DB (SQLite) and the configuration pointing at the project's dags/."""
+    if "airflow" in sys.modules:
+        pytest.fail("airflow was imported before the test Airflow environment was set up")
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__COSMOS__ENABLE_CACHE": "True",
+        "DO_NOT_TRACK": "1",
+    }
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True,
+                            env=os.environ.copy(), timeout=300)
+    if result.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    yield home
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def parse_dags(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> Any:
+    """Set FINEFIN_* (`env`; data dir and retries=0 by default) then parse dags/ as the DAG processor would.
+
+    Returns the DagBag; fails the test on any import error. Cached settings are dropped so the DAG files read
+    this environment.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    from finefin.config import get_settings
+
+    for name in FINEFIN_VARS:
+        monkeypatch.delenv(name, raising=False)
+    values = {"FINEFIN_DATA_DIR": str(data_dir), "FINEFIN_TASK_RETRIES": "0", **env}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    assert bag.import_errors == {}, bag.import_errors
+    return bag
+
+
+def run_dag(bag: Any, dag_id: str, logical_date: datetime) -> Any:
+    """`dag.test()` one run; returns the DagRun (its task instances via `task_states`)."""
+    return bag.get_dag(dag_id).test(logical_date=logical_date)
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}

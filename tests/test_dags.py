@@ -1,0 +1,214 @@
+"""The Airflow DAGs: import cleanly, the task graphs, schedules and retries, and `dag.test()` runs of the posting
+DAGs against the fake Slack server (stale data blocked with the reason, failures alerted)."""
+
+# ruff: noqa: E402 - assertion rewriting must be registered before the support modules are imported
+from __future__ import annotations
+
+import pytest
+
+pytest.register_assert_rewrite("tests.bot_support", "tests.airflow_support")
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.blocks import money
+from finefin import refresh
+from tests.airflow_support import parse_dags, run_dag, task_states
+from tests.bot_support import NOW, build_double
+from tests.fake_slack import FakeSlack
+
+pytest_plugins = ["tests.airflow_support"]
+
+MODELS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "dbt" / "models").rglob("*.sql"))
+RUN_AT = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)
+
+
+@pytest.fixture()
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+def slack_env(fake: FakeSlack, **extra: str) -> dict[str, str]:
+    return {"SLACK_BOT_TOKEN": "xoxb-test", "FINEFIN_SLACK_API_URL": fake.api_url,
+            "FINEFIN_ADVISOR_CHANNEL": "CADV", "FINEFIN_DIRECTOR_CHANNEL": "CDIR",
+            "FINEFIN_ALERTS_CHANNEL": "CALERT", **extra}
+
+
+def posts_to(fake: FakeSlack, channel: str) -> list[dict[str, Any]]:
+    return [c.params for c in fake.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+
+
+def text_of(post: dict[str, Any]) -> str:
+    blocks = post.get("blocks")
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    return post.get("text", "") + json.dumps(blocks, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------------------------------- structure
+
+
+def test_dagbag_imports_the_three_dags(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bag = parse_dags(monkeypatch, tmp_path)
+    assert sorted(bag.dag_ids) == ["advisor_watchlist", "director_digest", "finefin_refresh"]
+
+
+def test_refresh_graph(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from finefin.alerts import on_task_failure
+
+    monkeypatch.delenv("FINEFIN_TASK_RETRIES", raising=False)
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TASK_RETRIES="3")
+    dag = bag.get_dag("finefin_refresh")
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.expression == "0 * * * *"  # @hourly by default
+
+    tasks = dag.task_dict
+    assert tasks["ingest"].upstream_task_ids == set()
+    assert tasks["ingest"].downstream_task_ids == {"source_freshness"}
+    dbt_ids = {t for t in tasks if t.startswith("dbt_build.")}
+    # one `dbt build --select <model>` task per model of the dbt project (its unit and data tests included);
+    # the tests spanning several models (relationships, singular tests) each run after all their parents
+    model_tasks = {t for t in dbt_ids if t.endswith("_model_build")}
+    assert model_tasks == {f"dbt_build.{m}_model_build" for m in MODELS}
+    for test_task in dbt_ids - model_tasks:
+        assert test_task.endswith("_test") and len(tasks[test_task].upstream_task_ids) >= 2, test_task
+    assert any("relationships_dim_accounts_customer_id" in t for t in dbt_ids)
+    roots = {t for t in dbt_ids if not tasks[t].upstream_task_ids & dbt_ids}
+    leaves = {t for t in dbt_ids if not tasks[t].downstream_task_ids & dbt_ids}
+    assert roots and all(tasks[t].upstream_task_ids == {"source_freshness"} for t in roots)
+    assert tasks["source_freshness"].downstream_task_ids == roots
+    assert tasks["marts_ready"].upstream_task_ids == leaves
+    assert tasks["marts_ready"].downstream_task_ids == {"publish_warehouse"}
+    assert tasks["publish_warehouse"].downstream_task_ids == set()
+    # a model waits for the models it selects from: the customer mart after its staging model
+    upstream = dag.get_task("dbt_build.dim_customers_model_build").get_flat_relative_ids(upstream=True)
+    assert {"dbt_build.stg_raw__customers_model_build", "ingest"} <= upstream
+
+    assert [a.name for a in tasks["marts_ready"].outlets] == [refresh.MARTS_ASSET_NAME]
+    assert [a.name for a in tasks["publish_warehouse"].outlets] == [refresh.SNAPSHOT_ASSET_NAME]
+    for task in dag.tasks:
+        assert task.retries == 3, task.task_id
+        assert task.retry_exponential_backoff == 2.0
+        assert task.max_retry_delay == timedelta(minutes=30)
+        assert on_task_failure in (task.on_failure_callback or [])
+
+
+def test_posting_graphs_and_local_schedules(airflow_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TIMEZONE="Europe/Paris", FINEFIN_WATCHLIST_CRON="30 6 * * 1-5",
+                     FINEFIN_REFRESH_SCHEDULE="*/20 * * * *")
+    watchlist, digest = bag.get_dag("advisor_watchlist"), bag.get_dag("director_digest")
+    for dag, post in ((watchlist, "post_watchlist"), (digest, "post_digest")):
+        assert dag.catchup is False
+        assert set(dag.task_dict) == {"freshness_gate", post}
+        assert dag.get_task("freshness_gate").downstream_task_ids == {post}
+        assert dag.get_task(post).upstream_task_ids == {"freshness_gate"}
+        assert all(t.retries == 0 for t in dag.tasks)  # FINEFIN_TASK_RETRIES=0 from parse_dags
+    assert watchlist.timetable.expression == "30 6 * * 1-5"
+    assert getattr(watchlist.timetable.timezone, "name", watchlist.timetable.timezone) == "Europe/Paris"
+    assert digest.timetable.expression == "0 8 1 * *"  # monthly, on the 1st
+    # 06:30 Paris is 05:30 UTC in winter: the next run after Monday 2026-11-23 07:00 UTC is Tuesday 05:30 UTC
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    info = coerce_to_core_timetable(watchlist.timetable).next_dagrun_info(
+        last_automated_data_interval=DataInterval.exact(datetime(2026, 11, 23, 5, 30, tzinfo=UTC)),
+        restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+    assert info.run_after == datetime(2026, 11, 24, 5, 30, tzinfo=UTC)
+    assert bag.get_dag("finefin_refresh").timetable.expression == "*/20 * * * *"
+
+
+def test_watchlist_can_follow_the_snapshot_asset(airflow_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_WATCHLIST_TRIGGER="asset", FINEFIN_REFRESH_SCHEDULE="none")
+    assert type(bag.get_dag("finefin_refresh").timetable).__name__ == "NullTimetable"  # manual only
+    schedule = bag.get_dag("advisor_watchlist").timetable
+    assert refresh.SNAPSHOT_ASSET_NAME in repr(schedule.asset_condition)
+
+
+# ------------------------------------------------------------------------------------------- posting DAG runs
+
+
+def test_watchlist_dag_posts_the_watchlist(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           slack: FakeSlack) -> None:
+    sl = build_double()
+    monkeypatch.setattr(refresh, "semantic_layer", lambda: sl)
+    bag = parse_dags(monkeypatch, tmp_path, **slack_env(slack))
+    run = run_dag(bag, "advisor_watchlist", RUN_AT)
+    assert run.state == "success", task_states(run)
+    [post] = posts_to(slack, "CADV")
+    text = text_of(post)
+    for entry in sl.watch.entries:
+        assert f"(#{entry.customer_id})" in text and money(entry.value) in text
+    assert "months in the red since" in text
+    assert posts_to(slack, "CALERT") == []
+    # the ledger: a second run of the same day posts nothing more
+    run = run_dag(bag, "advisor_watchlist", RUN_AT)
+    assert run.state == "success"
+    assert len(posts_to(slack, "CADV")) == 1
+
+
+def test_digest_dag_posts_the_digest(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     slack: FakeSlack) -> None:
+    sl = build_double()
+    monkeypatch.setattr(refresh, "semantic_layer", lambda: sl)
+    bag = parse_dags(monkeypatch, tmp_path, **slack_env(slack))
+    run = run_dag(bag, "director_digest", datetime(2026, 11, 1, 8, 0, tzinfo=UTC))
+    assert run.state == "success", task_states(run)
+    [post] = posts_to(slack, "CDIR")
+    text = text_of(post)
+    growth = sl.monthly_growth(None, 6)
+    assert f"Revenue: *{money(growth.current.revenue)}*" in text
+    for tier in sl.tiers.tiers:
+        assert f"{tier.tier}: *{tier.customers:,d}*" in text
+    assert "transactions.png" in slack.uploaded()
+
+
+def test_stale_warehouse_blocks_the_digest_and_alerts_why(airflow_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path, slack: FakeSlack) -> None:
+    sl = build_double()
+    sl.last_load_at = NOW - timedelta(days=3)
+    monkeypatch.setattr(refresh, "semantic_layer", lambda: sl)
+    bag = parse_dags(monkeypatch, tmp_path, **slack_env(slack))
+    run = run_dag(bag, "director_digest", datetime(2026, 11, 1, 8, 0, tzinfo=UTC))
+    assert run.state == "failed"
+    assert task_states(run) == {"freshness_gate": "failed", "post_digest": "upstream_failed"}
+    assert posts_to(slack, "CDIR") == []
+    [alert] = posts_to(slack, "CALERT")
+    text = text_of(alert)
+    assert "director_digest.freshness_gate failed" in text
+    assert "Refusing to post from stale data: last load 3 days, 0:00:00 ago" in text
+    assert "monthly_growth" not in [name for name, _ in sl.calls]  # nothing was queried for the post
+
+
+def test_failing_post_task_alerts(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                  slack: FakeSlack) -> None:
+    sl = build_double()
+    monkeypatch.setattr(refresh, "semantic_layer", lambda: sl)
+    slack.error_for("chat.postMessage", "channel_not_found")  # every post fails, the alert too
+    bag = parse_dags(monkeypatch, tmp_path, **slack_env(slack))
+    run = run_dag(bag, "advisor_watchlist", RUN_AT)
+    assert run.state == "failed"
+    assert task_states(run) == {"freshness_gate": "success", "post_watchlist": "failed"}
+    # the alert was attempted (and failed in turn: logged, the callback does not raise)
+    attempts = [c for c in slack.calls if c.method == "chat.postMessage" and c.params.get("channel") == "CALERT"]
+    assert len(attempts) == 1
+    assert "advisor_watchlist.post_watchlist failed" in attempts[0].params["text"]
+    assert "channel_not_found" in attempts[0].params["text"]
+
+
+def test_missing_channel_fails_the_task_with_a_clear_alert(airflow_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path, slack: FakeSlack) -> None:
+    sl = build_double()
+    monkeypatch.setattr(refresh, "semantic_layer", lambda: sl)
+    env = slack_env(slack)
+    del env["FINEFIN_DIRECTOR_CHANNEL"]
+    bag = parse_dags(monkeypatch, tmp_path, **env)
+    run = run_dag(bag, "director_digest", datetime(2026, 11, 1, 8, 0, tzinfo=UTC))
+    assert run.state == "failed"
+    [alert] = posts_to(slack, "CALERT")
+    assert "FINEFIN_DIRECTOR_CHANNEL is not set" in text_of(alert)
