@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -401,3 +402,41 @@ def test_simulate_rejects_bad_days(source: str) -> None:
 def test_connection_errors_are_finefin_errors() -> None:
     with pytest.raises(FinefinError):
         generate("postgresql://nobody@127.0.0.1:1/none", customers=1, months=1, seed=1, end_date=END)
+
+
+def test_binary_and_csv_encodings_load_the_same_values(empty_source: str) -> None:
+    """Edge amounts, NULLs and timestamps survive both COPY encodings exactly."""
+    import numpy as np
+
+    from ingestion.generator.arrow_rows import to_csv
+    from ingestion.generator.bulk_load import copy_csv
+    from ingestion.generator.generate import transaction_binary, transaction_columns
+    from ingestion.generator.ledger import COLUMNS, TxRows
+
+    cents = np.array([-1, 1, 99, -100, 10_000, 123_456_789, -99_999_999_999_999, 99_999_999_999_999, 100_000_000])
+    n = len(cents)
+    ttype = np.where(cents > 0, 0, 1)  # deposit / withdrawal: the sign constraint holds
+    status = np.array([0, 0, 1, 2, 3, 0, 0, 1, 0])
+    us = 1_767_225_600_000_000 + np.arange(n) * 1_234_567_891  # from 2026-01-01, sub-second parts
+    rows = TxRows(
+        cust=np.zeros(n, np.int64), account_id=np.ones(n, np.int64), transaction_type=ttype, amount=cents,
+        status=status, booked_at=np.where(status == 0, us, -1), scheduled_for=np.where(status == 1, 20_600, -1),
+        counterparty_account_id=np.full(n, -1), loan_id=np.full(n, -1), investment_id=np.full(n, -1),
+        description=np.arange(n) % 5, created_at=us - 10**12, updated_at=us, transaction_id=np.arange(1, n + 1),
+    )
+    with connect(empty_source) as conn:
+        conn.execute("INSERT INTO customers VALUES (1, 'a@b.co', 'A', 'FR', '1990-01-01', '2020-01-01', "
+                     "'2020-01-01')")
+        conn.execute("INSERT INTO accounts (account_id, customer_id, account_type, status, opened_at, updated_at) "
+                     "VALUES (1, 1, 'current', 'active', '2020-01-01', '2020-01-01')")
+        conn.execute("CREATE TABLE tx_csv (LIKE transactions INCLUDING ALL)")
+        copy_csv(conn, "transactions", COLUMNS, [transaction_binary(rows)], binary=True)
+        copy_csv(conn, "tx_csv", COLUMNS, [to_csv(transaction_columns(rows))])
+        conn.execute("SET TimeZone = 'UTC'")
+        binary = conn.execute("SELECT * FROM transactions ORDER BY transaction_id").fetchall()
+        csv = conn.execute("SELECT * FROM tx_csv ORDER BY transaction_id").fetchall()
+        text = conn.execute("SELECT amount::text, booked_at::text FROM transactions ORDER BY transaction_id").fetchall()
+    assert binary == csv and len(binary) == n
+    assert [t[0] for t in text] == [str(Decimal(int(c)).scaleb(-2)) for c in cents]
+    assert text[0][1] == "2026-01-01 00:00:00+00"
+    assert text[1][1] == "2026-01-01 00:20:34.567891+00"
