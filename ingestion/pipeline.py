@@ -101,6 +101,23 @@ class IngestReport:
             lines.append(f"(first finished {self.recovered_packages} load package(s) left by an interrupted run)")
         return "\n".join(lines)
 
+    def __rich__(self) -> Any:
+        """A rich table for the CLI (rich would otherwise pretty-print the dataclass repr)."""
+        from rich.table import Table
+
+        table = Table(title=f"ingest run {self.run_id}: {self.rows_loaded:,} rows in {self.duration_seconds:.2f} s "
+                            f"-> {self.warehouse_path} (schema {DATASET})", title_justify="left")
+        table.add_column("table")
+        table.add_column("rows loaded", justify="right")
+        table.add_column("seconds", justify="right")
+        table.add_column("high-water mark (updated_at, UTC)")
+        for t in self.tables:
+            hwm = t.high_water_mark.astimezone(UTC).isoformat(sep=" ") if t.high_water_mark else "-"
+            table.add_row(t.table, f"{t.rows_loaded:,}", f"{t.duration_seconds:.2f}", hwm)
+        if self.recovered_packages:
+            table.caption = f"first finished {self.recovered_packages} load package(s) left by an interrupted run"
+        return table
+
 
 def pipeline_name(warehouse_path: Path) -> str:
     """A dlt pipeline name unique to one warehouse file, so two warehouses never share incremental state."""
@@ -144,8 +161,17 @@ def _check_warehouse(warehouse_path: Path) -> None:
         try:
             duckdb.connect(str(warehouse_path)).close()
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ConfigurationError(f"cannot open the warehouse {warehouse_path}: {first}") from exc
+            raise ConfigurationError(f"cannot open the warehouse {warehouse_path}: {_duckdb_reason(exc)}") from exc
+
+
+def _duckdb_reason(exc: BaseException) -> str:
+    """DuckDB's open errors repeat the path over several lines: keep the reason only."""
+    text = " ".join(str(exc).split())
+    if "not a valid DuckDB database" in text:
+        return "the file exists but is not a DuckDB database"
+    if "lock" in text.lower():
+        return "another process holds it open (a running dbt, bot or ingest?)"
+    return text[:200]
 
 
 def _check_data_dir(data_dir: Path) -> Path:

@@ -482,3 +482,20 @@ def test_duckdb_file_is_released_after_a_run(source: str, warehouse_path: Path, 
     # another process can only open the file for writing if this process holds no handle on it any more
     code = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
     subprocess.run([sys.executable, "-c", code, str(warehouse_path)], check=True, timeout=60)
+
+
+def test_warehouse_locked_by_another_process_is_a_configuration_error(
+    source: str, warehouse_path: Path, data_dir: Path
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
+                               "time.sleep(120)", str(warehouse_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(ConfigurationError, match="another process"):
+            run_ingest(source, warehouse_path, data_dir)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_ingest(source, warehouse_path, data_dir).rows_loaded == 19
