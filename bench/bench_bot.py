@@ -25,9 +25,17 @@ from tests.bot_support import build_double, command_body, directory_for, dispatc
 from tests.fake_slack import FakeSlack
 
 COMMANDS: list[tuple[str, str]] = [
-    ("customer", "help"), ("customer", "balance"), ("customer", "upcoming"), ("customer", "statement"),
-    ("advisor", "balance {red}"), ("advisor", "watchlist"), ("advisor", "red"),
-    ("director", "growth"), ("director", "tiers"), ("director", "transactions"), ("director", "define revenue"),
+    ("customer", "help"),
+    ("customer", "balance"),
+    ("customer", "upcoming"),
+    ("customer", "statement"),
+    ("advisor", "balance {red}"),
+    ("advisor", "watchlist"),
+    ("advisor", "red"),
+    ("director", "growth"),
+    ("director", "tiers"),
+    ("director", "transactions"),
+    ("director", "define revenue"),
 ]
 
 
@@ -54,8 +62,9 @@ def main() -> int:
         for user_id, entry in directory.items():
             fake.add_user(user_id, entry["email"], entry["name"])
         settings = settings_for(people)
-        client = WebClient(token="xoxb-bench", base_url=fake.api_url,
-                           retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
+        client = WebClient(
+            token="xoxb-bench", base_url=fake.api_url, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)]
+        )
         app = build_app(sl, settings, client=client)
         import json
         import tempfile
@@ -93,25 +102,42 @@ def main() -> int:
                 direct.append(d)
                 if uploads is not None:
                     files.append(uploads)
-            rows.append((role, text, pct(acks, 0.99), pct(answers, 0.5), pct(answers, 0.95),
-                         statistics.median(files) if files else None, statistics.median(direct)))
+            rows.append(
+                (
+                    role,
+                    text,
+                    pct(acks, 0.99),
+                    pct(answers, 0.5),
+                    pct(answers, 0.95),
+                    statistics.median(files) if files else None,
+                    statistics.median(direct),
+                )
+            )
     finally:
         fake.stop()
 
     ms = 1000.0
     print("## Slack bot: ack and answer latency per command\n")
-    print("Command: `python -m bench.bench_bot` "
-          f"({'BENCH_SCALE=small, ' if iterations == 3 else ''}{iterations} runs per command after one warm-up).\n")
-    print(f"Semantic layer: **{sl_name}**. Requests are signed and dispatched into the Bolt app in-process; every "
-          "Slack Web API call (users.info, response_url, conversations.open, file upload) goes over HTTP to a "
-          "local fake Slack server. Baseline: the Assistant answering directly (no Bolt, no HTTP).\n")
-    print("| role | command | ack p99 (ms) | answer p50 (ms) | answer p95 (ms) | files done p50 (ms) "
-          "| baseline direct p50 (ms) |")
+    print(
+        "Command: `python -m bench.bench_bot` "
+        f"({'BENCH_SCALE=small, ' if iterations == 3 else ''}{iterations} runs per command after one warm-up).\n"
+    )
+    print(
+        f"Semantic layer: **{sl_name}**. Requests are signed and dispatched into the Bolt app in-process; every "
+        "Slack Web API call (users.info, response_url, conversations.open, file upload) goes over HTTP to a "
+        "local fake Slack server. Baseline: the Assistant answering directly (no Bolt, no HTTP).\n"
+    )
+    print(
+        "| role | command | ack p99 (ms) | answer p50 (ms) | answer p95 (ms) | files done p50 (ms) "
+        "| baseline direct p50 (ms) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     for role, text, ack99, a50, a95, f50, d50 in rows:
         files_cell = "–" if f50 is None else f"{f50 * ms:.1f}"
-        print(f"| {role} | `{text}` | {ack99 * ms:.1f} | {a50 * ms:.1f} | {a95 * ms:.1f} | {files_cell} "
-              f"| {d50 * ms:.1f} |")
+        print(
+            f"| {role} | `{text}` | {ack99 * ms:.1f} | {a50 * ms:.1f} | {a95 * ms:.1f} | {files_cell} "
+            f"| {d50 * ms:.1f} |"
+        )
     worst_ack = max(r[2] for r in rows)
     print(f"\nWorst ack p99: {worst_ack * ms:.1f} ms (Slack's limit: 3,000 ms).")
     return 0

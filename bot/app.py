@@ -26,9 +26,11 @@ def make_client(settings: BotSettings) -> WebClient:
     """A WebClient that waits and retries on 429 (Retry-After) and on connection errors."""
     if not settings.slack_bot_token:
         raise ConfigurationError("SLACK_BOT_TOKEN is not set.")
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
-                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                                     RateLimitErrorRetryHandler(max_retry_count=3)])
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=settings.slack_api_url,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)],
+    )
 
 
 class SerializedSemanticLayer:
@@ -62,13 +64,17 @@ def warm(sl: SemanticLayer) -> None:
     log.info("semantic layer warm; last load %s (stale=%s)", fresh.last_load_at, fresh.is_stale)
 
 
-def build_app(sl: SemanticLayer, settings: BotSettings, client: WebClient | None = None,
-              lookup: UserLookup | None = None) -> App:
+def build_app(
+    sl: SemanticLayer, settings: BotSettings, client: WebClient | None = None, lookup: UserLookup | None = None
+) -> App:
     if not settings.slack_signing_secret and not settings.slack_app_token:
         raise ConfigurationError("Set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).")
     client = client or make_client(settings)
-    app = App(client=client, signing_secret=settings.slack_signing_secret or "socket-mode-unused",
-              process_before_response=False)
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "socket-mode-unused",
+        process_before_response=False,
+    )
     sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
     warm(sl)
     if lookup is None:

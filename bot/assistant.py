@@ -49,10 +49,22 @@ HELP: dict[Capability, tuple[str, str]] = {
     Capability.TRANSACTIONS: ("transactions", "transactions per month by type, with a chart"),
     Capability.DEFINE: ("define <metric>", "the governed definition of a metric"),
 }
-SUBCOMMANDS = ("help", "balance", "upcoming", "statement", "watchlist", "red", "growth", "tiers", "transactions",
-               "define")
-UNKNOWN_USER = ("Sorry, I don't recognise you as a FineFinance customer or staff member. If you are a customer, "
-                "make sure your Slack profile uses the email address of your FineFinance account.")
+SUBCOMMANDS = (
+    "help",
+    "balance",
+    "upcoming",
+    "statement",
+    "watchlist",
+    "red",
+    "growth",
+    "tiers",
+    "transactions",
+    "define",
+)
+UNKNOWN_USER = (
+    "Sorry, I don't recognise you as a FineFinance customer or staff member. If you are a customer, "
+    "make sure your Slack profile uses the email address of your FineFinance account."
+)
 
 
 @dataclass(frozen=True)
@@ -74,8 +86,13 @@ def parse(text: str) -> Request:
     cap = Capability(name)
     if cap is Capability.OWN_BALANCE and args:
         cap = Capability.CUSTOMER_BALANCE
-    max_args = {Capability.STATEMENT: 1, Capability.GROWTH: 1, Capability.CUSTOMER_BALANCE: 1,
-                Capability.DEFINE: 1, Capability.HELP: 1}.get(cap, 0)
+    max_args = {
+        Capability.STATEMENT: 1,
+        Capability.GROWTH: 1,
+        Capability.CUSTOMER_BALANCE: 1,
+        Capability.DEFINE: 1,
+        Capability.HELP: 1,
+    }.get(cap, 0)
     min_args = 1 if cap in (Capability.CUSTOMER_BALANCE, Capability.DEFINE) else 0
     if not min_args <= len(args) <= max_args:
         usage = HELP[cap][0] if cap in HELP else name
@@ -140,8 +157,10 @@ class Assistant:
         if capability is Capability.CUSTOMER_BALANCE and Role.CUSTOMER in identity.roles:
             return "Sorry, you can only see your own accounts: use `/finefin balance`."
         if capability in (Capability.OWN_BALANCE, Capability.UPCOMING, Capability.STATEMENT):
-            return ("Sorry, that command shows a customer's own accounts, and your Slack email is not linked to a "
-                    "FineFinance account.")
+            return (
+                "Sorry, that command shows a customer's own accounts, and your Slack email is not linked to a "
+                "FineFinance account."
+            )
         return "Sorry, that command is not available to you. `/finefin help` lists what you can use."
 
     def _customer_id(self, identity: Identity) -> CustomerId:
@@ -157,45 +176,75 @@ class Assistant:
         lines = [f"/finefin {usage} — {what}" for usage, what in commands]
         return Answer(text="\n".join([intro, *lines]), blocks=bk.help_blocks(commands, intro))
 
-    def _cut_list_csv(self, answer: Answer, total: int, filename: str, title: str, header: list[str],
-                      rows: list[list[object]]) -> Answer:
+    def _cut_list_csv(
+        self, answer: Answer, total: int, filename: str, title: str, header: list[str], rows: list[list[object]]
+    ) -> Answer:
         """Slack shows `list_limit` rows; when there are more, the whole list goes along as a CSV file."""
         if total > self.settings.list_limit:
             answer.files.append(files.FileAttachment(filename, files.csv_bytes(header, rows), title))
         return answer
 
     def _balance_answer(self, balance: CustomerBalance, text: str, title: str) -> Answer:
-        answer = Answer(text=text, blocks=bk.balance_blocks(balance, title, self.freshness(),
-                                                            self.settings.list_limit), data=balance)
+        answer = Answer(
+            text=text,
+            blocks=bk.balance_blocks(balance, title, self.freshness(), self.settings.list_limit),
+            data=balance,
+        )
         rows: list[list[object]] = [[a.account_id, a.account_type, a.status, a.balance] for a in balance.accounts]
-        return self._cut_list_csv(answer, len(rows), f"accounts-{balance.customer_id}.csv", "Accounts (CSV)",
-                                  ["account_id", "type", "status", "balance"], rows)
+        return self._cut_list_csv(
+            answer,
+            len(rows),
+            f"accounts-{balance.customer_id}.csv",
+            "Accounts (CSV)",
+            ["account_id", "type", "status", "balance"],
+            rows,
+        )
 
     def _own_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         balance = self.sl.balance(self._customer_id(identity))
-        return self._balance_answer(balance, f"Your total balance: {bk.money(balance.total)} (as of {balance.as_of})",
-                                    "Your balance")
+        return self._balance_answer(
+            balance, f"Your total balance: {bk.money(balance.total)} (as of {balance.as_of})", "Your balance"
+        )
 
     def _customer_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         customer_id = CustomerId.parse(args[0])
         profile = self.sl.customer(customer_id)
         balance = self.sl.balance(customer_id)
         return self._balance_answer(
-            balance, f"{profile.full_name}: total balance {bk.money(balance.total)} (as of {balance.as_of})",
-            f"{profile.full_name} (#{customer_id}, {profile.tier})")
+            balance,
+            f"{profile.full_name}: total balance {bk.money(balance.total)} (as of {balance.as_of})",
+            f"{profile.full_name} (#{customer_id}, {profile.tier})",
+        )
 
     def _upcoming(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         upcoming = self.sl.upcoming(self._customer_id(identity), 30)
         fresh = self.freshness()
         projected = upcoming.items[-1].projected_balance if upcoming.items else upcoming.starting_balance
-        answer = Answer(text=f"{len(upcoming.items)} upcoming transactions; projected balance {bk.money(projected)}",
-                        blocks=bk.upcoming_blocks(upcoming, fresh, self.settings.list_limit), data=upcoming)
+        answer = Answer(
+            text=f"{len(upcoming.items)} upcoming transactions; projected balance {bk.money(projected)}",
+            blocks=bk.upcoming_blocks(upcoming, fresh, self.settings.list_limit),
+            data=upcoming,
+        )
         rows: list[list[object]] = [
-            [i.scheduled_for, i.transaction_id, i.account_id, i.transaction_type, i.description, i.amount,
-             i.projected_balance] for i in upcoming.items]
-        return self._cut_list_csv(answer, len(rows), "upcoming.csv", "Upcoming transactions (CSV)",
-                                  ["scheduled_for", "transaction_id", "account_id", "type", "description", "amount",
-                                   "projected_balance"], rows)
+            [
+                i.scheduled_for,
+                i.transaction_id,
+                i.account_id,
+                i.transaction_type,
+                i.description,
+                i.amount,
+                i.projected_balance,
+            ]
+            for i in upcoming.items
+        ]
+        return self._cut_list_csv(
+            answer,
+            len(rows),
+            "upcoming.csv",
+            "Upcoming transactions (CSV)",
+            ["scheduled_for", "transaction_id", "account_id", "type", "description", "amount", "projected_balance"],
+            rows,
+        )
 
     def _statement(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         month = Month.parse(args[0]) if args else None
@@ -203,10 +252,14 @@ class Assistant:
         check_reconciles(statement)
         fresh = self.freshness()
         return Answer(
-            text=(f"Statement {statement.month}: opening {bk.money(statement.opening_balance)}, closing "
-                  f"{bk.money(statement.closing_balance)}. PDF and CSV sent to your DMs."),
-            blocks=bk.statement_blocks(statement, fresh), data=statement,
-            files=[files.statement_pdf(statement, fresh), files.statement_csv(statement)])
+            text=(
+                f"Statement {statement.month}: opening {bk.money(statement.opening_balance)}, closing "
+                f"{bk.money(statement.closing_balance)}. PDF and CSV sent to your DMs."
+            ),
+            blocks=bk.statement_blocks(statement, fresh),
+            data=statement,
+            files=[files.statement_pdf(statement, fresh), files.statement_csv(statement)],
+        )
 
     def _watchlist(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         watchlist = self.sl.watchlist(None)
@@ -216,42 +269,64 @@ class Assistant:
     def _red(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         watchlist = self.sl.watchlist(None)
         fresh = self.freshness()
-        answer = Answer(text=f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ months",
-                        blocks=bk.red_blocks(watchlist, fresh, self.settings.list_limit), data=watchlist.red_streaks)
-        rows: list[list[object]] = [[r.customer_id, r.full_name, r.months, r.since, r.balance]
-                                    for r in watchlist.red_streaks]
-        return self._cut_list_csv(answer, len(rows), f"red-{watchlist.month}.csv", "Customers in the red (CSV)",
-                                  ["customer_id", "name", "months", "since", "balance"], rows)
+        answer = Answer(
+            text=f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ months",
+            blocks=bk.red_blocks(watchlist, fresh, self.settings.list_limit),
+            data=watchlist.red_streaks,
+        )
+        rows: list[list[object]] = [
+            [r.customer_id, r.full_name, r.months, r.since, r.balance] for r in watchlist.red_streaks
+        ]
+        return self._cut_list_csv(
+            answer,
+            len(rows),
+            f"red-{watchlist.month}.csv",
+            "Customers in the red (CSV)",
+            ["customer_id", "name", "months", "since", "balance"],
+            rows,
+        )
 
     def _growth(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         month = Month.parse(args[0]) if args else None
         growth = self.sl.monthly_growth(month, 6)
         fresh = self.freshness()
         c = growth.current
-        return Answer(text=(f"Growth {growth.month}: revenue {bk.money(c.revenue)} ({bk.pct(c.revenue_mom_pct)}), "
-                            f"new customers {c.new_customers}"),
-                      blocks=bk.growth_blocks(growth, fresh), data=growth)
+        return Answer(
+            text=(
+                f"Growth {growth.month}: revenue {bk.money(c.revenue)} ({bk.pct(c.revenue_mom_pct)}), "
+                f"new customers {c.new_customers}"
+            ),
+            blocks=bk.growth_blocks(growth, fresh),
+            data=growth,
+        )
 
     def _tiers(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         tiers = self.sl.customers_per_tier(None)
         fresh = self.freshness()
         summary = ", ".join(f"{t.tier} {t.customers}" for t in tiers.tiers)
-        return Answer(text=f"Customers per tier {tiers.month}: {summary}", blocks=bk.tiers_blocks(tiers, fresh),
-                      data=tiers)
+        return Answer(
+            text=f"Customers per tier {tiers.month}: {summary}", blocks=bk.tiers_blocks(tiers, fresh), data=tiers
+        )
 
     def _transactions(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         tpm = self.sl.transactions_per_month(12)
         fresh = self.freshness()
-        return Answer(text=f"Transactions per month {tpm.first_month} – {tpm.last_month} (chart in your DMs)",
-                      blocks=bk.transactions_blocks(tpm, fresh, self.settings.list_limit), data=tpm,
-                      files=[files.transactions_chart(tpm), files.transactions_csv(tpm)])
+        return Answer(
+            text=f"Transactions per month {tpm.first_month} – {tpm.last_month} (chart in your DMs)",
+            blocks=bk.transactions_blocks(tpm, fresh, self.settings.list_limit),
+            data=tpm,
+            files=[files.transactions_chart(tpm), files.transactions_csv(tpm)],
+        )
 
     def _define(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         name = metric_name(args[0], set(self.sl.metric_names()))
         definition = self.sl.define(name)
         fresh = self.freshness()
-        return Answer(text=f"{definition.label}: {definition.definition}",
-                      blocks=bk.define_blocks(definition, fresh), data=definition)
+        return Answer(
+            text=f"{definition.label}: {definition.definition}",
+            blocks=bk.define_blocks(definition, fresh),
+            data=definition,
+        )
 
 
 class StatementMismatchError(FinefinError):
@@ -262,18 +337,26 @@ def check_reconciles(statement: Statement) -> None:
     """Opening + every line = closing (the contract's invariant; per-line running balances are the layer's)."""
     running = statement.opening_balance + sum((line.amount for line in statement.lines), Decimal("0.00"))
     if running != statement.closing_balance:
-        raise StatementMismatchError(f"statement {statement.customer_id}/{statement.month}: lines end at {running}, "
-                                     f"closing balance is {statement.closing_balance}")
+        raise StatementMismatchError(
+            f"statement {statement.customer_id}/{statement.month}: lines end at {running}, "
+            f"closing balance is {statement.closing_balance}"
+        )
 
 
 def watchlist_answer(watchlist: Watchlist, fresh: Freshness, limit: int, title: str | None = None) -> Answer:
     """Shared by the `watchlist` command and the scheduled advisor post: blocks + the full list as CSV when cut."""
-    answer = Answer(text=f"Watchlist {watchlist.month}: {len(watchlist.entries)} entries",
-                    blocks=bk.watchlist_blocks(watchlist, fresh, limit, title), data=watchlist)
+    answer = Answer(
+        text=f"Watchlist {watchlist.month}: {len(watchlist.entries)} entries",
+        blocks=bk.watchlist_blocks(watchlist, fresh, limit, title),
+        data=watchlist,
+    )
     if len(watchlist.entries) > limit:
         rows = [[e.customer_id, e.full_name, e.reason, e.value, e.threshold] for e in watchlist.entries]
-        answer.files.append(files.FileAttachment(
-            f"watchlist-{watchlist.month}.csv",
-            files.csv_bytes(["customer_id", "name", "reason", "value", "threshold"], rows), "Watchlist (CSV)"))
+        answer.files.append(
+            files.FileAttachment(
+                f"watchlist-{watchlist.month}.csv",
+                files.csv_bytes(["customer_id", "name", "reason", "value", "threshold"], rows),
+                "Watchlist (CSV)",
+            )
+        )
     return answer
-

@@ -118,8 +118,12 @@ def freshness_blocks(freshness: Freshness) -> list[Block]:
     if freshness.is_stale:
         age = freshness.age
         why = "no load has succeeded yet" if age is None else f"the last load is {_duration(age)} old"
-        blocks.append(section(f":warning: *Stale data*: {why}, beyond the {_duration(freshness.sla)} freshness "
-                              "target. Figures may be out of date."))
+        blocks.append(
+            section(
+                f":warning: *Stale data*: {why}, beyond the {_duration(freshness.sla)} freshness "
+                "target. Figures may be out of date."
+            )
+        )
     return blocks
 
 
@@ -134,7 +138,8 @@ def help_blocks(commands: Sequence[tuple[str, str]], intro: str) -> list[Block]:
 
 def balance_blocks(balance: CustomerBalance, title: str, freshness: Freshness, limit: int) -> list[Block]:
     lines = [
-        f"• {esc(a.account_type)} #{a.account_id}" + ("" if a.status == "active" else f" ({esc(a.status)})")
+        f"• {esc(a.account_type)} #{a.account_id}"
+        + ("" if a.status == "active" else f" ({esc(a.status)})")
         + f": *{money(a.balance)}*"
         for a in balance.accounts
     ]
@@ -155,24 +160,27 @@ def upcoming_blocks(upcoming: Upcoming, freshness: Freshness, limit: int) -> lis
         header(f"Upcoming: next {upcoming.horizon_days} days"),
         section(f"Balance now: *{money(upcoming.starting_balance)}* (as of {upcoming.as_of.isoformat()})"),
     ]
-    blocks += lines_section(lines, len(lines), limit, "transactions") if lines else [
-        section("_No scheduled transactions._")]
+    blocks += (
+        lines_section(lines, len(lines), limit, "transactions") if lines else [section("_No scheduled transactions._")]
+    )
     blocks.append(section(f"*Projected balance after {upcoming.horizon_days} days: {money(projected)}*"))
     return message([*blocks, *freshness_blocks(freshness)])
 
 
 def statement_blocks(statement: Statement, freshness: Freshness) -> list[Block]:
-    return message([
-        header(f"Statement {statement.month}"),
-        section(
-            f"Opening balance: *{money(statement.opening_balance)}*\n"
-            f"Money in: {money(statement.total_in)} · Money out: {money(statement.total_out)} "
-            f"({len(statement.lines)} transactions)\n"
-            f"Closing balance: *{money(statement.closing_balance)}*"
-        ),
-        context("The PDF and CSV are in your direct messages with FineFinance."),
-        *freshness_blocks(freshness),
-    ])
+    return message(
+        [
+            header(f"Statement {statement.month}"),
+            section(
+                f"Opening balance: *{money(statement.opening_balance)}*\n"
+                f"Money in: {money(statement.total_in)} · Money out: {money(statement.total_out)} "
+                f"({len(statement.lines)} transactions)\n"
+                f"Closing balance: *{money(statement.closing_balance)}*"
+            ),
+            context("The PDF and CSV are in your direct messages with FineFinance."),
+            *freshness_blocks(freshness),
+        ]
+    )
 
 
 def watchlist_lines(watchlist: Watchlist) -> list[str]:
@@ -188,8 +196,11 @@ def watchlist_blocks(watchlist: Watchlist, freshness: Freshness, limit: int, tit
     blocks = [header(title or f"Watchlist {watchlist.month}")]
     blocks += lines_section(lines, len(lines), limit, "entries") if lines else [section("_Nobody on the watchlist._")]
     if watchlist.red_streaks:
-        blocks.append(context(f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ "
-                              "months: `/finefin red`."))
+        blocks.append(
+            context(
+                f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ months: `/finefin red`."
+            )
+        )
     return message([*blocks, *freshness_blocks(freshness)])
 
 
@@ -249,35 +260,44 @@ def transactions_lines(tpm: TransactionsPerMonth) -> list[str]:
 
 def transactions_blocks(tpm: TransactionsPerMonth, freshness: Freshness, limit: int) -> list[Block]:
     lines = transactions_lines(tpm)
-    return message([
-        header(f"Transactions per month {tpm.first_month} – {tpm.last_month}"),
-        *lines_section(lines, len(lines), limit, "rows"),
-        context("Chart: transactions.png (and the full table as CSV) in your direct messages."),
-        *freshness_blocks(freshness),
-    ])
+    return message(
+        [
+            header(f"Transactions per month {tpm.first_month} – {tpm.last_month}"),
+            *lines_section(lines, len(lines), limit, "rows"),
+            context("Chart: transactions.png (and the full table as CSV) in your direct messages."),
+            *freshness_blocks(freshness),
+        ]
+    )
 
 
 def define_blocks(definition: MetricDefinition, freshness: Freshness) -> list[Block]:
-    return message([
-        header(f"{definition.label} ({definition.name})"),
-        section(f"{esc(definition.description)}\n*Type:* {esc(definition.metric_type)}\n"
-                f"*Definition:* {esc(definition.definition)}"),
-        *freshness_blocks(freshness),
-    ])
+    return message(
+        [
+            header(f"{definition.label} ({definition.name})"),
+            section(
+                f"{esc(definition.description)}\n*Type:* {esc(definition.metric_type)}\n"
+                f"*Definition:* {esc(definition.definition)}"
+            ),
+            *freshness_blocks(freshness),
+        ]
+    )
 
 
-def digest_blocks(growth: MonthlyGrowth, tiers: TierBreakdown, definitions: Sequence[MetricDefinition],
-                  freshness: Freshness) -> list[Block]:
+def digest_blocks(
+    growth: MonthlyGrowth, tiers: TierBreakdown, definitions: Sequence[MetricDefinition], freshness: Freshness
+) -> list[Block]:
     """The directors' monthly digest: growth, tiers, the definitions of the metrics it shows, freshness."""
     defs = [f"• *{esc(d.label)}* (`{d.name}`): {esc(d.definition)}" for d in definitions]
-    return message([
-        header(f"Monthly digest {growth.month}"),
-        *growth_body(growth)[1:],
-        divider(),
-        *tiers_body(tiers),
-        divider(),
-        section("*Definitions*"),
-        *lines_section(defs, len(defs), 20, "definitions"),
-        context("Chart: transactions per month by type, posted below."),
-        *freshness_blocks(freshness),
-    ])
+    return message(
+        [
+            header(f"Monthly digest {growth.month}"),
+            *growth_body(growth)[1:],
+            divider(),
+            *tiers_body(tiers),
+            divider(),
+            section("*Definitions*"),
+            *lines_section(defs, len(defs), 20, "definitions"),
+            context("Chart: transactions per month by type, posted below."),
+            *freshness_blocks(freshness),
+        ]
+    )

@@ -12,8 +12,9 @@ from rich.console import Console
 
 from finefin.errors import FinefinError
 
-bot_app = typer.Typer(help="The Slack bot: run it (Socket Mode / HTTP), scheduled posts, console demo.",
-                      no_args_is_help=True)
+bot_app = typer.Typer(
+    help="The Slack bot: run it (Socket Mode / HTTP), scheduled posts, console demo.", no_args_is_help=True
+)
 _err = Console(stderr=True)
 
 
@@ -107,8 +108,10 @@ FORCE = typer.Option(help="Post even if this post was already made (ignores the 
 
 
 @bot_app.command("post-watchlist")
-def post_watchlist(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the latest.")] = None,
-                   force: Annotated[bool, FORCE] = False) -> None:
+def post_watchlist(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM; default the latest.")] = None,
+    force: Annotated[bool, FORCE] = False,
+) -> None:
     """Post the daily watchlist to FINEFIN_ADVISOR_CHANNEL (+ DMs to advisors with assigned customers)."""
     from bot.scheduled import post_advisor_watchlist
     from bot.server import web_client
@@ -120,13 +123,17 @@ def post_watchlist(month: Annotated[str | None, typer.Option(help="YYYY-MM; defa
         report = post_advisor_watchlist(_semantic_layer(), web_client(settings), settings, m, ledger=_ledger(force))
     except FinefinError as exc:
         raise _fail(str(exc)) from None
-    _err.print(f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
-               highlight=False)
+    _err.print(
+        f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
+        highlight=False,
+    )
 
 
 @bot_app.command("post-digest")
-def post_digest(month: Annotated[str | None, typer.Option(help="YYYY-MM; default the last complete.")] = None,
-                force: Annotated[bool, FORCE] = False) -> None:
+def post_digest(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM; default the last complete.")] = None,
+    force: Annotated[bool, FORCE] = False,
+) -> None:
     """Post the monthly digest (growth, tiers, chart, definitions) to FINEFIN_DIRECTOR_CHANNEL."""
     from bot.scheduled import post_director_digest
     from bot.server import web_client
@@ -138,8 +145,10 @@ def post_digest(month: Annotated[str | None, typer.Option(help="YYYY-MM; default
         report = post_director_digest(_semantic_layer(), web_client(settings), settings, m, ledger=_ledger(force))
     except FinefinError as exc:
         raise _fail(str(exc)) from None
-    _err.print(f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
-               highlight=False)
+    _err.print(
+        f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
+        highlight=False,
+    )
 
 
 @bot_app.command("alert")

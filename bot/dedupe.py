@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 class SeenKeys:
     """A bounded, thread-safe set of keys that forgets them after `ttl` seconds."""
 
-    def __init__(self, ttl: float = 3600.0, max_size: int = 50_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float = 3600.0, max_size: int = 50_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl, self.max_size, self.clock = ttl, max_size, clock
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
@@ -52,8 +53,11 @@ def dedupe_middleware(seen: SeenKeys) -> Callable[..., BoltResponse | None]:
             return next()
         if not seen.first_time(delivery_key(body, req.raw_body)):
             retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
-            log.info("duplicate delivery ignored (retry %s, reason %s)", retry,
-                     (req.headers.get("x-slack-retry-reason") or ["-"])[0])
+            log.info(
+                "duplicate delivery ignored (retry %s, reason %s)",
+                retry,
+                (req.headers.get("x-slack-retry-reason") or ["-"])[0],
+            )
             return BoltResponse(status=200, body="")
         return next()
 

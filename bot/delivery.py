@@ -37,7 +37,11 @@ def deliver(answer: Answer, *, client: Any, respond: Callable[..., Any], user_id
     try:
         upload_files(client, open_dm(client, user_id), answer.files, comment=answer.text)
     except (SlackApiError, SlackRequestError, OSError):
-        log.exception("request %s: upload of %s to %s failed", answer.request_id,
-                      [f.filename for f in answer.files], user_id)
-        respond(text=f"Sorry, I could not send the files to your DMs (reference {answer.request_id}).",
-                response_type="ephemeral", replace_original=False)
+        log.exception(
+            "request %s: upload of %s to %s failed", answer.request_id, [f.filename for f in answer.files], user_id
+        )
+        respond(
+            text=f"Sorry, I could not send the files to your DMs (reference {answer.request_id}).",
+            response_type="ephemeral",
+            replace_original=False,
+        )

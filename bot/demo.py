@@ -17,8 +17,12 @@ from semantic_layer.api import SemanticLayer
 def demo_settings(base: BotSettings | None = None) -> BotSettings:
     """The configured settings, with the demo's advisor and director added to the staff lists."""
     base = base or get_bot_settings()
-    return base.model_copy(update={"advisors": sorted({*base.advisors, DEMO_ADVISOR}),
-                                   "directors": sorted({*base.directors, DEMO_DIRECTOR})})
+    return base.model_copy(
+        update={
+            "advisors": sorted({*base.advisors, DEMO_ADVISOR}),
+            "directors": sorted({*base.directors, DEMO_DIRECTOR}),
+        }
+    )
 
 
 DEMO_REQUESTS: tuple[tuple[str, str, str], ...] = (
@@ -31,8 +35,9 @@ DEMO_REQUESTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def show_demo(sl: SemanticLayer, directory_path: Path, console: Console,
-              settings: BotSettings | None = None) -> list[tuple[str, str, bool]]:
+def show_demo(
+    sl: SemanticLayer, directory_path: Path, console: Console, settings: BotSettings | None = None
+) -> list[tuple[str, str, bool]]:
     """Print the answers; return (who, command, ok) per request so callers can check the outcome."""
     assistant = console_assistant(sl, demo_settings(settings), directory_path)
     known = set(assistant.resolver.lookup.users)  # type: ignore[attr-defined]
@@ -42,10 +47,16 @@ def show_demo(sl: SemanticLayer, directory_path: Path, console: Console,
             continue
         answer = assistant.answer(user_id, text)
         style = "green" if answer.ok else "yellow"
-        console.print(Panel(blocks_to_text(answer.blocks), title=f"{who}: /finefin {text}", title_align="left",
-                            border_style=style))
+        console.print(
+            Panel(
+                blocks_to_text(answer.blocks), title=f"{who}: /finefin {text}", title_align="left", border_style=style
+            )
+        )
         outcomes.append((who, text, answer.ok))
-    console.print(f"Try it: FINEFIN_ADVISORS={DEMO_ADVISOR} FINEFIN_DIRECTORS={DEMO_DIRECTOR} "
-                  f"FINEFIN_DIRECTORY_FILE={directory_path} finefin ask --as {DEMO_CUSTOMER} statement",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"Try it: FINEFIN_ADVISORS={DEMO_ADVISOR} FINEFIN_DIRECTORS={DEMO_DIRECTOR} "
+        f"FINEFIN_DIRECTORY_FILE={directory_path} finefin ask --as {DEMO_CUSTOMER} statement",
+        highlight=False,
+        soft_wrap=True,
+    )
     return outcomes

@@ -27,13 +27,21 @@ def statement_csv(statement: Statement) -> FileAttachment:
     """Opening line, every booked transaction with its running balance, closing line."""
     rows: list[list[object]] = [["", "", "", "opening_balance", "Opening balance", "", statement.opening_balance]]
     rows += [
-        [line.booked_at.isoformat(), line.transaction_id, line.account_id, line.transaction_type, line.description,
-         line.amount, line.running_balance]
+        [
+            line.booked_at.isoformat(),
+            line.transaction_id,
+            line.account_id,
+            line.transaction_type,
+            line.description,
+            line.amount,
+            line.running_balance,
+        ]
         for line in statement.lines
     ]
     rows.append(["", "", "", "closing_balance", "Closing balance", "", statement.closing_balance])
-    content = csv_bytes(["booked_at", "transaction_id", "account_id", "type", "description", "amount",
-                         "running_balance"], rows)
+    content = csv_bytes(
+        ["booked_at", "transaction_id", "account_id", "type", "description", "amount", "running_balance"], rows
+    )
     return FileAttachment(f"statement-{statement.month}.csv", content, f"Statement {statement.month} (CSV)")
 
 
@@ -72,8 +80,13 @@ def statement_pdf(statement: Statement, freshness: Freshness) -> FileAttachment:
     pdf.cell(0, 10, text(f"FineFinance statement {statement.month}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, size=10)
     pdf.cell(0, 6, text(f"{statement.full_name} (customer {statement.customer_id})"), new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 6, text(f"Period {statement.month.first_day.isoformat()} to {statement.month.last_day.isoformat()}"),
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0,
+        6,
+        text(f"Period {statement.month.first_day.isoformat()} to {statement.month.last_day.isoformat()}"),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.ln(3)
     pdf.cell(0, 7, text(f"Opening balance: {money(statement.opening_balance)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
@@ -82,25 +95,36 @@ def statement_pdf(statement: Statement, freshness: Freshness) -> FileAttachment:
     with pdf.table(col_widths=widths, text_align=("LEFT", "RIGHT", "LEFT", "LEFT", "RIGHT", "RIGHT")) as table:
         table.row(["Booked", "Account", "Type", "Description", "Amount", "Balance"])
         for line in statement.lines:
-            table.row([
-                line.booked_at.strftime("%Y-%m-%d %H:%M"), str(line.account_id), text(line.transaction_type),
-                text(line.description[:60]), money(line.amount), money(line.running_balance),
-            ])
+            table.row(
+                [
+                    line.booked_at.strftime("%Y-%m-%d %H:%M"),
+                    str(line.account_id),
+                    text(line.transaction_type),
+                    text(line.description[:60]),
+                    money(line.amount),
+                    money(line.running_balance),
+                ]
+            )
     pdf.ln(3)
     pdf.set_font(family, size=10)
-    pdf.cell(0, 7, text(f"Money in: {money(statement.total_in)}   Money out: {money(statement.total_out)}"),
-             new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0,
+        7,
+        text(f"Money in: {money(statement.total_in)}   Money out: {money(statement.total_out)}"),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.cell(0, 7, text(f"Closing balance: {money(statement.closing_balance)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(family, size=8)
     pdf.cell(0, 6, text(freshness_text(freshness)), new_x="LMARGIN", new_y="NEXT")
-    return FileAttachment(f"statement-{statement.month}.pdf", bytes(pdf.output()),
-                          f"Statement {statement.month} (PDF)")
+    return FileAttachment(f"statement-{statement.month}.pdf", bytes(pdf.output()), f"Statement {statement.month} (PDF)")
 
 
 def transactions_csv(tpm: TransactionsPerMonth) -> FileAttachment:
     rows = [[str(r.month), r.transaction_type, r.transaction_count, r.transaction_volume] for r in tpm.rows]
-    return FileAttachment("transactions.csv", csv_bytes(["month", "type", "count", "volume"], rows),
-                          "Transactions per month (CSV)")
+    return FileAttachment(
+        "transactions.csv", csv_bytes(["month", "type", "count", "volume"], rows), "Transactions per month (CSV)"
+    )
 
 
 def transactions_chart(tpm: TransactionsPerMonth) -> FileAttachment:

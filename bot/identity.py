@@ -96,8 +96,9 @@ class DirectoryFileLookup:
 class IdentityResolver:
     """Thread-safe TTL cache in front of a UserLookup and the semantic layer's customer_by_email."""
 
-    def __init__(self, lookup: UserLookup, sl: SemanticLayer, settings: BotSettings,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, lookup: UserLookup, sl: SemanticLayer, settings: BotSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.lookup = lookup
         self.sl = sl
         self.settings = settings
@@ -143,6 +144,7 @@ class IdentityResolver:
             customer = self.sl.customer_by_email(user.email)
         if customer is not None:
             roles.add(Role.CUSTOMER)
-        log.info("resolved %s: roles=%s customer=%s", user_id, sorted(roles),
-                 customer.customer_id if customer else None)
+        log.info(
+            "resolved %s: roles=%s customer=%s", user_id, sorted(roles), customer.customer_id if customer else None
+        )
         return Identity(user_id, frozenset(roles), customer, user.name if user else None)

@@ -87,8 +87,15 @@ def checked_freshness(sl: SemanticLayer, settings: BotSettings) -> Freshness:
     return fresh
 
 
-def _post(client: Any, channel: str, answer: Answer, what: str, report: PostReport,
-          ledger: PostLedger | None = None, key: str | None = None) -> None:
+def _post(
+    client: Any,
+    channel: str,
+    answer: Answer,
+    what: str,
+    report: PostReport,
+    ledger: PostLedger | None = None,
+    key: str | None = None,
+) -> None:
     target = f"{what} → {channel}"
     if ledger is not None and key is not None and ledger.done(key):
         log.info("already posted %s (%s): skipped", target, key)
@@ -113,11 +120,18 @@ def _only(watchlist: Watchlist, customer_ids: set[int]) -> Watchlist:
     return dataclasses.replace(
         watchlist,
         entries=tuple(e for e in watchlist.entries if e.customer_id.value in customer_ids),
-        red_streaks=tuple(r for r in watchlist.red_streaks if r.customer_id.value in customer_ids))
+        red_streaks=tuple(r for r in watchlist.red_streaks if r.customer_id.value in customer_ids),
+    )
 
 
-def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings, month: Month | None = None,
-                           ledger: PostLedger | None = None, run_date: date | None = None) -> PostReport:
+def post_advisor_watchlist(
+    sl: SemanticLayer,
+    client: Any,
+    settings: BotSettings,
+    month: Month | None = None,
+    ledger: PostLedger | None = None,
+    run_date: date | None = None,
+) -> PostReport:
     """The watchlist (and red streaks) to the advisors' channel; each assigned advisor gets their customers by DM."""
     if not settings.advisor_channel:
         raise ConfigurationError("FINEFIN_ADVISOR_CHANNEL is not set.")
@@ -127,8 +141,15 @@ def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings
     answer = watchlist_answer(watchlist, fresh, settings.list_limit, f"Daily watchlist {watchlist.month}")
     answer.blocks = bk.message([*answer.blocks[:-1], *bk.red_blocks(watchlist, fresh, settings.list_limit)])
     day = (run_date or date.today()).isoformat()
-    _post(client, settings.advisor_channel, answer, "watchlist", report, ledger,
-          f"watchlist:{day}:{settings.advisor_channel}")
+    _post(
+        client,
+        settings.advisor_channel,
+        answer,
+        "watchlist",
+        report,
+        ledger,
+        f"watchlist:{day}:{settings.advisor_channel}",
+    )
     for advisor, customer_ids in sorted(settings.advisor_assignments.items()):
         mine = _only(watchlist, set(customer_ids))
         personal = watchlist_answer(mine, fresh, settings.list_limit, f"Your customers on the watchlist {mine.month}")
@@ -139,15 +160,15 @@ def post_advisor_watchlist(sl: SemanticLayer, client: Any, settings: BotSettings
         except (SlackApiError, SlackClientError, OSError) as exc:
             report.failed.append(f"watchlist DM → {advisor}: {exc}")
             continue
-        _post(client, channel, personal, f"watchlist DM for {advisor}", report, ledger,
-              f"watchlist:{day}:dm:{advisor}")
+        _post(client, channel, personal, f"watchlist DM for {advisor}", report, ledger, f"watchlist:{day}:dm:{advisor}")
     if report.failed:
         raise PostFailedError(report)
     return report
 
 
-def post_director_digest(sl: SemanticLayer, client: Any, settings: BotSettings, month: Month | None = None,
-                         ledger: PostLedger | None = None) -> PostReport:
+def post_director_digest(
+    sl: SemanticLayer, client: Any, settings: BotSettings, month: Month | None = None, ledger: PostLedger | None = None
+) -> PostReport:
     """Growth, tiers, the governed definitions, and the transactions chart, to the directors' channel."""
     if not settings.director_channel:
         raise ConfigurationError("FINEFIN_DIRECTOR_CHANNEL is not set.")
@@ -157,12 +178,21 @@ def post_director_digest(sl: SemanticLayer, client: Any, settings: BotSettings, 
     tpm = sl.transactions_per_month(12)
     known = set(sl.metric_names())
     definitions = [sl.define(name) for name in DIGEST_METRICS if name in known]
-    answer = Answer(text=f"Monthly digest {growth.month}: revenue {bk.money(growth.current.revenue)}",
-                    blocks=bk.digest_blocks(growth, tiers, definitions, fresh),
-                    files=[files.transactions_chart(tpm)])
+    answer = Answer(
+        text=f"Monthly digest {growth.month}: revenue {bk.money(growth.current.revenue)}",
+        blocks=bk.digest_blocks(growth, tiers, definitions, fresh),
+        files=[files.transactions_chart(tpm)],
+    )
     report = PostReport()
-    _post(client, settings.director_channel, answer, "director digest", report, ledger,
-          f"digest:{growth.month}:{settings.director_channel}")
+    _post(
+        client,
+        settings.director_channel,
+        answer,
+        "director digest",
+        report,
+        ledger,
+        f"digest:{growth.month}:{settings.director_channel}",
+    )
     if report.failed:
         raise PostFailedError(report)
     return report

@@ -52,8 +52,9 @@ def run_http(host: str, port: int) -> None:
     """One worker: the semantic layer engine and the retry dedupe live in the process."""
     import uvicorn
 
-    uvicorn.run("bot.server:create_asgi_app", factory=True, host=host, port=port, workers=1,
-                log_level="info", access_log=False)
+    uvicorn.run(
+        "bot.server:create_asgi_app", factory=True, host=host, port=port, workers=1, log_level="info", access_log=False
+    )
 
 
 def run_socket_mode(settings: BotSettings | None = None, sl: SemanticLayer | None = None) -> None:

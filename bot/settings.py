@@ -23,32 +23,42 @@ class BotSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FINEFIN_", extra="ignore", populate_by_name=True)
 
     slack_bot_token: str | None = Field(
-        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
-        description="Bot token (xoxb-…). Unset: only the console mode works.")
+        default=None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
+        description="Bot token (xoxb-…). Unset: only the console mode works.",
+    )
     slack_signing_secret: str | None = Field(
-        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
-        description="Signing secret; HTTP mode verifies every request with it.")
+        default=None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Signing secret; HTTP mode verifies every request with it.",
+    )
     slack_app_token: str | None = Field(
-        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
-        description="App-level token (xapp-…) for Socket Mode.")
+        default=None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
+        description="App-level token (xapp-…) for Socket Mode.",
+    )
     slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL.")
 
-    advisors: Annotated[list[str], NoDecode] = Field(default_factory=list,
-                                                     description="Slack user IDs of advisors, comma separated.")
-    directors: Annotated[list[str], NoDecode] = Field(default_factory=list,
-                                                      description="Slack user IDs of directors, comma separated.")
+    advisors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Slack user IDs of advisors, comma separated."
+    )
+    directors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Slack user IDs of directors, comma separated."
+    )
     advisor_group: str | None = Field(default=None, description="Slack user group ID whose members are advisors.")
     director_group: str | None = Field(default=None, description="Slack user group ID whose members are directors.")
     advisor_assignments: dict[str, list[int]] = Field(
-        default_factory=dict,
-        description='JSON: advisor user ID → their customer ids, e.g. {"U1": [42, 43]}. Optional.')
+        default_factory=dict, description='JSON: advisor user ID → their customer ids, e.g. {"U1": [42, 43]}. Optional.'
+    )
     advisor_channel: str | None = Field(default=None, description="Channel ID of the advisors' daily watchlist.")
     director_channel: str | None = Field(default=None, description="Channel ID of the directors' monthly digest.")
     alerts_channel: str | None = Field(default=None, description="Channel ID for operational alerts.")
     directory_file: Path | None = Field(
-        default=None, description="Local user directory (JSON) replacing users.info; console mode and demo.")
+        default=None, description="Local user directory (JSON) replacing users.info; console mode and demo."
+    )
     freshness_sla_hours: float | None = Field(
-        default=None, gt=0, description="Warn when the last load is older; unset: the semantic layer's SLA.")
+        default=None, gt=0, description="Warn when the last load is older; unset: the semantic layer's SLA."
+    )
     identity_cache_seconds: float = Field(default=300.0, ge=0, description="TTL of user → role/customer lookups.")
     list_limit: int = Field(default=15, ge=1, le=40, description="Rows shown in Slack before a list is truncated.")
 

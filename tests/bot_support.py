@@ -60,8 +60,17 @@ def _statement(cid: int, name: str, month: Month, opening: Decimal, amounts: lis
     lines, running = [], opening
     for i, amount in enumerate(amounts):
         running += amount
-        lines.append(StatementLine(1000 + i, cid * 10, datetime(month.year, month.month, i + 2, 9, 30, tzinfo=UTC),
-                                   "deposit" if amount > 0 else "withdrawal", f"line {i}", amount, running))
+        lines.append(
+            StatementLine(
+                1000 + i,
+                cid * 10,
+                datetime(month.year, month.month, i + 2, 9, 30, tzinfo=UTC),
+                "deposit" if amount > 0 else "withdrawal",
+                f"line {i}",
+                amount,
+                running,
+            )
+        )
     return Statement(CustomerId(cid), month, name, opening, tuple(lines), running)
 
 
@@ -182,26 +191,43 @@ def build_double(extra_watch_entries: int = 0) -> InMemorySemanticLayer:
     }
     as_of = TODAY - timedelta(days=1)
     sl.balances = {
-        1: CustomerBalance(CustomerId(1), as_of, (AccountBalance(10, "checking", "active", D("1234.50")),
-                                                  AccountBalance(11, "savings", "active", D("20000.00"))),
-                           D("21234.50")),
-        2: CustomerBalance(CustomerId(2), as_of, (AccountBalance(20, "checking", "active", D("-310.25")),),
-                           D("-310.25")),
+        1: CustomerBalance(
+            CustomerId(1),
+            as_of,
+            (
+                AccountBalance(10, "checking", "active", D("1234.50")),
+                AccountBalance(11, "savings", "active", D("20000.00")),
+            ),
+            D("21234.50"),
+        ),
+        2: CustomerBalance(
+            CustomerId(2), as_of, (AccountBalance(20, "checking", "active", D("-310.25")),), D("-310.25")
+        ),
         3: CustomerBalance(CustomerId(3), as_of, (AccountBalance(30, "checking", "frozen", D("7.00")),), D("7.00")),
     }
     sl.upcomings = {
-        1: Upcoming(CustomerId(1), as_of, 30, D("21234.50"), (
-            UpcomingTransaction(501, 10, TODAY + timedelta(days=3), "bill_payment", "Rent", D("-950.00"),
-                                D("20284.50")),
-            UpcomingTransaction(502, 10, TODAY + timedelta(days=6), "salary", "Payroll", D("3100.00"), D("23384.50")),
-        )),
+        1: Upcoming(
+            CustomerId(1),
+            as_of,
+            30,
+            D("21234.50"),
+            (
+                UpcomingTransaction(
+                    501, 10, TODAY + timedelta(days=3), "bill_payment", "Rent", D("-950.00"), D("20284.50")
+                ),
+                UpcomingTransaction(
+                    502, 10, TODAY + timedelta(days=6), "salary", "Payroll", D("3100.00"), D("23384.50")
+                ),
+            ),
+        ),
         2: Upcoming(CustomerId(2), as_of, 30, D("-310.25"), ()),
         3: Upcoming(CustomerId(3), as_of, 30, D("7.00"), ()),
     }
     october = Month(2026, 10)
     sl.statements = {
-        (1, october): _statement(1, "Ada Lovelace", october, D("18000.00"),
-                                 [D("2500.00"), D("-120.40"), D("-75.10"), D("930.00")]),
+        (1, october): _statement(
+            1, "Ada Lovelace", october, D("18000.00"), [D("2500.00"), D("-120.40"), D("-75.10"), D("930.00")]
+        ),
         (3, Month(2026, 9)): _statement(3, "Chloé Dupré", Month(2026, 9), D("10.00"), [D("-3.00")]),
     }
     months = [Month(2026, 7), Month(2026, 8), Month(2026, 9), october]
@@ -212,27 +238,46 @@ def build_double(extra_watch_entries: int = 0) -> InMemorySemanticLayer:
         GrowthFigures(months[3], D("13310.00"), D("600600.00"), 4851, 117, D("10.0"), D("10.0"), D("30.0")),
     ]
     sl.growth = {m: MonthlyGrowth(m, figures[i], tuple(figures[: i + 1])) for i, m in enumerate(months)}
-    sl.tiers = TierBreakdown(october, (TierCount("Bronze", 3120, 41), TierCount("Gold", 1480, -7),
-                                       TierCount("Diamond", 400, 3)))
-    sl.tpm = TransactionsPerMonth(months[0], october, tuple(
-        TransactionsMonthRow(m, t, n, D(v))
-        for m in months for t, n, v in (("deposit", 1500, "250000.00"), ("withdrawal", 1200, "180000.00"),
-                                        ("transfer", 1300, "90000.00"))))
+    sl.tiers = TierBreakdown(
+        october, (TierCount("Bronze", 3120, 41), TierCount("Gold", 1480, -7), TierCount("Diamond", 400, 3))
+    )
+    sl.tpm = TransactionsPerMonth(
+        months[0],
+        october,
+        tuple(
+            TransactionsMonthRow(m, t, n, D(v))
+            for m in months
+            for t, n, v in (
+                ("deposit", 1500, "250000.00"),
+                ("withdrawal", 1200, "180000.00"),
+                ("transfer", 1300, "90000.00"),
+            )
+        ),
+    )
     entries = [
         WatchlistEntry(CustomerId(1), "Ada Lovelace", "investments_held", D("20000.00"), D("15000.00")),
         WatchlistEntry(CustomerId(2), "Bob <b>Brown</b>", "high_withdrawals", D("4200.00"), D("3000.00")),
     ]
-    entries += [WatchlistEntry(CustomerId(100 + i), f"Customer {100 + i}", "loans_outstanding",
-                               D("50000.00") + i, D("25000.00")) for i in range(extra_watch_entries)]
-    sl.watch = Watchlist(october, tuple(entries),
-                         (RedStreak(CustomerId(2), "Bob <b>Brown</b>", 4, Month(2026, 7), D("-310.25")),),
-                         {"high_withdrawals": D("3000.00"), "loans_outstanding": D("25000.00"),
-                          "investments_held": D("15000.00")}, 3)
+    entries += [
+        WatchlistEntry(
+            CustomerId(100 + i), f"Customer {100 + i}", "loans_outstanding", D("50000.00") + i, D("25000.00")
+        )
+        for i in range(extra_watch_entries)
+    ]
+    sl.watch = Watchlist(
+        october,
+        tuple(entries),
+        (RedStreak(CustomerId(2), "Bob <b>Brown</b>", 4, Month(2026, 7), D("-310.25")),),
+        {"high_withdrawals": D("3000.00"), "loans_outstanding": D("25000.00"), "investments_held": D("15000.00")},
+        3,
+    )
     sl.definitions = {
-        "revenue": MetricDefinition("revenue", "Revenue", "Fees earned.", "simple", "sum of fee_amount over booked "
-                                    "transactions"),
-        "new_customers": MetricDefinition("new_customers", "New customers", "Sign-ups.", "simple",
-                                          "count of customers by created_at"),
+        "revenue": MetricDefinition(
+            "revenue", "Revenue", "Fees earned.", "simple", "sum of fee_amount over booked transactions"
+        ),
+        "new_customers": MetricDefinition(
+            "new_customers", "New customers", "Sign-ups.", "simple", "count of customers by created_at"
+        ),
     }
     return sl
 
@@ -282,9 +327,15 @@ def require_double(sl: Any) -> InMemorySemanticLayer:
 
 
 def settings_for(people: People, **overrides: Any) -> BotSettings:
-    values: dict[str, Any] = dict(slack_bot_token="xoxb-test", slack_signing_secret=SIGNING_SECRET,
-                                  advisors=[people.advisor], directors=[people.director],
-                                  advisor_channel="CADV", director_channel="CDIR", identity_cache_seconds=60)
+    values: dict[str, Any] = dict(
+        slack_bot_token="xoxb-test",
+        slack_signing_secret=SIGNING_SECRET,
+        advisors=[people.advisor],
+        directors=[people.director],
+        advisor_channel="CADV",
+        director_channel="CDIR",
+        identity_cache_seconds=60,
+    )
     values.update(overrides)
     return BotSettings(**values)
 
@@ -335,18 +386,23 @@ def bolt_app(semantic_layer_impl: Any, bot_settings: BotSettings, fake_slack: Fa
 
     from bot.app import build_app
 
-    client = WebClient(token="xoxb-test", base_url=fake_slack.api_url,
-                       retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
+    client = WebClient(
+        token="xoxb-test", base_url=fake_slack.api_url, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)]
+    )
     return build_app(semantic_layer_impl, bot_settings, client=client)
 
 
 # --- signed requests --------------------------------------------------------------------------------------------
 
+
 def sign(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
     ts = str(int(time.time()) if timestamp is None else timestamp)
     digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"x-slack-request-timestamp": ts, "x-slack-signature": f"v0={digest}",
-            "content-type": "application/x-www-form-urlencoded"}
+    return {
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": f"v0={digest}",
+        "content-type": "application/x-www-form-urlencoded",
+    }
 
 
 _trigger = iter(range(1, 10**9))
@@ -354,12 +410,22 @@ _trigger = iter(range(1, 10**9))
 
 def command_body(fake: FakeSlack, user_id: str, text: str, trigger_id: str | None = None) -> str:
     n = next(_trigger)
-    return urlencode({
-        "token": "legacy", "team_id": "T0001", "team_domain": "finefin", "channel_id": "C0PUBLIC",
-        "channel_name": "general", "user_id": user_id, "user_name": user_id.lower(), "command": "/finefin",
-        "text": text, "api_app_id": "A0001", "response_url": fake.response_url(f"r{n}"),
-        "trigger_id": trigger_id or f"trig.{n}.{time.monotonic_ns()}",
-    })
+    return urlencode(
+        {
+            "token": "legacy",
+            "team_id": "T0001",
+            "team_domain": "finefin",
+            "channel_id": "C0PUBLIC",
+            "channel_name": "general",
+            "user_id": user_id,
+            "user_name": user_id.lower(),
+            "command": "/finefin",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": fake.response_url(f"r{n}"),
+            "trigger_id": trigger_id or f"trig.{n}.{time.monotonic_ns()}",
+        }
+    )
 
 
 def dispatch(app: Any, body: str, headers: dict[str, str] | None = None) -> Any:

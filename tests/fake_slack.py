@@ -44,8 +44,9 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-slack", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
+        )
 
     # --- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> FakeSlack:
@@ -124,8 +125,19 @@ class FakeSlack:
         p = call.params
         match call.method:
             case "auth.test":
-                return 200, {}, {"ok": True, "url": "https://finefin.slack.com/", "team": "FineFinance",
-                                 "user": "finefin", "team_id": "T0001", "user_id": "UBOT", "bot_id": "B0001"}
+                return (
+                    200,
+                    {},
+                    {
+                        "ok": True,
+                        "url": "https://finefin.slack.com/",
+                        "team": "FineFinance",
+                        "user": "finefin",
+                        "team_id": "T0001",
+                        "user_id": "UBOT",
+                        "bot_id": "B0001",
+                    },
+                )
             case "users.info":
                 user = self.users.get(p.get("user", ""))
                 return 200, {}, ({"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"})
@@ -136,8 +148,16 @@ class FakeSlack:
             case "views.publish":
                 return 200, {}, {"ok": True, "view": {"id": "V0001"}}
             case "chat.postMessage" | "chat.postEphemeral":
-                return 200, {}, {"ok": True, "channel": p.get("channel"), "ts": f"{time.time():.6f}",
-                                 "message_ts": f"{time.time():.6f}"}
+                return (
+                    200,
+                    {},
+                    {
+                        "ok": True,
+                        "channel": p.get("channel"),
+                        "ts": f"{time.time():.6f}",
+                        "message_ts": f"{time.time():.6f}",
+                    },
+                )
             case "files.getUploadURLExternal":
                 file_id = f"F{next(self._ids):06d}"
                 p["_file_id"] = file_id
@@ -161,7 +181,7 @@ class FakeSlack:
                 params: dict[str, Any] = dict(parse_qsl(parts.query))
                 ctype = self.headers.get("Content-Type", "")
                 if parts.path.startswith("/api/"):
-                    method = parts.path[len("/api/"):]
+                    method = parts.path[len("/api/") :]
                     if "json" in ctype and body:
                         params.update(json.loads(body))
                     elif body:

@@ -38,8 +38,16 @@ ALLOWED: dict[str, set[str]] = {
     "customer": {"help", "balance", "upcoming", "statement"},
     "advisor": {"help", "balance {other}", "watchlist", "red"},
     "director": {"help", "growth", "tiers", "transactions", "define revenue"},
-    "advisor+director": {"help", "balance {other}", "watchlist", "red", "growth", "tiers", "transactions",
-                         "define revenue"},
+    "advisor+director": {
+        "help",
+        "balance {other}",
+        "watchlist",
+        "red",
+        "growth",
+        "tiers",
+        "transactions",
+        "define revenue",
+    },
     "unknown": set(),
     "unverified email": set(),
 }
@@ -51,15 +59,27 @@ def test_matrix_covers_every_capability() -> None:
 
 @pytest.fixture()
 def user_for_role(people: People) -> dict[str, str]:
-    return {"customer": people.customer, "advisor": people.advisor, "director": people.director,
-            "advisor+director": "USTAFF2", "unknown": people.unknown, "unverified email": people.unverified}
+    return {
+        "customer": people.customer,
+        "advisor": people.advisor,
+        "director": people.director,
+        "advisor+director": "USTAFF2",
+        "unknown": people.unknown,
+        "unverified email": people.unverified,
+    }
 
 
 @pytest.mark.parametrize("role", list(ALLOWED))
-def test_access_matrix(role: str, semantic_layer_impl: Any, people: People, tmp_path: Path,
-                       user_for_role: dict[str, str]) -> None:
-    assistant = make_assistant(semantic_layer_impl, people, tmp_path, advisors=[people.advisor, "USTAFF2"],
-                               directors=[people.director, "USTAFF2"])
+def test_access_matrix(
+    role: str, semantic_layer_impl: Any, people: People, tmp_path: Path, user_for_role: dict[str, str]
+) -> None:
+    assistant = make_assistant(
+        semantic_layer_impl,
+        people,
+        tmp_path,
+        advisors=[people.advisor, "USTAFF2"],
+        directors=[people.director, "USTAFF2"],
+    )
     user = user_for_role[role]
     calls = getattr(semantic_layer_impl, "calls", None)  # the double records calls; a real layer does not
     for command in COMMANDS:
@@ -102,8 +122,9 @@ def test_help_lists_only_allowed_commands(semantic_layer_impl: Any, people: Peop
 def test_unverified_email_is_not_a_customer(semantic_layer_impl: Any, fake_slack: Any, people: People) -> None:
     from slack_sdk import WebClient
 
-    resolver = IdentityResolver(SlackUserLookup(WebClient(token="x", base_url=fake_slack.api_url)),
-                                semantic_layer_impl, settings_for(people))
+    resolver = IdentityResolver(
+        SlackUserLookup(WebClient(token="x", base_url=fake_slack.api_url)), semantic_layer_impl, settings_for(people)
+    )
     assert resolver.resolve(people.unverified).roles == frozenset()
     assert resolver.resolve(people.customer).roles == {Role.CUSTOMER}
 
@@ -113,9 +134,12 @@ def test_lookups_are_cached_with_ttl(semantic_layer_impl: Any, fake_slack: Any, 
 
     now = [1000.0]
     fake_slack.groups["SADV"] = ["UGROUPADV"]
-    resolver = IdentityResolver(SlackUserLookup(WebClient(token="x", base_url=fake_slack.api_url)),
-                                semantic_layer_impl, settings_for(people, advisor_group="SADV"),
-                                clock=lambda: now[0])
+    resolver = IdentityResolver(
+        SlackUserLookup(WebClient(token="x", base_url=fake_slack.api_url)),
+        semantic_layer_impl,
+        settings_for(people, advisor_group="SADV"),
+        clock=lambda: now[0],
+    )
     fake_slack.add_user("UGROUPADV", "group.advisor@finefinance.example", "Grace")
     assert Role.ADVISOR in resolver.resolve("UGROUPADV").roles
     for _ in range(5):

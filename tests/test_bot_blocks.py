@@ -91,8 +91,9 @@ def test_stale_and_missing_freshness_warn() -> None:
 def test_long_lists_respect_slack_limits_and_say_they_are_cut() -> None:
     sl = build_double(extra_watch_entries=400)
     watchlist = sl.watchlist()
-    long_names = dataclasses.replace(watchlist, entries=tuple(
-        dataclasses.replace(e, full_name="N" * 400) for e in watchlist.entries))
+    long_names = dataclasses.replace(
+        watchlist, entries=tuple(dataclasses.replace(e, full_name="N" * 400) for e in watchlist.entries)
+    )
     blocks = bk.watchlist_blocks(long_names, sl.freshness(), 40)
     assert len(blocks) <= bk.MAX_BLOCKS
     for block in blocks:
@@ -108,8 +109,12 @@ def test_serialize_and_render() -> None:
     sl = build_double()
     data = to_jsonable(sl.balance(CustomerId(1)))
     assert data["total"] == "21234.50" and data["customer_id"] == 1 and data["as_of"] == "2026-11-23"
-    assert data["accounts"][0] == {"account_id": 10, "account_type": "checking", "status": "active",
-                                   "balance": "1234.50"}
+    assert data["accounts"][0] == {
+        "account_id": 10,
+        "account_type": "checking",
+        "status": "active",
+        "balance": "1234.50",
+    }
     assert to_jsonable(sl.watchlist())["month"] == "2026-10"
     text = blocks_to_text(bk.watchlist_blocks(sl.watchlist(), sl.freshness(), 15))
     assert "Bob <b>Brown</b> (#2)" in text and "*" not in text

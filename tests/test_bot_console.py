@@ -82,8 +82,7 @@ def test_cli_ask_text_files_and_refusal(cli_env: Path, people: People) -> None:
     from finefin.cli import app
 
     runner = CliRunner()
-    result = runner.invoke(app, ["ask", "--as", people.customer, "statement", "2026-10", "--out",
-                                 str(cli_env / "out")])
+    result = runner.invoke(app, ["ask", "--as", people.customer, "statement", "2026-10", "--out", str(cli_env / "out")])
     assert result.exit_code == 0, result.output
     assert "Statement 2026-10" in result.stdout
     assert (cli_env / "out" / "statement-2026-10.pdf").read_bytes().startswith(b"%PDF")

@@ -23,8 +23,26 @@ pytest_plugins = ["tests.bot_support"]
 
 ARGS = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(["42", "#2", "cust-1", "customer_3", "0", "-1", "2026-10", "2026-13", "9999-12", "1899-01",
-                     "revenue", "REVENUE", "' OR 1=1 --", "{{ Entity('customer') }} = 1", "<@U123>", "2026-1"]),
+    st.sampled_from(
+        [
+            "42",
+            "#2",
+            "cust-1",
+            "customer_3",
+            "0",
+            "-1",
+            "2026-10",
+            "2026-13",
+            "9999-12",
+            "1899-01",
+            "revenue",
+            "REVENUE",
+            "' OR 1=1 --",
+            "{{ Entity('customer') }} = 1",
+            "<@U123>",
+            "2026-1",
+        ]
+    ),
     st.from_regex(r"[0-9]{1,14}", fullmatch=True),
     st.from_regex(r"[0-9]{4}-[0-9]{2}", fullmatch=True),
 )
@@ -46,8 +64,9 @@ def _check(answer: Any) -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=COMMAND_TEXT, who=st.sampled_from(["customer", "advisor", "director", "unknown"]))
-def test_fuzzed_text_never_crashes(text: str, who: str, semantic_layer_impl: Any, people: People,
-                                   tmp_path: Path) -> None:
+def test_fuzzed_text_never_crashes(
+    text: str, who: str, semantic_layer_impl: Any, people: People, tmp_path: Path
+) -> None:
     assistant = make_assistant(semantic_layer_impl, people, tmp_path)
     _check(assistant.answer(getattr(people, who), text))
 

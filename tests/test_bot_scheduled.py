@@ -24,8 +24,9 @@ def _setup(fake: Any, people: People, **overrides: Any) -> tuple[Any, Any]:
     return settings, make_client(settings)
 
 
-def test_watchlist_to_channel_and_assigned_advisor_dm(semantic_layer_impl: Any, fake_slack: Any,
-                                                      people: People) -> None:
+def test_watchlist_to_channel_and_assigned_advisor_dm(
+    semantic_layer_impl: Any, fake_slack: Any, people: People
+) -> None:
     settings, client = _setup(fake_slack, people, advisor_assignments={people.advisor: [people.red_customer_id]})
     report = post_advisor_watchlist(semantic_layer_impl, client, settings)
     assert report.failed == [] and len(report.posted) == 2
@@ -89,8 +90,7 @@ def test_stale_data_is_not_posted(semantic_layer_impl: Any, fake_slack: Any, peo
     assert fake_slack.calls_to("chat.postMessage") == []
 
 
-def test_configured_sla_overrides_the_semantic_layer(semantic_layer_impl: Any, fake_slack: Any,
-                                                     people: People) -> None:
+def test_configured_sla_overrides_the_semantic_layer(semantic_layer_impl: Any, fake_slack: Any, people: People) -> None:
     require_double(semantic_layer_impl)
     settings, client = _setup(fake_slack, people, freshness_sla_hours=1)  # data is 2 h old
     with pytest.raises(StaleDataError):
@@ -113,32 +113,35 @@ def test_director_digest(semantic_layer_impl: Any, fake_slack: Any, people: Peop
     assert fake_slack.calls_to("files.completeUploadExternal")[0].params["channel_id"] == "CDIR"
 
 
-def test_retried_task_never_posts_twice(semantic_layer_impl: Any, fake_slack: Any, people: People,
-                                        tmp_path: Any) -> None:
+def test_retried_task_never_posts_twice(
+    semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any
+) -> None:
     from datetime import date
 
     from bot.scheduled import PostLedger
 
-    settings, client = _setup(fake_slack, people, advisor_assignments={people.advisor: [people.red_customer_id],
-                                                                       "UADV2": [people.customer_id]})
+    settings, client = _setup(
+        fake_slack,
+        people,
+        advisor_assignments={people.advisor: [people.red_customer_id], "UADV2": [people.customer_id]},
+    )
     ledger = PostLedger(tmp_path / "posts.json")
     fake_slack.error_for("conversations.open", "user_not_found")  # the DMs fail on the first run
     with pytest.raises(PostFailedError) as info:
         post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger, run_date=date(2026, 11, 24))
     assert info.value.report.posted == ["watchlist → CADV"] and len(info.value.report.failed) == 2
     fake_slack.reset()
-    report = post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger,
-                                    run_date=date(2026, 11, 24))
+    report = post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger, run_date=date(2026, 11, 24))
     assert report.skipped == ["watchlist → CADV"]
     assert [c.params["channel"] for c in fake_slack.calls_to("chat.postMessage")] == [f"D{people.advisor}", "DUADV2"]
     fake_slack.reset()
-    report = post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger,
-                                    run_date=date(2026, 11, 24))
+    report = post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger, run_date=date(2026, 11, 24))
     assert report.posted == [] and len(report.skipped) == 3 and fake_slack.calls_to("chat.postMessage") == []
 
 
-def test_alert_and_cli_post(semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_alert_and_cli_post(
+    semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     import semantic_layer
@@ -153,8 +156,12 @@ def test_alert_and_cli_post(semantic_layer_impl: Any, fake_slack: Any, people: P
     assert alert["channel"] == "CALERT" and "dbt build failed &lt;tests&gt;" in json.dumps(alert["blocks"])
 
     monkeypatch.setattr(semantic_layer, "get_semantic_layer", lambda: semantic_layer_impl, raising=False)
-    for key, value in {"SLACK_BOT_TOKEN": "xoxb-test", "FINEFIN_SLACK_API_URL": fake_slack.api_url,
-                       "FINEFIN_DIRECTOR_CHANNEL": "CDIR", "FINEFIN_DATA_DIR": str(tmp_path)}.items():
+    for key, value in {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "FINEFIN_SLACK_API_URL": fake_slack.api_url,
+        "FINEFIN_DIRECTOR_CHANNEL": "CDIR",
+        "FINEFIN_DATA_DIR": str(tmp_path),
+    }.items():
         monkeypatch.setenv(key, value)
     get_bot_settings.cache_clear()
     get_settings.cache_clear()

@@ -36,8 +36,9 @@ def _answer(app: Any, fake: Any, user: str, text: str, n: int = 1) -> tuple[list
     return posts, blocks_json(posts[0]["blocks"])
 
 
-def test_ack_is_immediate_and_answer_is_ephemeral(bolt_app: Any, fake_slack: Any, people: People,
-                                                  semantic_layer_impl: Any) -> None:
+def test_ack_is_immediate_and_answer_is_ephemeral(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     body = command_body(fake_slack, people.customer, "balance")
     start = time.perf_counter()
     resp = dispatch(bolt_app, body)
@@ -55,16 +56,18 @@ def test_ack_is_immediate_and_answer_is_ephemeral(bolt_app: Any, fake_slack: Any
     assert "Data as of" in text
 
 
-def test_advisor_balance_of_a_customer(bolt_app: Any, fake_slack: Any, people: People,
-                                       semantic_layer_impl: Any) -> None:
+def test_advisor_balance_of_a_customer(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     _, text = _answer(bolt_app, fake_slack, people.advisor, f"balance cust-{people.red_customer_id}")
     expected = semantic_layer_impl.balance(CustomerId(people.red_customer_id))
     assert f"*Total: {money(expected.total)}*" in text
     assert f"#{people.red_customer_id}" in text
 
 
-def test_upcoming_projects_the_balance(bolt_app: Any, fake_slack: Any, people: People,
-                                       semantic_layer_impl: Any) -> None:
+def test_upcoming_projects_the_balance(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     _, text = _answer(bolt_app, fake_slack, people.customer, "upcoming")
     up = semantic_layer_impl.upcoming(CustomerId(people.customer_id), 30)
     for item in up.items:
@@ -73,8 +76,9 @@ def test_upcoming_projects_the_balance(bolt_app: Any, fake_slack: Any, people: P
     assert f"Projected balance after 30 days: {money(final)}" in text
 
 
-def test_statement_pdf_and_csv_reconcile_and_go_to_the_dm(bolt_app: Any, fake_slack: Any, people: People,
-                                                           semantic_layer_impl: Any) -> None:
+def test_statement_pdf_and_csv_reconcile_and_go_to_the_dm(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     _, text = _answer(bolt_app, fake_slack, people.customer, "statement")
     st = semantic_layer_impl.statement(CustomerId(people.customer_id), None)
     assert st.opening_balance + sum((ln.amount for ln in st.lines), Decimal("0")) == st.closing_balance
@@ -97,8 +101,9 @@ def test_statement_pdf_and_csv_reconcile_and_go_to_the_dm(bolt_app: Any, fake_sl
     assert len(rows) == len(st.lines) + 2
 
 
-def test_statement_for_a_month_not_over_is_refused_politely(bolt_app: Any, fake_slack: Any, people: People,
-                                                            semantic_layer_impl: Any) -> None:
+def test_statement_for_a_month_not_over_is_refused_politely(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     from semantic_layer.inputs import Month
 
     this_month = Month.of(semantic_layer_impl.freshness().checked_at.date())
@@ -120,8 +125,9 @@ def test_director_commands(bolt_app: Any, fake_slack: Any, people: People, seman
     assert semantic_layer_impl.define(name).label in text
 
 
-def test_transactions_chart_is_a_png_in_the_dm(bolt_app: Any, fake_slack: Any, people: People,
-                                               semantic_layer_impl: Any) -> None:
+def test_transactions_chart_is_a_png_in_the_dm(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     _, text = _answer(bolt_app, fake_slack, people.director, "transactions")
     tpm = semantic_layer_impl.transactions_per_month(12)
     row = tpm.rows[-1]
@@ -142,16 +148,20 @@ def test_advisor_watchlist_and_red(bolt_app: Any, fake_slack: Any, people: Peopl
         assert f"(#{streak.customer_id}) — {streak.months} months in the red since {streak.since}" in text
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("frobnicate", "I don't know “frobnicate”. Try `/finefin help`."),
-    ("statement 2026-13", "A month is written YYYY-MM"),
-    ("statement March", "is not a month; write it YYYY-MM"),
-    ("statement 2026-01 extra", "Usage: `/finefin statement [YYYY-MM]`."),
-    ("growth 2999-01", "has not started yet"),
-    ("define", "Usage: `/finefin define <metric>`."),
-])
-def test_bad_input_gets_a_short_ephemeral_message(bolt_app: Any, fake_slack: Any, people: People, text: str,
-                                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("frobnicate", "I don't know “frobnicate”. Try `/finefin help`."),
+        ("statement 2026-13", "A month is written YYYY-MM"),
+        ("statement March", "is not a month; write it YYYY-MM"),
+        ("statement 2026-01 extra", "Usage: `/finefin statement [YYYY-MM]`."),
+        ("growth 2999-01", "has not started yet"),
+        ("define", "Usage: `/finefin define <metric>`."),
+    ],
+)
+def test_bad_input_gets_a_short_ephemeral_message(
+    bolt_app: Any, fake_slack: Any, people: People, text: str, expected: str
+) -> None:
     user = people.director if text.split()[0] in ("growth", "define") else people.customer
     posts, blocks = _answer(bolt_app, fake_slack, user, text)
     assert expected in posts[0]["text"] and posts[0]["response_type"] == "ephemeral"
@@ -169,9 +179,9 @@ def test_user_unknown_to_slack_is_refused_politely(bolt_app: Any, fake_slack: An
     assert "don't recognise you" in posts[0]["text"]
 
 
-def test_unexpected_error_gives_apology_with_request_id(bolt_app: Any, fake_slack: Any, people: People,
-                                                        semantic_layer_impl: Any,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_error_gives_apology_with_request_id(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("duckdb exploded: secret detail")
 
@@ -185,8 +195,9 @@ def test_unexpected_error_gives_apology_with_request_id(bolt_app: Any, fake_slac
     assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)
 
 
-def test_bad_signature_or_old_timestamp_is_401_without_api_calls(bolt_app: Any, fake_slack: Any,
-                                                                 people: People) -> None:
+def test_bad_signature_or_old_timestamp_is_401_without_api_calls(
+    bolt_app: Any, fake_slack: Any, people: People
+) -> None:
     fake_slack.reset()
     body = command_body(fake_slack, people.customer, "balance")
     assert dispatch(bolt_app, body, sign(body, secret="wrong")).status == 401
@@ -196,8 +207,7 @@ def test_bad_signature_or_old_timestamp_is_401_without_api_calls(bolt_app: Any, 
     assert fake_slack.calls == []
 
 
-def test_slack_retry_is_answered_once(bolt_app: Any, fake_slack: Any, people: People,
-                                      semantic_layer_impl: Any) -> None:
+def test_slack_retry_is_answered_once(bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any) -> None:
     require_double(semantic_layer_impl)
     body = command_body(fake_slack, people.customer, "balance", trigger_id="trig.same")
     assert dispatch(bolt_app, body).status == 200
@@ -245,8 +255,9 @@ def _post(url: str, body: str, headers: dict[str, str]) -> int:
         return exc.code
 
 
-def test_through_the_real_http_server(http_server: str, fake_slack: Any, people: People,
-                                      semantic_layer_impl: Any) -> None:
+def test_through_the_real_http_server(
+    http_server: str, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     fake_slack.reset()
     bad = command_body(fake_slack, people.customer, "balance")
     assert _post(http_server, bad, sign(bad, secret="nope")) == 401
@@ -262,8 +273,9 @@ def test_through_the_real_http_server(http_server: str, fake_slack: Any, people:
     assert post["response_type"] == "ephemeral" and f"*Total: {money(total)}*" in json.dumps(post["blocks"])
 
 
-def test_http_mode_factory_builds_from_settings(fake_slack: Any, semantic_layer_impl: Any,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_mode_factory_builds_from_settings(
+    fake_slack: Any, semantic_layer_impl: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`uvicorn --factory bot.server:create_asgi_app`: env settings, get_semantic_layer(), warm-up, auth.test."""
     import semantic_layer
     from bot.server import ThreadedSlackRequestHandler, create_asgi_app
@@ -316,9 +328,9 @@ def test_semantic_layer_calls_are_serialized_across_listener_threads() -> None:
     assert wrapped.freshness() == "ok"
 
 
-def test_statement_that_does_not_reconcile_is_not_sent(bolt_app: Any, fake_slack: Any, people: People,
-                                                       semantic_layer_impl: Any,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_statement_that_does_not_reconcile_is_not_sent(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     import dataclasses
 
     double = require_double(semantic_layer_impl)
@@ -333,12 +345,16 @@ def test_statement_that_does_not_reconcile_is_not_sent(bolt_app: Any, fake_slack
         posts, _ = _answer(bolt_app, fake_slack, people.customer, "statement")
     assert posts[0]["text"].startswith("Sorry, something went wrong on our side.")
     assert not fake_slack.calls_to("files.getUploadURLExternal")
-    assert any("closing balance" in r.getMessage() or "closing balance" in str(r.exc_info[1]) for r in caplog.records
-               if r.exc_info)
+    assert any(
+        "closing balance" in r.getMessage() or "closing balance" in str(r.exc_info[1])
+        for r in caplog.records
+        if r.exc_info
+    )
 
 
-def test_stale_data_warning_in_slack_answers(bolt_app: Any, fake_slack: Any, people: People,
-                                             semantic_layer_impl: Any) -> None:
+def test_stale_data_warning_in_slack_answers(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     from datetime import timedelta
 
     double = require_double(semantic_layer_impl)
@@ -347,8 +363,9 @@ def test_stale_data_warning_in_slack_answers(bolt_app: Any, fake_slack: Any, peo
     assert "*Stale data*: the last load is 2.1 days old" in text
 
 
-def test_long_upcoming_list_is_cut_and_attached(bolt_app: Any, fake_slack: Any, people: People,
-                                                semantic_layer_impl: Any) -> None:
+def test_long_upcoming_list_is_cut_and_attached(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     import dataclasses
 
     double = require_double(semantic_layer_impl)
@@ -362,8 +379,9 @@ def test_long_upcoming_list_is_cut_and_attached(bolt_app: Any, fake_slack: Any, 
     assert len(fake_slack.uploaded()["upcoming.csv"].decode().strip().splitlines()) == 41
 
 
-def test_socket_mode_requests_take_the_same_path(bolt_app: Any, fake_slack: Any, people: People,
-                                                 semantic_layer_impl: Any) -> None:
+def test_socket_mode_requests_take_the_same_path(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
     """Socket Mode delivers the same payload without HTTP signing; the handler object builds offline."""
     from urllib.parse import parse_qsl
 
@@ -383,12 +401,23 @@ def test_socket_mode_requests_take_the_same_path(bolt_app: Any, fake_slack: Any,
 
 
 def _event_body(user: str, event_id: str) -> str:
-    return json.dumps({
-        "token": "legacy", "team_id": "T0001", "api_app_id": "A0001", "type": "event_callback",
-        "event_id": event_id, "event_time": int(time.time()),
-        "event": {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home",
-                  "event_ts": f"{time.time():.6f}"},
-    })
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": "T0001",
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": f"D{user}",
+                "tab": "home",
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+    )
 
 
 def test_app_home_lists_the_users_commands_once(bolt_app: Any, fake_slack: Any, people: People) -> None:

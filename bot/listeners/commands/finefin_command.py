@@ -33,7 +33,12 @@ def make_finefin_answer(assistant: Assistant) -> Callable[..., None]:
         except Exception:
             log.exception("request %s: could not deliver the answer to %s", request_id, user_id)
             return
-        log.info("request %s: ok=%s, computed in %.0f ms, delivered in %.0f ms", request_id, answer.ok,
-                 (computed - started) * 1000, (time.perf_counter() - computed) * 1000)
+        log.info(
+            "request %s: ok=%s, computed in %.0f ms, delivered in %.0f ms",
+            request_id,
+            answer.ok,
+            (computed - started) * 1000,
+            (time.perf_counter() - computed) * 1000,
+        )
 
     return finefin_answer
