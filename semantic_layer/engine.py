@@ -38,7 +38,9 @@ class _Loaded:
     load_id: str
     client: Any  # ReadOnlyDuckDbClient (fetch + SqlClient)
     engine: Any  # MetricFlowEngine
+    manifest: Any  # SemanticManifest
     metric_names: frozenset[str]
+    relation_prefix: str  # quoted "catalog"."schema" of the marts, from the manifest
 
 
 class ResultCache:
@@ -114,7 +116,7 @@ class DuckDbSnapshotEngine:
         engine = MetricFlowEngine(semantic_manifest_lookup=SemanticManifestLookup(manifest), sql_client=client)
         names = frozenset(m.name for m in manifest.metrics)
         log.info("loaded snapshot %s (%d metrics) in %.2fs", snap.load_id, len(names), time.perf_counter() - started)
-        return _Loaded(snap.load_id, client, engine, names)
+        return _Loaded(snap.load_id, client, engine, manifest, names, _relation_prefix(manifest))
 
     # -- queries ----------------------------------------------------------------------------------------------
     @property
@@ -126,8 +128,14 @@ class DuckDbSnapshotEngine:
         return self._current().metric_names
 
     @property
-    def manifest_metrics(self) -> list[Any]:
-        return list(self._current().engine.list_metrics(include_dimensions=False))
+    def manifest(self) -> Any:
+        return self._current().manifest
+
+    def relation(self, model_name: str) -> str:
+        """Quoted relation name of a dbt model in the marts' schema (a trusted name, never user text)."""
+        if not model_name.replace("_", "").isalnum():
+            raise ValueError(f"bad model name {model_name!r}")
+        return f'{self._current().relation_prefix}."{model_name}"'
 
     def query(
         self,
@@ -197,6 +205,12 @@ class DuckDbSnapshotEngine:
                 self._loaded.client.close()
                 self._loaded = None
             self.cache.clear()
+
+
+def _relation_prefix(manifest: Any) -> str:
+    relation = manifest.semantic_models[0].node_relation
+    parts = [p for p in (relation.database, relation.schema_name) if p]
+    return ".".join(f'"{p}"' for p in parts)
 
 
 def _freeze(params: Sequence[Any] | dict[str, Any] | None) -> Hashable:

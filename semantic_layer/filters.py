@@ -25,3 +25,15 @@ def month_between(first: Month, last: Month, time_dimension: str = "metric_time"
 
 
 _TIME_DIMENSIONS = frozenset({"metric_time"})
+
+
+def customer_in(customer_ids: list[CustomerId]) -> str:
+    if not customer_ids or not all(isinstance(c, CustomerId) for c in customer_ids):
+        raise TypeError("customer_in() takes a non-empty list of CustomerId")
+    return "{{ Entity('customer') }} IN (" + ", ".join(str(int(c.value)) for c in customer_ids) + ")"
+
+
+def red_streak_at_least(months: int) -> str:
+    if not isinstance(months, int) or months < 1:
+        raise TypeError("red_streak_at_least() takes a positive int")
+    return "{{ Dimension('customer_month__red_streak_months') }} >= " + str(months)

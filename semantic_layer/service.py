@@ -1,0 +1,315 @@
+"""`MetricFlowSemanticLayer`: every user story answered through the governed metrics.
+
+Aggregates (balances, growth, tiers, watchlist figures) come from MetricFlow. Row listings (statement lines,
+upcoming transactions, a customer's profile) are read from the marts with bound parameters: they are not metrics,
+and the SQL text here is constant — user values travel only as parameters or as typed filter values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from semantic_layer import filters
+from semantic_layer.definitions import describe
+from semantic_layer.engine import DuckDbSnapshotEngine
+from semantic_layer.errors import InvalidInputError, SemanticLayerError, UnknownCustomerError
+from semantic_layer.inputs import CustomerId, Month, metric_name
+from semantic_layer.settings import SemanticLayerSettings
+from semantic_layer.types import (
+    TIERS,
+    AccountBalance,
+    CustomerBalance,
+    CustomerProfile,
+    Freshness,
+    GrowthFigures,
+    MetricDefinition,
+    MonthlyGrowth,
+    RedStreak,
+    Statement,
+    StatementLine,
+    TierBreakdown,
+    TierCount,
+    TransactionsMonthRow,
+    TransactionsPerMonth,
+    Upcoming,
+    UpcomingTransaction,
+    Watchlist,
+    WatchlistEntry,
+    WatchReason,
+    money,
+)
+
+_PROFILE_COLUMNS = "customer_id, full_name, email, tier, created_at"
+
+
+class MetricFlowSemanticLayer:
+    """Implements `semantic_layer.api.SemanticLayer` over one warm engine."""
+
+    def __init__(self, engine: DuckDbSnapshotEngine, settings: SemanticLayerSettings | None = None) -> None:
+        self.engine = engine
+        self.settings = settings or SemanticLayerSettings()
+
+    # -- context ----------------------------------------------------------------------------------------------
+    def reporting_dates(self) -> tuple[dt.date, Month]:
+        """The data's today (latest booking date) and its last complete month."""
+        rows = self.engine.fetch(
+            f"SELECT as_of_date, last_complete_month FROM {self.engine.relation('int_reporting_date_derived')}"
+        ).rows
+        if not rows or rows[0][0] is None:
+            raise SemanticLayerError("The warehouse holds no data yet.")
+        return rows[0][0], Month.of(rows[0][1])
+
+    def freshness(self) -> Freshness:
+        rows = self.engine.fetch(
+            "SELECT max(finished_at) FROM (SELECT run_id, max(finished_at) AS finished_at FROM ops.ingest_runs"
+            " GROUP BY run_id HAVING bool_and(status = 'success'))"
+        ).rows
+        last = rows[0][0] if rows else None
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=dt.UTC)
+        return Freshness(
+            last_load_at=last,
+            checked_at=dt.datetime.now(dt.UTC),
+            sla=dt.timedelta(hours=self.settings.freshness_sla_hours),
+        )
+
+    # -- customers --------------------------------------------------------------------------------------------
+    def customer_by_email(self, email: str) -> CustomerProfile | None:
+        if not isinstance(email, str) or "@" not in email or len(email) > 320:
+            return None
+        rows = self.engine.fetch(
+            f"SELECT {_PROFILE_COLUMNS} FROM {self.engine.relation('dim_customers')} WHERE lower(email) = lower(?)",
+            [email.strip()],
+        ).rows
+        return _profile(rows[0]) if rows else None
+
+    def customer(self, customer_id: CustomerId) -> CustomerProfile:
+        _require_customer_id(customer_id)
+        rows = self.engine.fetch(
+            f"SELECT {_PROFILE_COLUMNS} FROM {self.engine.relation('dim_customers')} WHERE customer_id = ?",
+            [customer_id.value],
+        ).rows
+        if not rows:
+            raise UnknownCustomerError(f"There is no customer {customer_id}.")
+        return _profile(rows[0])
+
+    def balance(self, customer_id: CustomerId) -> CustomerBalance:
+        self.customer(customer_id)
+        as_of, _ = self.reporting_dates()
+        result = self.engine.query(
+            ["balance"], ["account", "account__account_type", "account__account_status"],
+            where=[filters.customer_is(customer_id)],
+        )
+        accounts = tuple(
+            sorted(
+                (AccountBalance(int(r["account"]), r["account__account_type"], r["account__account_status"],
+                                money(r["balance"])) for r in result.dicts()),
+                key=lambda a: a.account_id,
+            )
+        )
+        total = sum((a.balance for a in accounts), Decimal("0.00"))
+        return CustomerBalance(customer_id, as_of, accounts, total)
+
+    def upcoming(self, customer_id: CustomerId, days: int = 30) -> Upcoming:
+        if not isinstance(days, int) or not 1 <= days <= 366:
+            raise InvalidInputError("The horizon is between 1 and 366 days.")
+        current = self.balance(customer_id)
+        rows = self.engine.fetch(
+            "SELECT transaction_id, account_id, scheduled_for_date, transaction_type, description, amount"
+            f" FROM {self.engine.relation('fct_scheduled_transactions')}"
+            " WHERE customer_id = ? AND scheduled_for_date > ? AND scheduled_for_date <= ?"
+            " ORDER BY scheduled_for_date, transaction_id",
+            [customer_id.value, current.as_of, current.as_of + dt.timedelta(days=days)],
+        ).rows
+        running = current.total
+        items = []
+        for tx_id, account_id, due, tx_type, description, amount in rows:
+            running += money(amount)
+            items.append(UpcomingTransaction(int(tx_id), int(account_id), due, tx_type, description or "",
+                                             money(amount), running))
+        return Upcoming(customer_id, current.as_of, days, current.total, tuple(items))
+
+    def statement(self, customer_id: CustomerId, month: Month | None = None) -> Statement:
+        profile = self.customer(customer_id)
+        as_of, last_complete = self.reporting_dates()
+        month = month or last_complete
+        month.require_complete(as_of)
+        balances = self.engine.query(
+            ["balance"], ["metric_time__month"],
+            where=[filters.customer_is(customer_id), filters.month_between(month.previous, month)],
+        )
+        by_month = {Month.of(r["metric_time__month"]): money(r["balance"]) for r in balances.dicts()}
+        opening = by_month.get(month.previous, Decimal("0.00"))
+        closing = by_month.get(month, opening)
+        rows = self.engine.fetch(
+            "SELECT transaction_id, account_id, booked_at, transaction_type, description, amount"
+            f" FROM {self.engine.relation('fct_transactions')}"
+            " WHERE customer_id = ? AND booked_date >= ? AND booked_date <= ? ORDER BY booked_at, transaction_id",
+            [customer_id.value, month.first_day, month.last_day],
+        ).rows
+        running = opening
+        lines = []
+        for tx_id, account_id, booked_at, tx_type, description, amount in rows:
+            running += money(amount)
+            lines.append(StatementLine(int(tx_id), int(account_id), booked_at, tx_type, description or "",
+                                       money(amount), running))
+        if running != closing:
+            raise SemanticLayerError(
+                f"The {month} statement of customer {customer_id} does not reconcile "
+                f"(opening {opening} + lines = {running}, closing {closing}); it was not produced."
+            )
+        return Statement(customer_id, month, profile.full_name, opening, tuple(lines), closing)
+
+    # -- director ---------------------------------------------------------------------------------------------
+    def monthly_growth(self, month: Month | None = None, history: int = 6) -> MonthlyGrowth:
+        as_of, last_complete = self.reporting_dates()
+        month = (month or last_complete).require_started(as_of)
+        rows = {Month.of(r["metric_time__month"]): r for r in self.engine.query(saved_query="monthly_growth").dicts()}
+        if month not in rows:
+            first = min(rows) if rows else None
+            raise InvalidInputError(f"No data for {month}" + (f"; the data starts in {first}." if first else "."))
+        months = [m for m in sorted(rows) if m <= month][-max(1, history):]
+        figures = tuple(_growth(m, rows[m]) for m in months)
+        return MonthlyGrowth(month, figures[-1], figures)
+
+    def customers_per_tier(self, month: Month | None = None) -> TierBreakdown:
+        as_of, last_complete = self.reporting_dates()
+        month = month or last_complete
+        month.require_complete(as_of)
+        result = self.engine.query(
+            ["tier_customers"], ["metric_time__month", "customer_month__tier"],
+            where=[filters.month_between(month.previous, month)],
+        )
+        counts: dict[tuple[Month, str], int] = {
+            (Month.of(r["metric_time__month"]), r["customer_month__tier"]): int(r["tier_customers"] or 0)
+            for r in result.dicts()
+        }
+        tiers = tuple(
+            TierCount(tier, counts.get((month, tier), 0),
+                      counts.get((month, tier), 0) - counts.get((month.previous, tier), 0))
+            for tier in TIERS
+        )
+        return TierBreakdown(month, tiers)
+
+    def transactions_per_month(self, months: int = 12) -> TransactionsPerMonth:
+        if not isinstance(months, int) or not 1 <= months <= 120:
+            raise InvalidInputError("Ask for 1 to 120 months.")
+        _, last_complete = self.reporting_dates()
+        first = last_complete
+        for _ in range(months - 1):
+            first = first.previous
+        rows = tuple(
+            sorted(
+                (
+                    TransactionsMonthRow(Month.of(r["metric_time__month"]), r["transaction__transaction_type"],
+                                         int(r["transaction_count"] or 0), money(r["transaction_volume"]))
+                    for r in self.engine.query(saved_query="transactions_per_month").dicts()
+                    if first <= Month.of(r["metric_time__month"]) <= last_complete
+                ),
+                key=lambda row: (row.month, row.transaction_type),
+            )
+        )
+        return TransactionsPerMonth(first, last_complete, rows)
+
+    # -- advisor ----------------------------------------------------------------------------------------------
+    def watchlist(self, month: Month | None = None) -> Watchlist:
+        as_of, last_complete = self.reporting_dates()
+        month = month or last_complete
+        month.require_complete(as_of)
+        in_month = filters.month_between(month, month)
+        thresholds: dict[WatchReason, Decimal] = {
+            "high_withdrawals": self.settings.watch_withdrawals_min,
+            "loans_outstanding": self.settings.watch_loans_min,
+            "investments_held": self.settings.watch_investments_min,
+        }
+        metric_of: dict[WatchReason, str] = {
+            "high_withdrawals": "withdrawals", "loans_outstanding": "loans_outstanding",
+            "investments_held": "investments_held",
+        }
+        figures = self.engine.query(
+            list(metric_of.values()), ["customer", "customer__full_name"], where=[in_month]
+        ).dicts()
+        entries = [
+            WatchlistEntry(CustomerId(int(r["customer"])), r["customer__full_name"], reason,
+                           money(r[metric_of[reason]]), threshold)
+            for r in figures
+            for reason, threshold in thresholds.items()
+            if money(r[metric_of[reason]]) >= threshold
+        ]
+        entries.sort(key=lambda e: (e.reason, -e.value, e.customer_id))
+        return Watchlist(month, tuple(entries), self._red_streaks(month, in_month), thresholds,
+                         self.settings.red_streak_min_months)
+
+    def _red_streaks(self, month: Month, in_month: str) -> tuple[RedStreak, ...]:
+        streak_filter = filters.red_streak_at_least(self.settings.red_streak_min_months)
+        rows = self.engine.query(
+            ["customers_in_red_streak"],
+            ["customer", "customer__full_name", "customer_month__red_streak_months",
+             "customer_month__red_streak_start_month"],
+            where=[in_month, streak_filter],
+        ).dicts()
+        if not rows:
+            return ()
+        ids = [CustomerId(int(r["customer"])) for r in rows]
+        balances = {
+            int(r["customer"]): money(r["balance"])
+            for r in self.engine.query(["balance"], ["customer"], where=[in_month, filters.customer_in(ids)]).dicts()
+        }
+        streaks = [
+            RedStreak(CustomerId(int(r["customer"])), r["customer__full_name"],
+                      int(r["customer_month__red_streak_months"]),
+                      Month.of(_as_date(r["customer_month__red_streak_start_month"])),
+                      balances.get(int(r["customer"]), Decimal("0.00")))
+            for r in rows
+        ]
+        return tuple(sorted(streaks, key=lambda s: (-s.months, s.balance, s.customer_id)))
+
+    # -- definitions ------------------------------------------------------------------------------------------
+    def metric_names(self) -> list[str]:
+        return sorted(self.engine.metric_names)
+
+    def define(self, metric: str) -> MetricDefinition:
+        name = metric_name(metric, set(self.engine.metric_names))
+        return describe(self.engine.manifest, name)
+
+
+def _require_customer_id(customer_id: object) -> None:
+    if not isinstance(customer_id, CustomerId):
+        raise TypeError("customer ids must be parsed into CustomerId first")
+
+
+def _profile(row: Sequence[Any]) -> CustomerProfile:
+    customer_id, full_name, email, tier, created_at = row
+    return CustomerProfile(CustomerId(int(customer_id)), full_name, email, tier, created_at)
+
+
+def _as_date(value: dt.date | dt.datetime | str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+def _pct(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.1"))
+
+
+def _growth(month: Month, row: dict[str, Any]) -> GrowthFigures:
+    return GrowthFigures(
+        month=month,
+        revenue=money(row["revenue"]),
+        transaction_volume=money(row["transaction_volume"]),
+        transaction_count=_int(row["transaction_count"]),
+        new_customers=_int(row["new_customers"]),
+        revenue_mom_pct=_pct(row["revenue_mom_growth"]),
+        volume_mom_pct=_pct(row["transaction_volume_mom_growth"]),
+        new_customers_mom_pct=_pct(row["new_customers_mom_growth"]),
+    )
