@@ -270,7 +270,7 @@ class Assistant:
         watchlist = self.sl.watchlist(None)
         fresh = self.freshness()
         answer = Answer(
-            text=f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ months",
+            text=f"{bk.plural(len(watchlist.red_streaks), 'customer')} in the red {watchlist.min_red_months}+ months",
             blocks=bk.red_blocks(watchlist, fresh, self.settings.list_limit),
             data=watchlist.red_streaks,
         )

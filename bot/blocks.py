@@ -53,6 +53,10 @@ def signed(value: int) -> str:
     return f"{value:+,d}"
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,d} {word}" + ("" if n == 1 else "s")
+
+
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -198,7 +202,8 @@ def watchlist_blocks(watchlist: Watchlist, freshness: Freshness, limit: int, tit
     if watchlist.red_streaks:
         blocks.append(
             context(
-                f"{len(watchlist.red_streaks)} customers in the red {watchlist.min_red_months}+ months: `/finefin red`."
+                f"{plural(len(watchlist.red_streaks), 'customer')} in the red {watchlist.min_red_months}+ months: "
+                "`/finefin red`."
             )
         )
     return message([*blocks, *freshness_blocks(freshness)])

@@ -30,7 +30,7 @@ DEMO_REQUESTS: tuple[tuple[str, str, str], ...] = (
     ("customer in the red", DEMO_RED_CUSTOMER, "upcoming"),
     ("advisor", DEMO_ADVISOR, "red"),
     ("director", DEMO_DIRECTOR, "growth"),
-    ("customer asking for someone else (refused)", DEMO_CUSTOMER, "balance 1"),
+    ("customer asking for someone else (refused)", DEMO_CUSTOMER, "balance {red_id}"),
     ("stranger (refused)", DEMO_STRANGER, "balance"),
 )
 
@@ -41,10 +41,14 @@ def show_demo(
     """Print the answers; return (who, command, ok) per request so callers can check the outcome."""
     assistant = console_assistant(sl, demo_settings(settings), directory_path)
     known = set(assistant.resolver.lookup.users)  # type: ignore[attr-defined]
+    red = assistant.resolver.lookup.lookup(DEMO_RED_CUSTOMER)  # type: ignore[attr-defined]
+    red_profile = sl.customer_by_email(red.email) if red is not None and red.email else None
+    red_id = red_profile.customer_id if red_profile is not None else 1
     outcomes = []
-    for who, user_id, text in DEMO_REQUESTS:
+    for who, user_id, template in DEMO_REQUESTS:
         if user_id not in known:
             continue
+        text = template.format(red_id=red_id)
         answer = assistant.answer(user_id, text)
         style = "green" if answer.ok else "yellow"
         console.print(

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 DEMO_CUSTOMER = "UDEMOCUSTOMER"
 DEMO_RED_CUSTOMER = "UDEMOREDCUSTOMER"
-DEMO_WATCHED_CUSTOMER = "UDEMOWATCHED"
+DEMO_OTHER_CUSTOMER = "UDEMOOTHERCUSTOMER"
 DEMO_ADVISOR = "UDEMOADVISOR"
 DEMO_DIRECTOR = "UDEMODIRECTOR"
 DEMO_STRANGER = "UDEMOSTRANGER"
@@ -57,7 +57,11 @@ def _first_customers(sl: SemanticLayer, wanted: int, exclude: set[CustomerId], s
 
 
 def write_demo_directory(sl: SemanticLayer, path: Path) -> DemoPeople:
-    """Pick real customers (one in a red streak, one on the watchlist, one ordinary), add staff and a stranger."""
+    """Pick real customers, add staff and a stranger.
+
+    The main demo customer is one on the watchlist (they have activity to show), else the first customer; a second
+    customer is in a red streak; a third is ordinary.
+    """
     watchlist = sl.watchlist(None)
     red_id = watchlist.red_streaks[0].customer_id if watchlist.red_streaks else None
     watched = next((e.customer_id for e in watchlist.entries if e.customer_id != red_id), None)
@@ -65,10 +69,10 @@ def write_demo_directory(sl: SemanticLayer, path: Path) -> DemoPeople:
     ordinary = _first_customers(sl, 1, taken)
     if not ordinary and watched is None:
         raise FinefinError("The semantic layer has no customers to put in the demo directory.")
-    main_id = ordinary[0] if ordinary else watched
-    assert main_id is not None
+    main_id = watched if watched is not None else ordinary[0]
+    third = ordinary[0] if ordinary and watched is not None else None
     users: dict[str, dict[str, str]] = {}
-    for user_id, cid in ((DEMO_CUSTOMER, main_id), (DEMO_RED_CUSTOMER, red_id), (DEMO_WATCHED_CUSTOMER, watched)):
+    for user_id, cid in ((DEMO_CUSTOMER, main_id), (DEMO_RED_CUSTOMER, red_id), (DEMO_OTHER_CUSTOMER, third)):
         if cid is None:
             continue
         profile = sl.customer(cid)
