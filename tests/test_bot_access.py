@@ -48,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
         "transactions",
         "define revenue",
     },
+    "customer+advisor": {"help", "balance", "upcoming", "statement", "balance {other}", "watchlist", "red"},
     "unknown": set(),
     "unverified email": set(),
 }
@@ -64,6 +65,7 @@ def user_for_role(people: People) -> dict[str, str]:
         "advisor": people.advisor,
         "director": people.director,
         "advisor+director": "USTAFF2",
+        "customer+advisor": people.red_customer,
         "unknown": people.unknown,
         "unverified email": people.unverified,
     }
@@ -77,7 +79,7 @@ def test_access_matrix(
         semantic_layer_impl,
         people,
         tmp_path,
-        advisors=[people.advisor, "USTAFF2"],
+        advisors=[people.advisor, "USTAFF2", people.red_customer],
         directors=[people.director, "USTAFF2"],
     )
     user = user_for_role[role]
