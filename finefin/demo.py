@@ -68,12 +68,32 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
     else:
         summary.steps.append(DemoStep("generate data", 0.0, "source already holds data: kept"))
     step("ingest", lambda: run_ingest(dsn, settings.warehouse_path, settings.data_path))
-    from finefin.transform import run_dbt_build
+    from finefin.transform import default_target_path, run_dbt_build
+    from semantic_layer import get_semantic_layer
+    from semantic_layer.publish import publish_warehouse, semantic_manifest_path
 
     step("dbt build", lambda: run_dbt_build(settings))
+    snapshot = publish_warehouse(settings, semantic_manifest_path(default_target_path("duckdb")))
+    summary.steps.append(DemoStep("publish", 0.0, f"read-only snapshot {snapshot.load_id} for the bot"))
+    summary.warehouse = f"{settings.warehouse_path} (published for readers: {snapshot.warehouse})"
+    sl = get_semantic_layer()
+    step("warm semantic layer", lambda: f"{len(sl.metric_names())} governed metrics, data as of "
+                                       f"{sl.reporting_dates()[0]}")
+    from bot.demo import show_demo
+    from bot.directory import write_demo_directory
+
+    directory = settings.data_path / "slack_directory.json"
+    people = write_demo_directory(sl, directory)
+    summary.steps.append(DemoStep("demo directory", 0.0, f"{directory}: customers #{people.customer_id}"
+                                  f" and #{people.red_customer_id} (red streak), an advisor, a director"))
+    console.rule("What the bot would post")
+    outcomes = show_demo(sl, directory, console)
+    refused = sum(1 for _, _, ok in outcomes if not ok)
+    summary.steps.append(DemoStep("bot answers", 0.0, f"{len(outcomes)} requests, {refused} refused as expected"))
     return summary
 
 
 def _one_line(result: object) -> str:
-    text = str(result).strip()
-    return " ".join(text.split())[:200]
+    """The first line of a step's result (its headline), e.g. 'generated 17,525 rows … in 0.8 s'."""
+    lines = str(result).strip().splitlines()
+    return " ".join(lines[0].split())[:200] if lines else ""
