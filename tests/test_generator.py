@@ -273,6 +273,16 @@ def test_bank_revenue_and_savings_interest(source: str) -> None:
     assert counts["deposit"] >= 0.9 * scalar(source, "SELECT count(*) FROM customers")
 
 
+def test_heavy_withdrawers_are_a_visible_share(source: str) -> None:
+    shares = [r[0] for r in query(source, """
+        SELECT sum(-t.amount) FILTER (WHERE t.transaction_type = 'withdrawal' AND t.description = 'ATM withdrawal')
+               / sum(-t.amount) FILTER (WHERE t.transaction_type IN ('withdrawal', 'card_payment'))
+        FROM transactions t JOIN accounts a USING (account_id)
+        WHERE t.status = 'booked' GROUP BY a.customer_id""")]
+    heavy = sum(1 for x in shares if x is not None and x > 0.5)
+    assert 0.04 * CUSTOMERS < heavy < 0.25 * CUSTOMERS
+
+
 def test_statuses_and_scheduled_window(source: str) -> None:
     shares = dict(query(source, "SELECT status, count(*)::float / sum(count(*)) OVER () FROM transactions GROUP BY 1"))
     assert shares["booked"] > 0.9
@@ -329,14 +339,14 @@ def _max_updated(dsn: str) -> datetime:
 
 
 def test_simulate_days_adds_and_updates_after_the_cursor(make_database: Callable[[], str]) -> None:
-    dsn = _generated(make_database, customers=200, months=4)
+    dsn = _generated(make_database, customers=300, months=5)
     cursor = _max_updated(dsn)
     counts = {t: scalar(dsn, f"SELECT count(*) FROM {t}") for t in SOURCE_TABLES}
     due = scalar(dsn, "SELECT count(*) FROM transactions WHERE status = 'scheduled' AND scheduled_for <= %s",
-                 (END + timedelta(days=2),))
-    summary = simulate_days(dsn, days=2, seed=11)
+                 (END + timedelta(days=3),))
+    summary = simulate_days(dsn, days=3, seed=11)
     assert isinstance(summary, SimulateSummary)
-    assert summary.days == [END + timedelta(days=1), END + timedelta(days=2)]
+    assert summary.days == [END + timedelta(days=d) for d in (1, 2, 3)]
     for table in SOURCE_TABLES:
         now = scalar(dsn, f"SELECT count(*) FROM {table}")
         assert now - counts[table] == summary.inserted[table], table
@@ -346,12 +356,20 @@ def test_simulate_days_adds_and_updates_after_the_cursor(make_database: Callable
         first, last = query(dsn, f"SELECT min(updated_at), max(updated_at) FROM {table} "
                                  "WHERE updated_at > %s", (cursor,))[0]
         if first is not None:
-            assert first.date() >= END + timedelta(days=1) and last.date() <= END + timedelta(days=2)
+            assert first.date() >= END + timedelta(days=1) and last.date() <= END + timedelta(days=3)
     assert summary.inserted["customers"] > 0 and summary.inserted["transactions"] > 100
     assert due > 0 and summary.updated["transactions"] == due  # every due order was booked
     assert scalar(dsn, "SELECT count(*) FROM transactions WHERE status = 'scheduled' AND scheduled_for <= %s",
-                  (END + timedelta(days=2),)) == 0
+                  (END + timedelta(days=3),)) == 0
     assert summary.updated["customers"] > 0 and summary.updated["investments"] > 0
+    # the first simulated day opens a month: each fee-paying active account is charged its plan once
+    charged = dict(query(dsn, """SELECT account_id, amount FROM transactions WHERE transaction_type = 'fee'
+                                 AND booked_at >= %s ORDER BY 1""", (cursor,)))
+    plans = dict(query(dsn, """SELECT DISTINCT ON (t.account_id) t.account_id, t.amount FROM transactions t
+                               JOIN accounts a USING (account_id) WHERE t.transaction_type = 'fee'
+                               AND a.status = 'active' AND t.booked_at < %s
+                               ORDER BY t.account_id, t.booked_at DESC""", (cursor,)))
+    assert charged == plans and len(charged) > 0
     # the books still agree after the simulated days
     assert scalar(dsn, """SELECT count(*) FROM loans l WHERE l.outstanding_principal <> l.principal
         - (SELECT coalesce(sum(-amount), 0) FROM transactions t WHERE t.loan_id = l.loan_id
@@ -360,9 +378,9 @@ def test_simulate_days_adds_and_updates_after_the_cursor(make_database: Callable
         (SELECT coalesce(sum(-amount), 0) FROM transactions t WHERE t.investment_id = i.investment_id
            AND t.status = 'booked')""") == 0
     assert scalar(dsn, """SELECT count(*) FROM transactions WHERE status = 'scheduled'
-                          AND scheduled_for > %s + 30""", (END + timedelta(days=2),)) == 0
+                          AND scheduled_for > %s + 30""", (END + timedelta(days=3),)) == 0
     # a second call continues from the new current day
-    assert simulate_days(dsn, days=1, seed=11).days == [END + timedelta(days=3)]
+    assert simulate_days(dsn, days=1, seed=11).days == [END + timedelta(days=4)]
 
 
 def test_simulate_days_is_deterministic(make_database: Callable[[], str]) -> None:

@@ -27,6 +27,9 @@ from ingestion.source import SOURCE_TABLES, connect
 
 log = logging.getLogger(__name__)
 
+ENCODE_SLICE = 200_000
+"""Transactions encoded per COPY piece."""
+
 
 class SourceNotEmptyError(FinefinError):
     """The source tables already hold rows and the caller did not ask to replace them."""
@@ -137,7 +140,8 @@ def generate(dsn: str, *, customers: int, months: int, seed: int, end_date: date
         def transaction_tuples() -> Iterator[bytes]:
             for rows in ledger.chunks():
                 counts["transactions"] += len(rows)
-                yield transaction_binary(rows)
+                for start in range(0, len(rows), ENCODE_SLICE):  # small pieces in flight keep memory flat
+                    yield transaction_binary(rows.slice(start, start + ENCODE_SLICE))
 
         with keys_and_indexes_dropped(conn, SOURCE_TABLES):
             copy_csv(conn, "transactions", COLUMNS, _in_background(transaction_tuples()), freeze=True, binary=True)

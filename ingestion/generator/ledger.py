@@ -53,6 +53,9 @@ class TxRows:
     def __len__(self) -> int:
         return len(self.cust)
 
+    def slice(self, start: int, stop: int) -> TxRows:
+        return TxRows(**{k: getattr(self, k)[start:stop] for k in self.__dataclass_fields__})
+
 
 class _Collector:
     """Accumulates blocks of rows of one chunk; rows whose instant is outside [lo, hi) are dropped."""
@@ -191,6 +194,7 @@ class Ledger:
         on_current = (fixed.account_id == cur[fixed.cust]) & (fixed.status == S["booked"])
         net = np.bincount(fixed.cust[on_current], weights=fixed.amount[on_current], minlength=pop.n)
         net = net.round().astype(np.int64)[:n_active]
+        del fixed
         self._spending(m, active, new, net, earliest, end, out)
         self._failed(m, active, earliest, end, out)
 

@@ -21,7 +21,7 @@ from ingestion.generator import arrow_rows as ar
 from ingestion.generator.bulk_load import copy_csv
 from ingestion.generator.calendar import EPOCH_DAY, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, US_PER_SECOND, day_us
 from ingestion.generator.generate import GeneratorArgumentError, transaction_columns
-from ingestion.generator.ledger import _Collector, _order_and_number
+from ingestion.generator.ledger import OVERDRAFT_RATE_BP, SAVINGS_RATE_BP, _Collector, _order_and_number
 from ingestion.generator.population import _ascii_slug
 from ingestion.generator.summary import SimulateSummary
 from ingestion.generator.vocab import (
@@ -103,6 +103,8 @@ class _Day:
         live_cust = np.array([r[1] for r in rows], np.int64)
         overdraft = _cents([r[2] for r in rows])
         out = _Collector(self.t0, self.t0 + US_PER_DAY)
+        if self.day.day == 1:
+            self._monthly_charges(out)
         self._new_customers(out)
         self._book_scheduled(out)
         self._spending(live_acc, overdraft, out)
@@ -113,6 +115,33 @@ class _Day:
         self._copy("transactions", transaction_columns(tx))
 
     # -- parts ---------------------------------------------------------------------------------------------------
+    def _monthly_charges(self, out: _Collector) -> None:
+        """First day of a month: account fees (each account keeps its plan), overdraft interest, savings interest."""
+        rows = self.conn.execute("""
+            SELECT a.account_id, a.account_type = 'savings',
+                   coalesce(sum(t.amount) FILTER (WHERE t.status = 'booked'), 0),
+                   (SELECT f.amount FROM transactions f WHERE f.account_id = a.account_id
+                      AND f.transaction_type = 'fee' AND f.status = 'booked' ORDER BY f.booked_at DESC LIMIT 1)
+            FROM accounts a LEFT JOIN transactions t ON t.account_id = a.account_id
+            WHERE a.status = 'active' GROUP BY a.account_id ORDER BY a.account_id""").fetchall()
+        if not rows:
+            return
+        acc = np.array([r[0] for r in rows], np.int64)
+        savings = np.array([r[1] for r in rows], bool)
+        balance = _cents([r[2] for r in rows])
+        fee = _cents([r[3] if r[3] is not None else 0 for r in rows])
+        zero = np.zeros(len(acc), np.int64)
+        sel = fee < 0
+        out.add(zero[sel], acc[sel], T["fee"], fee[sel], self._times(int(sel.sum()), 0, 6), D["fee"])
+        sel = ~savings & (balance < 0)
+        charge = (-balance[sel] * OVERDRAFT_RATE_BP + 119_999) // 120_000
+        out.add(zero[sel], acc[sel], T["interest_charge"], -charge, self._times(int(sel.sum()), 1, 4),
+                D["overdraft_interest"])
+        payout = np.where(savings & (balance > 0), balance * SAVINGS_RATE_BP // 120_000, 0)
+        sel = payout > 0
+        out.add(zero[sel], acc[sel], T["interest_payout"], payout[sel], self._times(int(sel.sum()), 3, 5),
+                D["savings_interest"])
+
     def _new_customers(self, out: _Collector) -> None:
         rng = self.rng
         recent = self.conn.execute(
@@ -263,8 +292,9 @@ class _Day:
 
     def _investments(self, out: _Collector) -> None:
         rows = self.conn.execute(
-            "SELECT investment_id, account_id, invested_amount FROM investments WHERE status = 'open' "
-            "ORDER BY investment_id").fetchall()
+            "SELECT i.investment_id, i.account_id, i.invested_amount FROM investments i "
+            "JOIN accounts a USING (account_id) WHERE i.status = 'open' AND a.status = 'active' "
+            "ORDER BY i.investment_id").fetchall()
         if not rows:
             return
         rng = self.rng
@@ -314,7 +344,7 @@ class _Day:
         """A few customers change their e-mail address or their name."""
         rng = self.rng
         n = self._max_id("customers", "customer_id")
-        k = int(rng.poisson(max(1.0, PROFILE_EDITS_PER_CUSTOMER_DAY * n)))
+        k = max(1, int(rng.poisson(PROFILE_EDITS_PER_CUSTOMER_DAY * n)))
         ids = np.unique(rng.integers(1, n + 1, k))
         t = self._times(len(ids), 0, 24)
         new_last = [LAST_NAMES[i] for i in rng.integers(0, len(LAST_NAMES), len(ids))]
