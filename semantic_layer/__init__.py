@@ -23,7 +23,15 @@ def get_semantic_layer() -> MetricFlowSemanticLayer:
                 from semantic_layer.service import MetricFlowSemanticLayer
 
                 settings = get_settings()
-                engine = DuckDbSnapshotEngine(settings.data_path, settings.warehouse_path.name)
+                if settings.target == "snowflake":
+                    from finefin.transform import default_target_path
+                    from semantic_layer.engine import SemanticEngine
+                    from semantic_layer.snowflake_client import SnowflakeWarehouse, connect_kwargs_from_env
+
+                    manifest = default_target_path("snowflake") / "semantic_manifest.json"
+                    engine = SemanticEngine(SnowflakeWarehouse(connect_kwargs_from_env(), manifest))
+                else:
+                    engine = DuckDbSnapshotEngine(settings.data_path, settings.warehouse_path.name)
                 _instance = MetricFlowSemanticLayer(engine)
     return _instance
 

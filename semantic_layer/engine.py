@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from semantic_layer import snapshots
 from semantic_layer.errors import SemanticLayerError, WarehouseUnavailableError
@@ -70,53 +70,77 @@ class ResultCache:
             self._items.clear()
 
 
-class DuckDbSnapshotEngine:
-    """MetricFlow over the published DuckDB snapshots of `data_dir` (embedded default)."""
+class WarehouseSource(Protocol):
+    """Where the engine reads from: it names the current load and opens a client for it."""
 
-    def __init__(self, data_dir: Path, warehouse_name: str, cache_size: int = 256) -> None:
-        self._data_dir = data_dir
-        self._warehouse_name = warehouse_name
+    def current_load_id(self) -> str: ...
+
+    def open(self, load_id: str) -> tuple[Any, str]:
+        """A SqlClient (with `fetch`) for that load, and the semantic manifest JSON that goes with it."""
+        ...
+
+
+class DuckDbSnapshots:
+    """The published read-only DuckDB snapshots of `data_dir` (embedded default)."""
+
+    def __init__(self, data_dir: Path, warehouse_name: str) -> None:
+        self.data_dir = data_dir
+        self.warehouse_name = warehouse_name
+
+    def current_load_id(self) -> str:
+        return self._snapshot_with_retry().load_id
+
+    def open(self, load_id: str) -> tuple[Any, str]:
+        from semantic_layer.duckdb_client import ReadOnlyDuckDbClient
+
+        snap = self._snapshot_with_retry()
+        if snap.manifest is None:
+            raise WarehouseUnavailableError(f"snapshot {snap.load_id} has no semantic manifest: run `dbt parse`.")
+        return ReadOnlyDuckDbClient(snap.warehouse), snap.manifest.read_text()
+
+    def _snapshot_with_retry(self) -> snapshots.Snapshot:
+        for attempt in range(3):
+            snap = snapshots.current(self.data_dir, self.warehouse_name)
+            if snap.warehouse.exists():
+                return snap
+            time.sleep(0.05 * (attempt + 1))  # pruned between readlink and open: re-resolve
+        raise WarehouseUnavailableError("The published warehouse snapshot disappeared; try again in a moment.")
+
+
+class SemanticEngine:
+    """MetricFlow over a WarehouseSource, reloaded when the source reports a new load id."""
+
+    def __init__(self, source: WarehouseSource, cache_size: int = 256) -> None:
+        self.source = source
         self._loaded: _Loaded | None = None
         self._lock = threading.RLock()
         self.cache = ResultCache(cache_size)
 
     # -- loading ----------------------------------------------------------------------------------------------
     def _current(self) -> _Loaded:
-        snap = self._snapshot_with_retry()
+        load_id = self.source.current_load_id()
         loaded = self._loaded
-        if loaded is not None and loaded.load_id == snap.load_id:
+        if loaded is not None and loaded.load_id == load_id:
             return loaded
         with self._lock:
-            if self._loaded is not None and self._loaded.load_id == snap.load_id:
+            if self._loaded is not None and self._loaded.load_id == load_id:
                 return self._loaded
-            self._loaded = self._load(snap)
+            self._loaded = self._load(load_id)
             self.cache.clear()
             return self._loaded
 
-    def _snapshot_with_retry(self) -> snapshots.Snapshot:
-        for attempt in range(3):
-            snap = snapshots.current(self._data_dir, self._warehouse_name)
-            if snap.warehouse.exists():
-                return snap
-            time.sleep(0.05 * (attempt + 1))  # pruned between readlink and open: re-resolve
-        raise WarehouseUnavailableError("The published warehouse snapshot disappeared; try again in a moment.")
-
-    def _load(self, snap: snapshots.Snapshot) -> _Loaded:
+    def _load(self, load_id: str) -> _Loaded:
         from metricflow.engine.metricflow_engine import MetricFlowEngine
         from metricflow_semantics.model.dbt_manifest_parser import parse_manifest_from_dbt_generated_manifest
         from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
 
-        from semantic_layer.duckdb_client import ReadOnlyDuckDbClient
-
-        if snap.manifest is None:
-            raise WarehouseUnavailableError(f"snapshot {snap.load_id} has no semantic manifest: run `dbt parse`.")
         started = time.perf_counter()
-        manifest = parse_manifest_from_dbt_generated_manifest(manifest_json_string=snap.manifest.read_text())
-        client = ReadOnlyDuckDbClient(snap.warehouse)
+        client, manifest_json = self.source.open(load_id)
+        manifest = parse_manifest_from_dbt_generated_manifest(manifest_json_string=manifest_json)
         engine = MetricFlowEngine(semantic_manifest_lookup=SemanticManifestLookup(manifest), sql_client=client)
         names = frozenset(m.name for m in manifest.metrics)
-        log.info("loaded snapshot %s (%d metrics) in %.2fs", snap.load_id, len(names), time.perf_counter() - started)
-        return _Loaded(snap.load_id, client, engine, manifest, names, _relation_prefix(manifest))
+        log.info("loaded warehouse load %s (%d metrics) in %.2fs", load_id, len(names), time.perf_counter() - started)
+        return _Loaded(load_id, client, engine, manifest, names, _relation_prefix(manifest))
 
     # -- queries ----------------------------------------------------------------------------------------------
     @property
@@ -135,7 +159,7 @@ class DuckDbSnapshotEngine:
         """Quoted relation name of a dbt model in the marts' schema (a trusted name, never user text)."""
         if not model_name.replace("_", "").isalnum():
             raise ValueError(f"bad model name {model_name!r}")
-        return f'{self._current().relation_prefix}."{model_name}"'
+        return f"{self._current().relation_prefix}.{model_name}"
 
     def query(
         self,
@@ -208,9 +232,14 @@ class DuckDbSnapshotEngine:
 
 
 def _relation_prefix(manifest: Any) -> str:
+    """`catalog.schema` of the marts exactly as dbt rendered it for the adapter (DuckDB quotes, Snowflake does not:
+    quoting a lower-case name there would make it case-sensitive and miss the table)."""
     relation = manifest.semantic_models[0].node_relation
-    parts = [p for p in (relation.database, relation.schema_name) if p]
-    return ".".join(f'"{p}"' for p in parts)
+    rendered = relation.relation_name
+    for suffix in (f'."{relation.alias}"', f".{relation.alias}"):
+        if rendered.endswith(suffix):
+            return rendered[: -len(suffix)]
+    raise ValueError(f"cannot split {rendered!r} into schema and table")
 
 
 def _freeze(params: Sequence[Any] | dict[str, Any] | None) -> Hashable:
@@ -219,3 +248,10 @@ def _freeze(params: Sequence[Any] | dict[str, Any] | None) -> Hashable:
     if isinstance(params, dict):
         return tuple(sorted(params.items()))
     return tuple(params)
+
+
+class DuckDbSnapshotEngine(SemanticEngine):
+    """The embedded default: MetricFlow over the published DuckDB snapshots of `data_dir`."""
+
+    def __init__(self, data_dir: Path, warehouse_name: str, cache_size: int = 256) -> None:
+        super().__init__(DuckDbSnapshots(data_dir, warehouse_name), cache_size)

@@ -14,7 +14,7 @@ from typing import Any
 
 from semantic_layer import filters
 from semantic_layer.definitions import describe
-from semantic_layer.engine import DuckDbSnapshotEngine
+from semantic_layer.engine import SemanticEngine
 from semantic_layer.errors import InvalidInputError, SemanticLayerError, UnknownCustomerError
 from semantic_layer.inputs import CustomerId, Month, metric_name
 from semantic_layer.settings import SemanticLayerSettings
@@ -43,12 +43,17 @@ from semantic_layer.types import (
 )
 
 _PROFILE_COLUMNS = "customer_id, full_name, email, tier, created_at"
+# The end of the latest ingest run whose every table succeeded (dialect-neutral: DuckDB and Snowflake).
+LAST_SUCCESSFUL_LOAD_SQL = (
+    "SELECT max(r.finished_at) FROM ops.ingest_runs AS r WHERE NOT EXISTS"
+    " (SELECT 1 FROM ops.ingest_runs AS f WHERE f.run_id = r.run_id AND f.status <> 'success')"
+)
 
 
 class MetricFlowSemanticLayer:
     """Implements `semantic_layer.api.SemanticLayer` over one warm engine."""
 
-    def __init__(self, engine: DuckDbSnapshotEngine, settings: SemanticLayerSettings | None = None) -> None:
+    def __init__(self, engine: SemanticEngine, settings: SemanticLayerSettings | None = None) -> None:
         self.engine = engine
         self.settings = settings or SemanticLayerSettings()
 
@@ -63,10 +68,7 @@ class MetricFlowSemanticLayer:
         return rows[0][0], Month.of(rows[0][1])
 
     def freshness(self) -> Freshness:
-        rows = self.engine.fetch(
-            "SELECT max(finished_at) FROM (SELECT run_id, max(finished_at) AS finished_at FROM ops.ingest_runs"
-            " GROUP BY run_id HAVING bool_and(status = 'success'))"
-        ).rows
+        rows = self.engine.fetch(LAST_SUCCESSFUL_LOAD_SQL).rows
         last = rows[0][0] if rows else None
         if last is not None and last.tzinfo is None:
             last = last.replace(tzinfo=dt.UTC)
