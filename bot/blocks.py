@@ -257,10 +257,17 @@ def tiers_blocks(tiers: TierBreakdown, freshness: Freshness) -> list[Block]:
 
 
 def transactions_lines(tpm: TransactionsPerMonth) -> list[str]:
-    return [
-        f"`{r.month}` {esc(r.transaction_type)}: {r.transaction_count:,d} · {money(r.transaction_volume)}"
-        for r in tpm.rows
-    ]
+    """One line per month, newest first: every type's count and volume, then the month's total."""
+    by_month: dict[Any, list[Any]] = {}
+    for row in tpm.rows:
+        by_month.setdefault(row.month, []).append(row)
+    lines = []
+    for month in sorted(by_month, reverse=True):
+        rows = sorted(by_month[month], key=lambda r: r.transaction_type)
+        parts = [f"{esc(r.transaction_type)}: {r.transaction_count:,d} ({money(r.transaction_volume)})" for r in rows]
+        count = sum(r.transaction_count for r in rows)
+        lines.append(f"`{month}` *{count:,d}* — " + " · ".join(parts))
+    return lines
 
 
 def transactions_blocks(tpm: TransactionsPerMonth, freshness: Freshness, limit: int) -> list[Block]:
@@ -268,8 +275,8 @@ def transactions_blocks(tpm: TransactionsPerMonth, freshness: Freshness, limit: 
     return message(
         [
             header(f"Transactions per month {tpm.first_month} – {tpm.last_month}"),
-            *lines_section(lines, len(lines), limit, "rows"),
-            context("Chart: transactions.png (and the full table as CSV) in your direct messages."),
+            *lines_section(lines, len(lines), max(limit, 24), "months"),
+            context("Transactions (volume). Chart: transactions.png, and the table as CSV, in your direct messages."),
             *freshness_blocks(freshness),
         ]
     )

@@ -1,9 +1,8 @@
 """Fixtures for the bot tests: an in-memory SemanticLayer double, the fake Slack server, a Bolt app, signing.
 
-Tests take the semantic layer from the `semantic_layer_impl` fixture and read the people they act as from
-`people` (user IDs and the customer ids behind them). Both come from the double today; to run the same tests
-on generated data, override those two fixtures with `semantic_layer.get_semantic_layer()` and people picked
-from it (e.g. with `bot.directory.pick_demo_people`).
+Tests take the semantic layer from the `semantic_layer_impl` fixture and the people they act as from `people`
+(user IDs and the customer ids behind them, picked from the semantic layer by `people_for`). The double is the
+default; `FINEFIN_BOT_TEST_SL=real` runs the same tests on `semantic_layer.get_semantic_layer()`.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -354,7 +354,13 @@ def directory_for(sl: Any, people: People) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture()
-def semantic_layer_impl() -> InMemorySemanticLayer:
+def semantic_layer_impl() -> Any:
+    """The test double; with FINEFIN_BOT_TEST_SL=real, `semantic_layer.get_semantic_layer()` over the warehouse
+    that FINEFIN_DATA_DIR / FINEFIN_WAREHOUSE point at (published, generated data). Double-only tests then skip."""
+    if os.environ.get("FINEFIN_BOT_TEST_SL") == "real":
+        from semantic_layer import get_semantic_layer
+
+        return get_semantic_layer()
     return build_double()
 
 

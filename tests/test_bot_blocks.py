@@ -63,7 +63,8 @@ def test_upcoming_statement_growth_tiers_transactions_define_numbers() -> None:
     assert "Bronze: *3,120* (+41 vs previous month)" in ti and "Gold: *1,480* (-7 vs previous month)" in ti
     assert "Total: *5,000*" in ti
     tx = _json(bk.transactions_blocks(sl.transactions_per_month(), fresh, 40))
-    assert "`2026-10` withdrawal: 1,200 · 180,000.00" in tx
+    assert "`2026-10` *4,000* — deposit: 1,500 (250,000.00) · transfer: 1,300 (90,000.00) · withdrawal: 1,200 " in tx
+    assert tx.index("`2026-10`") < tx.index("`2026-07`")  # newest first
     de = _json(bk.define_blocks(sl.define("revenue"), fresh))
     assert "sum of fee_amount over booked transactions" in de
 

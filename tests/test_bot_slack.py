@@ -130,8 +130,10 @@ def test_transactions_chart_is_a_png_in_the_dm(
 ) -> None:
     _, text = _answer(bolt_app, fake_slack, people.director, "transactions")
     tpm = semantic_layer_impl.transactions_per_month(12)
-    row = tpm.rows[-1]
-    assert f"`{row.month}` {row.transaction_type}: {row.transaction_count:,d} · {money(row.transaction_volume)}" in text
+    for row in tpm.rows:
+        assert f"{row.transaction_type}: {row.transaction_count:,d} ({money(row.transaction_volume)})" in text
+    last = [r for r in tpm.rows if r.month == tpm.last_month]
+    assert f"`{tpm.last_month}` *{sum(r.transaction_count for r in last):,d}* — " in text
     fake_slack.wait_calls("files.completeUploadExternal")
     files = fake_slack.uploaded()
     assert files["transactions.png"].startswith(b"\x89PNG\r\n\x1a\n")
