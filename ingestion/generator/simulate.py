@@ -182,11 +182,11 @@ class _Day:
                            self.t0 + US_PER_DAY - 1), D["initial"])
 
     def _book_scheduled(self, out: _Collector) -> None:
-        """Orders due today become booked; loans follow; the next order of each series is scheduled."""
+        """Orders due today (or overdue) become booked; loans follow; the next order of each series is scheduled."""
         conn = self.conn
         due = conn.execute(
             "SELECT transaction_id, account_id, transaction_type, amount, counterparty_account_id, loan_id, "
-            "description FROM transactions WHERE status = 'scheduled' AND scheduled_for = %s "
+            "description FROM transactions WHERE status = 'scheduled' AND scheduled_for <= %s "
             "ORDER BY transaction_id", (self.day,)).fetchall()
         if not due:
             return
