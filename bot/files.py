@@ -141,9 +141,10 @@ def transactions_chart(tpm: TransactionsPerMonth) -> FileAttachment:
     ax = fig.add_subplot()
     bottom = [0] * len(months)
     positions = list(range(len(months)))
-    for ttype in types:
+    palette = matplotlib.colormaps["tab20"]  # up to 20 distinct colours: tab10 repeats after 10 types
+    for i, ttype in enumerate(types):
         values = [counts.get((m, ttype), 0) for m in months]
-        ax.bar(positions, values, bottom=bottom, label=ttype)
+        ax.bar(positions, values, bottom=bottom, label=ttype, color=palette(i % palette.N))
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_title(f"Transactions per month by type, {tpm.first_month} – {tpm.last_month}")
     ax.set_ylabel("transactions")
