@@ -78,7 +78,8 @@ class Month:
         return self
 
     def require_complete(self, today: date) -> Month:
-        if self.last_day >= today:
+        """`today` is the last day the data covers: a month is complete once its last day is covered."""
+        if self.last_day > today:
             raise FutureMonthError(f"{self} is not over yet; statements cover complete months.")
         return self
 

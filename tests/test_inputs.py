@@ -57,6 +57,10 @@ def test_future_and_incomplete_months_are_refused() -> None:
     with pytest.raises(FutureMonthError, match="not over"):
         Month(2026, 11).require_complete(today)
     assert Month(2026, 10).require_complete(today) == Month(2026, 10)
+    # the data's last day is the month's last day: that month is complete
+    assert Month(2026, 10).require_complete(date(2026, 10, 31)) == Month(2026, 10)
+    with pytest.raises(FutureMonthError):
+        Month(2026, 10).require_complete(date(2026, 10, 30))
 
 
 def test_metric_name_must_be_known() -> None:

@@ -1,0 +1,170 @@
+"""Semantic layer latency: each API function with a warm engine vs the equivalent hand-written DuckDB SQL.
+
+Subject: `MetricFlowSemanticLayer` over a published snapshot (MetricFlow in-process), result cache cleared before
+every call so each figure is a real computation. Baseline, in the same run on the same snapshot file: hand-written
+DuckDB SQL returning the same answer over one read-only connection. Goals: p95 <= 300 ms and <= 1.5x the SQL.
+Data: the generator at ~10 M transactions (BENCH_SCALE=small: ~20 k) -> dlt -> dbt build; the built warehouse is
+kept under bench/out/ and reused by the next run with the same scale.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+from psycopg import sql
+
+COMMAND = "python -m bench.bench_semantic_layer"
+END_DATE = date(2026, 10, 31)
+TX_PER_CUSTOMER = 104  # 12 months of generated history (bench_generate measured ~103.6)
+ROUNDS = 30
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def build(root: Path, customers: int) -> Path:
+    """Generate, ingest, dbt build and publish once per scale; later runs reuse it."""
+    from finefin.config import Settings
+    from finefin.transform import run_dbt_build
+    from ingestion.generator import generate
+    from ingestion.pipeline import run_ingest
+    from ingestion.source import apply_schema
+    from semantic_layer.publish import publish_warehouse
+
+    data_dir = root / "data"
+    if (data_dir / "serving" / "current").exists():
+        return data_dir
+    url = os.environ.get("FINEFIN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    dbname = f"finefin_bench_sl_{customers}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = dbname
+    dsn = psycopg.conninfo.make_conninfo(**info)
+    try:
+        apply_schema(dsn)
+        log(f"generate {customers} customers")
+        log(str(generate(dsn, customers=customers, months=12, seed=42, end_date=END_DATE)).splitlines()[0])
+        settings = Settings(data_dir=data_dir, warehouse=root / "warehouse.duckdb")
+        log("ingest")
+        log(str(run_ingest(dsn, settings.warehouse_path, data_dir)).splitlines()[0])
+        log("dbt build")
+        result = run_dbt_build(settings, target_path=root / "target", progress=False)
+        log(str(result).splitlines()[0])
+        publish_warehouse(settings, manifest=root / "target" / "semantic_manifest.json")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+    return data_dir
+
+
+def timings(fn: Callable[[], Any], before: Callable[[], None] = lambda: None) -> tuple[float, float]:
+    samples = []
+    for _ in range(ROUNDS):
+        before()
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))]
+
+
+def hand_sql(conn: duckdb.DuckDBPyConnection, customer: int, month_start: date, as_of: date) -> dict[str, Callable]:
+    a = "analytics"
+    month_end = conn.execute("SELECT last_day(?::date)", [month_start]).fetchone()[0]
+    return {
+        "balance": lambda: conn.execute(
+            f"SELECT account_id, balance FROM {a}.fct_account_balances_daily WHERE customer_id = ? AND balance_date ="
+            f" (SELECT max(balance_date) FROM {a}.fct_account_balances_daily)", [customer]).fetchall(),
+        "upcoming": lambda: conn.execute(
+            f"SELECT s.*, b.total + sum(s.amount) OVER (ORDER BY scheduled_for_date, transaction_id) FROM"
+            f" {a}.fct_scheduled_transactions s, (SELECT sum(balance) total FROM {a}.fct_account_balances_daily"
+            f" WHERE customer_id = ? AND balance_date = ?) b WHERE customer_id = ? AND scheduled_for_date > ?"
+            f" AND scheduled_for_date <= ? + 30", [customer, as_of, customer, as_of, as_of]).fetchall(),
+        "statement": lambda: (conn.execute(
+            f"SELECT sum(opening_balance), sum(closing_balance) FROM {a}.fct_account_months WHERE customer_id = ?"
+            f" AND month_start = ?", [customer, month_start]).fetchall(), conn.execute(
+            f"SELECT * FROM {a}.fct_transactions WHERE customer_id = ? AND booked_date BETWEEN ? AND ?"
+            f" ORDER BY booked_at, transaction_id", [customer, month_start, month_end]).fetchall()),
+        "monthly_growth": lambda: (conn.execute(
+            f"SELECT date_trunc('month', booked_date) m, sum(revenue_amount), sum(absolute_amount), count(*)"
+            f" FROM {a}.fct_transactions GROUP BY 1 ORDER BY 1").fetchall(), conn.execute(
+            f"SELECT signup_month, count(*) FROM {a}.dim_customers GROUP BY 1").fetchall()),
+        "customers_per_tier": lambda: conn.execute(
+            f"SELECT tier, count(*) FROM {a}.dim_customers GROUP BY 1").fetchall(),
+        "transactions_per_month": lambda: conn.execute(
+            f"SELECT date_trunc('month', booked_date), transaction_type, count(*), sum(absolute_amount)"
+            f" FROM {a}.fct_transactions GROUP BY 1, 2").fetchall(),
+        "watchlist": lambda: (conn.execute(
+            f"SELECT customer_id, withdrawal_amount, loans_outstanding, investments_held FROM {a}.fct_customer_months"
+            f" WHERE month_start = ? AND (withdrawal_amount >= 3000 OR loans_outstanding >= 20000"
+            f" OR investments_held >= 25000)", [month_start]).fetchall(), conn.execute(
+            f"SELECT m.customer_id, c.full_name, red_streak_months, red_streak_start_month, closing_balance"
+            f" FROM {a}.fct_customer_months m JOIN {a}.dim_customers c USING (customer_id)"
+            f" WHERE month_start = ? AND red_streak_months >= 3", [month_start]).fetchall()),
+    }
+
+
+def main() -> None:
+    from semantic_layer.engine import DuckDbSnapshotEngine
+    from semantic_layer.inputs import CustomerId
+    from semantic_layer.service import MetricFlowSemanticLayer
+    from semantic_layer.snapshots import current
+
+    small = os.environ.get("BENCH_SCALE") == "small"
+    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
+    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
+    data_dir = build(root, customers)
+    engine = DuckDbSnapshotEngine(data_dir, "warehouse.duckdb")
+    sl = MetricFlowSemanticLayer(engine)
+    as_of, month = sl.reporting_dates()
+    customer = CustomerId(7)
+    calls: dict[str, Callable[[], Any]] = {
+        "balance": lambda: sl.balance(customer),
+        "upcoming": lambda: sl.upcoming(customer),
+        "statement": lambda: sl.statement(customer),
+        "monthly_growth": lambda: sl.monthly_growth(),
+        "customers_per_tier": lambda: sl.customers_per_tier(),
+        "transactions_per_month": lambda: sl.transactions_per_month(),
+        "watchlist": lambda: sl.watchlist(),
+    }
+    conn = duckdb.connect(str(current(data_dir, "warehouse.duckdb").warehouse), read_only=True)
+    baseline = hand_sql(conn, customer.value, month.first_day, as_of)
+    (transactions,) = conn.execute("SELECT count(*) FROM analytics.fct_transactions").fetchone()
+    rows = []
+    for name, call in calls.items():
+        try:
+            call()  # warm
+        except Exception as exc:  # a function that fails is reported, not hidden
+            rows.append(f"| {name} | failed: {type(exc).__name__}: {str(exc)[:60]} | | | | |")
+            continue
+        p50, p95 = timings(call, before=engine.cache.clear)
+        b50, b95 = timings(baseline[name])
+        cached50, _ = timings(call)
+        ok = "yes" if p95 <= 300 and p95 <= 1.5 * b95 else "no"
+        rows.append(f"| {name} | {p50:.1f} | {p95:.1f} | {b50:.1f} | {b95:.1f} | {p95 / b95:.2f} | {cached50:.2f} "
+                    f"| {ok} |")
+        log(rows[-1])
+    conn.close()
+    print(f"## Semantic layer latency ({transactions:,} booked transactions)\n")
+    print(f"Command: `{COMMAND}`{' (BENCH_SCALE=small)' if small else ''}. {ROUNDS} calls each, warm engine, result "
+          "cache cleared before every call; baseline = hand-written DuckDB SQL for the same answer on the same "
+          "snapshot. Goal: p95 <= 300 ms and <= 1.5x the SQL's p95.\n")
+    print("| function | p50 ms | p95 ms | SQL p50 ms | SQL p95 ms | p95 ratio | cached p50 ms | goal met |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
