@@ -458,3 +458,51 @@ def test_binary_and_csv_encodings_load_the_same_values(empty_source: str) -> Non
     assert [t[0] for t in text] == [str(Decimal(int(c)).scaleb(-2)) for c in cents]
     assert text[0][1] == "2026-01-01 00:00:00+00"
     assert text[1][1] == "2026-01-01 00:20:34.567891+00"
+
+
+@pytest.mark.parametrize(("customers", "months", "end"), [
+    (1, 1, date(2026, 1, 1)),        # one customer, one (one-day) month
+    (40, 2, date(2024, 2, 29)),      # leap day
+    (60, 30, date(2026, 1, 31)),     # long history, few customers
+])
+def test_books_agree_on_edge_configurations(make_database: Callable[[], str], customers: int, months: int,
+                                            end: date) -> None:
+    dsn = _generated(make_database, customers=customers, months=months, end_date=end)
+    assert scalar(dsn, "SELECT count(*) FROM customers") == customers
+    assert scalar(dsn, """SELECT count(*) FROM loans l WHERE l.outstanding_principal <> l.principal
+        - (SELECT coalesce(sum(-amount), 0) FROM transactions t WHERE t.loan_id = l.loan_id
+           AND t.transaction_type = 'loan_repayment' AND t.status = 'booked')""") == 0
+    assert scalar(dsn, """SELECT count(*) FROM investments i WHERE i.invested_amount <>
+        (SELECT coalesce(sum(-amount), 0) FROM transactions t WHERE t.investment_id = i.investment_id
+           AND t.status = 'booked')""") == 0
+    assert scalar(dsn, """SELECT count(*) FROM transactions WHERE status = 'scheduled'
+                          AND NOT (scheduled_for > %s AND scheduled_for <= %s)""",
+                  (end, end + timedelta(days=30))) == 0
+    assert scalar(dsn, """SELECT max(updated_at) FROM (SELECT updated_at FROM transactions
+                          UNION ALL SELECT updated_at FROM customers) x""").date() <= end
+    simulate_days(dsn, days=1, seed=1)
+    assert scalar(dsn, "SELECT max(booked_at) FROM transactions").date() == end + timedelta(days=1)
+
+
+def test_cli_generate_and_simulate(make_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from finefin.cli import app
+    from finefin.config import get_settings
+
+    dsn = make_database()
+    monkeypatch.setenv("FINEFIN_SOURCE_URL", dsn)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        args = ["source", "generate", "--customers", "60", "--months", "2", "--end-date", "2026-04-30"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "transactions" in result.output
+        again = runner.invoke(app, args)
+        assert again.exit_code == 1 and "--replace" in again.output
+        result = runner.invoke(app, ["source", "simulate-day", "--days", "2"])
+        assert result.exit_code == 0, result.output
+        assert "2026-05-01" in result.output and "2026-05-02" in result.output
+    finally:
+        get_settings.cache_clear()
