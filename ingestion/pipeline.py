@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,7 +56,8 @@ SUPPORTED_TYPES: frozenset[str] = frozenset({
 
 @dataclass(frozen=True)
 class TableLoad:
-    """What one run did to one table."""
+    """What one run did to one table. `duration_seconds` is the time spent reading it from the source into local
+    files; normalizing and loading are shared by all tables (see IngestReport.duration_seconds)."""
 
     table: str
     rows_loaded: int
@@ -87,7 +89,7 @@ class IngestReport:
         return next(t for t in self.tables if t.table == name)
 
     def __str__(self) -> str:
-        header = f"{'table':<14} {'rows loaded':>12} {'seconds':>8}  high-water mark (updated_at, UTC)"
+        header = f"{'table':<14} {'rows loaded':>12} {'extract s':>9}  high-water mark (updated_at, UTC)"
         lines = [
             f"ingest run {self.run_id} -> {self.warehouse_path} (schema {DATASET}): "
             f"{self.rows_loaded:,} rows in {self.duration_seconds:.2f} s",
@@ -96,7 +98,7 @@ class IngestReport:
         ]
         for t in self.tables:
             hwm = t.high_water_mark.astimezone(UTC).isoformat(sep=" ") if t.high_water_mark else "-"
-            lines.append(f"{t.table:<14} {t.rows_loaded:>12,} {t.duration_seconds:>8.2f}  {hwm}")
+            lines.append(f"{t.table:<14} {t.rows_loaded:>12,} {t.duration_seconds:>9.2f}  {hwm}")
         if self.recovered_packages:
             lines.append(f"(first finished {self.recovered_packages} load package(s) left by an interrupted run)")
         return "\n".join(lines)
@@ -109,7 +111,7 @@ class IngestReport:
                             f"-> {self.warehouse_path} (schema {DATASET})", title_justify="left")
         table.add_column("table")
         table.add_column("rows loaded", justify="right")
-        table.add_column("seconds", justify="right")
+        table.add_column("extract s", justify="right")
         table.add_column("high-water mark (updated_at, UTC)")
         for t in self.tables:
             hwm = t.high_water_mark.astimezone(UTC).isoformat(sep=" ") if t.high_water_mark else "-"
@@ -185,8 +187,12 @@ def _check_data_dir(data_dir: Path) -> Path:
     return dlt_dir
 
 
-def check_source(dsn: str, tables: Sequence[str]) -> None:
-    """Fail early and clearly: missing tables (ConfigurationError), unmappable column types (SourceDataError)."""
+def check_source(
+    dsn: str, tables: Sequence[str]
+) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, dict[str, int]]]:
+    """Fail early and clearly: missing tables (ConfigurationError), unmappable column types (SourceDataError).
+
+    Returns per table the numeric columns' (precision, scale) and the integer columns' bit widths."""
     with connect(dsn) as conn:
         rows = conn.execute(
             """SELECT table_name, column_name, data_type, numeric_precision, numeric_scale
@@ -214,6 +220,14 @@ def check_source(dsn: str, tables: Sequence[str]) -> None:
     for table in tables:
         if not any(r[0] == table and r[1] == CURSOR for r in rows):
             raise SourceDataError(f"source table {table} has no {CURSOR} column to load incrementally")
+    decimals: dict[str, dict[str, tuple[int, int]]] = {t: {} for t in tables}
+    widths: dict[str, dict[str, int]] = {t: {} for t in tables}
+    for table, column, data_type, precision, scale in rows:
+        if data_type == "numeric":
+            decimals[table][column] = (int(precision), int(scale or 0))
+        elif data_type in {"integer", "smallint"}:
+            widths[table][column] = int(precision)  # information_schema: 32 / 16 (binary precision)
+    return decimals, widths
 
 
 # --- dlt ----------------------------------------------------------------------------------------------------------
@@ -252,24 +266,96 @@ def _whole_row(item: Any) -> list[str]:
     return [n for n in item.schema.names if n != "_dlt_index"] if hasattr(item, "schema") else list(item)
 
 
-def _table_resource(engine: Any, table: str, cx_url: str, chunk_size: int) -> Any:
-    import dlt
-    from dlt.sources.sql_database import sql_table
+class _ExtractClock:
+    """Times each table's extraction: a map step stamps every item as it leaves its resource. Resources are read one
+    after another (connectorx yields a table or large batches), so a table's time runs from the previous table's
+    last item to its own last item."""
 
-    resource = sql_table(
-        credentials=engine,
-        table=table,
-        backend="connectorx",
-        backend_kwargs={"conn": cx_url},
-        reflection_level="full_with_precision",
-        chunk_size=chunk_size,
-        incremental=dlt.sources.incremental(CURSOR, primary_key=_whole_row),
-    )
-    resource.apply_hints(
-        primary_key=PRIMARY_KEYS[table],
-        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True},
-    )
-    return resource
+    def __init__(self, tables: Sequence[str]) -> None:
+        self.tables = list(tables)
+        self.last_item: dict[str, float] = {}
+        self.start = time.perf_counter()
+        self.start_at = datetime.now(UTC)
+
+    def stamp(self, table: str, decimals: dict[str, tuple[int, int]]) -> Any:
+        """Map step: cast numerics to their declared precision, then stamp the time."""
+        def _step(item: Any) -> Any:
+            item = _cast_decimals(table, item, decimals)
+            self.last_item[table] = time.perf_counter()
+            return item
+
+        return _step
+
+    def seconds(self) -> dict[str, float]:
+        out, previous = {}, self.start
+        for table in sorted(self.tables, key=lambda t: self.last_item.get(t, self.start)):
+            end = self.last_item.get(table)
+            out[table] = 0.0 if end is None else end - previous
+            previous = end if end is not None else previous
+        return out
+
+    def started_at(self) -> dict[str, datetime]:
+        """Wall-clock start of each table's extraction."""
+        out, offset = {}, 0.0
+        ordered = sorted(self.tables, key=lambda t: self.last_item.get(t, self.start))
+        durations = self.seconds()
+        for table in ordered:
+            out[table] = datetime.fromtimestamp(self.start_at.timestamp() + offset, UTC)
+            offset += durations[table]
+        return out
+
+
+def _cast_decimals(table: str, item: Any, decimals: dict[str, tuple[int, int]]) -> Any:
+    """connectorx returns every numeric as decimal128(38,10); cast to the declared numeric(p,s). DuckDB then reads
+    DECIMAL(14,2) natively (the 38-digit form halves its Parquet load speed), and a value that would lose digits
+    raises instead of being rounded."""
+    import pyarrow as pa
+
+    if not decimals or not isinstance(item, pa.Table | pa.RecordBatch):
+        return item
+    fields = [
+        f.with_type(pa.decimal128(*decimals[f.name])) if f.name in decimals and pa.types.is_decimal(f.type) else f
+        for f in item.schema
+    ]
+    try:
+        return item.cast(pa.schema(fields, metadata=item.schema.metadata))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SourceDataError(f"source table {table} holds a numeric value outside its declared precision: "
+                              f"{str(exc).splitlines()[0]}") from exc
+
+
+def _source(
+    engine: Any, tables: Sequence[str], cx_url: str, chunk_size: int, clock: _ExtractClock,
+    decimals: dict[str, dict[str, tuple[int, int]]], integer_widths: dict[str, dict[str, int]],
+) -> Any:
+    """One dlt source over `tables`: connectorx, precise types, incremental on updated_at, merge on the key."""
+    import dlt
+    from dlt.sources.sql_database import sql_database
+
+    with warnings.catch_warnings():  # dlt's own default for a deprecated argument warns on every call
+        warnings.filterwarnings("ignore", message=".*detect_precision_hints.*", category=DeprecationWarning)
+        source = sql_database(
+            credentials=engine,
+            table_names=list(tables),
+            backend="connectorx",
+            backend_kwargs={"conn": cx_url, "return_type": "arrow_stream", "batch_size": chunk_size},
+            reflection_level="full_with_precision",
+            chunk_size=chunk_size,
+        )
+    for table in tables:
+        resource = source.resources[table]
+        # SQLAlchemy reflection reports int4/int2 as bigint: keep their width in DuckDB (INTEGER / SMALLINT)
+        widths = integer_widths.get(table, {})
+        resource.apply_hints(
+            columns=[{"name": c, "data_type": "bigint", "precision": w} for c, w in widths.items()] or None,
+            primary_key=PRIMARY_KEYS[table],
+            # no "deduplicated": True: a load resumed after a kill can copy a Parquet file into staging twice, and
+            # dlt's de-duplication of staging by primary key is what keeps raw free of duplicates (tested)
+            write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+            incremental=dlt.sources.incremental(CURSOR, primary_key=_whole_row),
+        )
+        resource.add_map(clock.stamp(table, decimals.get(table, {})))
+    return source
 
 
 def _warehouse_has_state(warehouse_path: Path) -> bool:
@@ -395,7 +481,7 @@ def run_ingest(
     run_start = datetime.now(UTC)
     _check_warehouse(warehouse_path)
     dlt_dir = _check_data_dir(data_dir)
-    check_source(dsn, tables)
+    decimals, integer_widths = check_source(dsn, tables)
     cx_url = connectorx_url(dsn)
     _configure_dlt()
 
@@ -406,8 +492,7 @@ def run_ingest(
 
     pipeline = _make_pipeline(warehouse_path, dlt_dir)
     load_ids: list[str] = []
-    started: dict[str, datetime] = {}
-    extract_seconds: dict[str, float] = {}
+    clock = _ExtractClock(tables)
     engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn, connect_timeout=10))
     recovered = 0
     try:
@@ -420,35 +505,33 @@ def run_ingest(
         else:
             pipeline.sync_destination()
 
-        # 2. extract every table to local files; nothing touches the warehouse yet
-        for table in tables:
-            started[table] = datetime.now(UTC)
-            t0 = time.perf_counter()
-            try:
-                pipeline.extract(_table_resource(engine, table, cx_url, chunk_size))
-            except PipelineStepFailed as exc:
-                raise _source_error(table, _diagnose_column(dsn, cx_url, table), exc) from exc
-            extract_seconds[table] = time.perf_counter() - t0
+        # 2. extract every table to local files (one package); nothing touches the warehouse yet
+        clock = _ExtractClock(tables)
+        try:
+            pipeline.extract(_source(engine, tables, cx_url, chunk_size, clock, decimals, integer_widths))
+        except PipelineStepFailed as exc:
+            table = _failed_table(exc, tables)
+            column = _diagnose_column(dsn, cx_url, table) if table in tables else None
+            raise _source_error(table, column, exc) from exc
 
-        # 3. normalize + load all packages of this run
+        # 3. normalize + load into raw (staging tables, then one merge per table)
         pipeline.normalize()
         load_ids.extend(pipeline.load().loads_ids)
     except FinefinError as exc:
         _drop_local_state(pipeline)
-        _record_failure(warehouse_path, run_id, tables, started, run_start, load_ids, str(exc))
+        _record_failure(warehouse_path, run_id, tables, clock.started_at(), run_start, load_ids, str(exc))
         raise
     except PipelineStepFailed as exc:
-        _record_failure(warehouse_path, run_id, tables, started, run_start, load_ids, str(exc).splitlines()[0])
+        _record_failure(warehouse_path, run_id, tables, clock.started_at(), run_start, load_ids,
+                        str(exc).splitlines()[0])
         raise _step_error(exc, warehouse_path) from exc
     finally:
         engine.dispose()
 
     finished = datetime.now(UTC)
     facts = _warehouse_facts(warehouse_path, tables, load_ids)
-    loads = [
-        TableLoad(table, facts[table][0], (finished - started[table]).total_seconds(), facts[table][1])
-        for table in tables
-    ]
+    seconds, started = clock.seconds(), clock.started_at()
+    loads = [TableLoad(table, facts[table][0], seconds[table], facts[table][1]) for table in tables]
     _record(warehouse_path, [
         RunRow(run_id, t.table, t.rows_loaded, t.high_water_mark, started[t.table], finished, "success")
         for t in loads
@@ -456,6 +539,22 @@ def run_ingest(
     report = IngestReport(run_id, warehouse_path, run_start, finished, loads, recovered)
     log.info("%s", report)
     return report
+
+
+def _failed_table(exc: BaseException, tables: Sequence[str]) -> str:
+    """The source table whose extraction raised (dlt names the pipe in ResourceExtractionError)."""
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        name = getattr(cause, "pipe_name", None) or getattr(cause, "resource_name", None)
+        if name in tables:
+            return str(name)
+        cause = getattr(cause, "exception", None) or cause.__cause__
+    for table in tables:
+        if table in str(exc):
+            return table
+    return "?"
 
 
 def _drop_local_state(pipeline: Any) -> None:

@@ -253,26 +253,31 @@ _HANG_IN_LOAD = textwrap.dedent("""
     from dlt.destinations.impl.duckdb import duck
     from ingestion.pipeline import run_ingest
 
-    dsn, warehouse, data_dir, marker, hang_at = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], \\
-        int(sys.argv[5])
+    dsn, warehouse, data_dir, marker, table, when = sys.argv[1:7]
     real_run = duck.DuckDbCopyJob.run
-    calls = []
+
+    def hang():  # this copy job never finishes: the parent kills us here
+        Path(marker).write_text(table)
+        time.sleep(600)
 
     def run(self):
-        calls.append(1)
-        if len(calls) == hang_at:  # this copy job never finishes: the parent kills us here
-            Path(marker).write_text(self._load_table["name"])
-            time.sleep(600)
-        return real_run(self)
+        if self._load_table["name"] == table and when == "before":
+            hang()
+        real_run(self)
+        if self._load_table["name"] == table and when == "after":  # committed, but dlt has not recorded it
+            hang()
 
     duck.DuckDbCopyJob.run = run
-    run_ingest(dsn, warehouse, data_dir)
+    run_ingest(dsn, Path(warehouse), Path(data_dir))
 """)
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
 def test_sigkill_during_load_then_rerun_is_exact(
-    source: str, warehouse_path: Path, data_dir: Path, tmp_path: Path
+    source: str, warehouse_path: Path, data_dir: Path, tmp_path: Path, when: str
 ) -> None:
+    """SIGKILL inside the copy of transactions into staging, before or after it committed; the re-run finishes the
+    pending package (dlt re-runs the unfinished job) and the warehouse equals the source, with no duplicates."""
     run_ingest(source, warehouse_path, data_dir)
     execute(source, """
         UPDATE transactions SET description = 'second run', updated_at = '2024-06-01' WHERE transaction_id <= 1003;
@@ -282,9 +287,9 @@ def test_sigkill_during_load_then_rerun_is_exact(
     script = tmp_path / "hang.py"
     script.write_text(_HANG_IN_LOAD)
     marker = tmp_path / "marker"
-    # copy jobs: customers (+ its state row), then accounts: hang inside the 3rd, after customers was merged
-    proc = subprocess.Popen([sys.executable, str(script), source, str(warehouse_path), str(data_dir), str(marker), "3"],
-                            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), source, str(warehouse_path), str(data_dir), str(marker), "transactions", when],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
@@ -292,14 +297,35 @@ def test_sigkill_during_load_then_rerun_is_exact(
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    # the kill happened half-way: customers' update landed, transactions' did not
-    assert wh(warehouse_path, "SELECT full_name FROM raw.customers WHERE customer_id = 1") == [("Ada King",)]
+    # killed half-way: the transactions' changes are not in raw yet
     assert wh(warehouse_path, "SELECT count(*) FROM raw.transactions WHERE description = 'second run'") == [(0,)]
 
     report = run_ingest(source, warehouse_path, data_dir)
-    assert report.recovered_packages > 0
+    assert report.recovered_packages == 1
     assert_warehouse_equals_source(warehouse_path, source)
     assert report.table("transactions").rows_loaded == 4
+    assert run_ingest(source, warehouse_path, data_dir).rows_loaded == 0
+
+
+def test_sigkill_during_first_load_then_rerun_is_exact(
+    source: str, warehouse_path: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "hang.py"
+    script.write_text(_HANG_IN_LOAD)
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), source, str(warehouse_path), str(data_dir), str(marker), "transactions", "after"],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+        assert time.monotonic() < deadline, "the load never reached the hang point"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    report = run_ingest(source, warehouse_path, data_dir)
+    assert report.recovered_packages == 1
+    assert_warehouse_equals_source(warehouse_path, source)
     assert run_ingest(source, warehouse_path, data_dir).rows_loaded == 0
 
 
