@@ -417,6 +417,11 @@ def test_simulate_rejects_bad_days(source: str) -> None:
         simulate_days(source, days=0, seed=1)
 
 
+def test_missing_schema_is_a_clear_error(make_database: Callable[[], str]) -> None:
+    with pytest.raises(FinefinError, match="finefin source init"):
+        generate(make_database(), customers=5, months=1, seed=1, end_date=END)
+
+
 def test_connection_errors_are_finefin_errors() -> None:
     with pytest.raises(FinefinError):
         generate("postgresql://nobody@127.0.0.1:1/none", customers=1, months=1, seed=1, end_date=END)

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 from psycopg import sql
 
-from finefin.errors import FinefinError
+from finefin.errors import ConfigurationError, FinefinError
 from ingestion.generator import arrow_rows as ar
 from ingestion.generator import pg_binary
 from ingestion.generator.bulk_load import copy_csv, keys_and_indexes_dropped
@@ -123,6 +123,10 @@ def generate(dsn: str, *, customers: int, months: int, seed: int, end_date: date
     rng = np.random.default_rng(seed)
     counts: dict[str, int] = {}
     with connect(dsn) as conn:
+        missing = [t for t in SOURCE_TABLES
+                   if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is None]  # type: ignore[index]
+        if missing:
+            raise ConfigurationError(f"the source has no {', '.join(missing)} table: run `finefin source init` first")
         filled = [t for t in SOURCE_TABLES
                   if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(t))).fetchone()[0]]  # type: ignore[index]
         if filled and not replace:
