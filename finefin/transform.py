@@ -75,6 +75,10 @@ class BuildResult:
         counts = ", ".join(f"{status} {n}" for status, n in sorted(self.counts.items()))
         return f"dbt build on {self.target}: {len(self.nodes)} nodes in {self.seconds:.1f} s ({counts})"
 
+    def __rich__(self) -> str:
+        """The one-line summary (rich would otherwise pretty-print every node of the dataclass)."""
+        return str(self)
+
 
 def default_target_path(target: str) -> Path:
     return DBT_PROJECT_DIR / ("target" if target == "duckdb" else f"target_{target}")
