@@ -13,11 +13,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from semantic_layer import snapshots
 from semantic_layer.errors import SemanticLayerError, WarehouseUnavailableError
+from semantic_layer.filters import Filter, FilterValue, literal
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class SemanticEngine:
         self._loaded: _Loaded | None = None
         self._lock = threading.RLock()
         self.cache = ResultCache(cache_size)
+        self.plans = ResultCache(128)  # SQL planned per query shape, per load
 
     # -- loading ----------------------------------------------------------------------------------------------
     def _current(self) -> _Loaded:
@@ -127,6 +130,7 @@ class SemanticEngine:
                 return self._loaded
             self._loaded = self._load(load_id)
             self.cache.clear()
+            self.plans.clear()
             return self._loaded
 
     def _load(self, load_id: str) -> _Loaded:
@@ -166,36 +170,79 @@ class SemanticEngine:
         metrics: Sequence[str] = (),
         group_by: Sequence[str] = (),
         *,
-        where: Sequence[str] = (),
+        where: Sequence[Filter | str] = (),
         order_by: Sequence[str] = (),
         limit: int | None = None,
         saved_query: str | None = None,
     ) -> QueryResult:
-        """Run a MetricFlow query. `where` items must be built from typed values only (see semantic_layer.filters)."""
-        from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
-
+        """Run a MetricFlow query. `where` holds Filters built from typed values (semantic_layer.filters); a plain
+        string is accepted only for constant filters written in this package."""
         loaded = self._current()
-        key = ("mf", loaded.load_id, tuple(metrics), tuple(group_by), tuple(where), tuple(order_by), limit, saved_query)
+        filters = [w if isinstance(w, Filter) else Filter(w) for w in where]
+        values = tuple(v for f in filters for v in f.values)
+        shape = (tuple(metrics), tuple(group_by), tuple(f.template for f in filters), tuple(order_by), limit,
+                 saved_query)
+        key = ("mf", loaded.load_id, shape, values)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
-        request = MetricFlowQueryRequest.create(
-            saved_query_name=saved_query,
-            metric_names=list(metrics) if metrics else None,
-            group_by_names=list(group_by) if group_by else None,
-            where_constraints=list(where) if where else None,
-            order_by_names=list(order_by) if order_by else None,
-            limit=limit,
-        )
         try:
-            result = loaded.engine.query(request)
+            sql = self._planned_sql(loaded, shape, filters, values)
+            if sql is not None:
+                columns, rows = loaded.client.fetch(sql)
+                out = QueryResult(tuple(columns), tuple(tuple(r) for r in rows))
+            else:
+                result = loaded.engine.query(self._request(shape, filters))
+                table = result.result_df
+                out = QueryResult(tuple(table.column_names), tuple(tuple(r) for r in table.rows))
+        except SemanticLayerError:
+            raise
         except Exception as exc:  # MetricFlow raises many kinds; the message is for the log, not the user
-            log.exception("MetricFlow query failed: metrics=%s group_by=%s where=%s", metrics, group_by, where)
+            log.exception("MetricFlow query failed: metrics=%s group_by=%s where=%s values=%s", metrics, group_by,
+                          [f.template for f in filters], values)
             raise SemanticLayerError("The metric query failed; the details are in the log.") from exc
-        table = result.result_df
-        out = QueryResult(tuple(table.column_names), tuple(tuple(r) for r in table.rows))
         self.cache.put(key, out)
         return out
+
+    @staticmethod
+    def _request(shape: tuple, filters: Sequence[Filter], values: tuple | None = None) -> Any:
+        from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
+
+        metrics, group_by, _, order_by, limit, saved_query = shape
+        rendered: list[str] = []
+        offset = 0
+        for f in filters:
+            own = None if values is None else values[offset:offset + len(f.values)]
+            rendered.append(f.render(own))
+            offset += len(f.values)
+        return MetricFlowQueryRequest.create(
+            saved_query_name=saved_query,
+            metric_names=list(metrics) or None,
+            group_by_names=list(group_by) or None,
+            where_constraints=rendered or None,
+            order_by_names=list(order_by) or None,
+            limit=limit,
+        )
+
+    def _planned_sql(self, loaded: _Loaded, shape: tuple, filters: Sequence[Filter], values: tuple) -> str | None:
+        """SQL for this query from a plan cached per shape: MetricFlow plans once with unique sentinel values, and
+        each call swaps the sentinels for its own typed values (digits or ISO dates). None: plan the usual way."""
+        plan_key = ("plan", loaded.load_id, shape, tuple(type(v).__name__ for v in values))
+        plan = self.plans.get(plan_key)
+        if plan is None:
+            sentinels = tuple(_sentinel(i, v) for i, v in enumerate(values))
+            sql = loaded.engine.explain(self._request(shape, filters, sentinels)).sql_statement.sql
+            texts = [literal(v) for v in sentinels]
+            # every sentinel must reach the SQL (MetricFlow may repeat a filter in subqueries: count >= 1)
+            usable = all(t in sql for t in texts)
+            plan = (sql, tuple(texts)) if usable else ("", ())
+            self.plans.put(plan_key, plan)
+        sql, texts = plan
+        if not sql:
+            return None
+        for text, value in zip(texts, values, strict=True):
+            sql = sql.replace(text, literal(value))
+        return sql
 
     def explain(self, metrics: Sequence[str] = (), group_by: Sequence[str] = (), *,
                 saved_query: str | None = None) -> str:
@@ -229,6 +276,13 @@ class SemanticEngine:
                 self._loaded.client.close()
                 self._loaded = None
             self.cache.clear()
+
+
+def _sentinel(position: int, value: FilterValue) -> FilterValue:
+    """A value no real query uses, unique per slot: 12-digit numbers, or days of 1901."""
+    if isinstance(value, date):
+        return date(1901, 1, 1) + timedelta(days=position)
+    return 987_654_000_000 + position
 
 
 def _relation_prefix(manifest: Any) -> str:

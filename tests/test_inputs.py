@@ -71,11 +71,14 @@ def test_metric_name_must_be_known() -> None:
 
 
 def test_filters_take_only_typed_values() -> None:
-    assert filters.customer_is(CustomerId(42)) == "{{ Entity('customer') }} = 42"
+    assert str(filters.customer_is(CustomerId(42))) == "{{ Entity('customer') }} = 42"
     with pytest.raises(TypeError):
         filters.customer_is("42 OR 1=1")  # type: ignore[arg-type]
-    text = filters.month_between(Month(2025, 11), Month(2026, 2))
+    with pytest.raises(TypeError):
+        filters.Filter("x = §0§", ("1 OR 1=1",))  # type: ignore[arg-type]
+    text = str(filters.month_between(Month(2025, 11), Month(2026, 2)))
     assert "'2025-11-01'" in text and "'2026-02-01'" in text
+    assert str(filters.customer_in([CustomerId(1), CustomerId(22)])).endswith("IN (1, 22)")
 
 
 @given(st.text(max_size=60))
@@ -85,5 +88,5 @@ def test_any_text_parses_to_a_safe_value_or_fails_cleanly(text: str) -> None:
     except InvalidInputError:
         return
     # whatever parsed renders as digits only inside a filter
-    rendered = filters.customer_is(customer)
+    rendered = str(filters.customer_is(customer))
     assert rendered.removeprefix("{{ Entity('customer') }} = ").isdigit()

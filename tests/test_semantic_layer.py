@@ -306,3 +306,24 @@ def test_cache_hits_then_new_publish_invalidates(sl: MetricFlowSemanticLayer, ch
     publish_warehouse(chain.settings, manifest=chain.root / "target" / "semantic_manifest.json")
     again = sl.engine.query(saved_query="monthly_growth")
     assert sl.engine.load_id != old and again is not first and again == first
+
+
+def test_planned_once_per_shape_and_equal_to_fresh_planning(sl: MetricFlowSemanticLayer, chain: Chain) -> None:
+    from semantic_layer import filters
+
+    engine = sl.engine
+    engine.cache.clear()
+    engine.plans.clear()
+    loaded = engine._current()
+    for customer in _some_customers(chain, 6):
+        where = [filters.customer_is(CustomerId(customer)), filters.month_between(Month(2025, 11), Month(2026, 1))]
+        got = engine.query(["balance"], ["metric_time__month", "account"], where=where)
+        fresh = loaded.engine.query(engine._request(
+            (("balance",), ("metric_time__month", "account"), tuple(f.template for f in where), (), None, None),
+            where))
+        def norm(rows: object) -> list[tuple]:  # the cached path keeps DuckDB's Decimal, MetricFlow gives float
+            return sorted(tuple(Decimal(str(v)).quantize(Decimal("0.01")) if isinstance(v, float | Decimal) else v
+                                for v in row) for row in rows)  # type: ignore[attr-defined]
+
+        assert norm(got.rows) == norm(fresh.result_df.rows)
+    assert len(engine.plans._items) == 1  # one shape, six customers: planned once
