@@ -57,7 +57,7 @@ class TxRows:
         return TxRows(**{k: getattr(self, k)[start:stop] for k in self.__dataclass_fields__})
 
 
-class _Collector:
+class RowCollector:
     """Accumulates blocks of rows of one chunk; rows whose instant is outside [lo, hi) are dropped."""
 
     def __init__(self, lo: int, hi: int) -> None:
@@ -98,7 +98,7 @@ class _Collector:
         return TxRows(**{k: np.concatenate([p[k] for p in self.parts]) for k in names})
 
 
-def _order_and_number(rows: TxRows, first_id: int) -> TxRows:
+def order_and_number(rows: TxRows, first_id: int) -> TxRows:
     """Sort by creation instant (ties keep generation order) and number ids from `first_id`."""
     order = np.argsort(rows.created_at, kind="stable")
     fields = {k: getattr(rows, k)[order] for k in TxRows.__dataclass_fields__ if k != "transaction_id"}
@@ -166,7 +166,7 @@ class Ledger:
         new = pop.signup_month[active] == m
         old, fresh = active[~new], active[new]
         cur = pop.current_id
-        out = _Collector(start, end)
+        out = RowCollector(start, end)
         # earliest activity of each customer this month
         earliest = np.maximum(start, pop.created_at + US_PER_HOUR)
 
@@ -207,7 +207,7 @@ class Ledger:
             self._freeze(rows, booked_cur)
         return rows
 
-    def _savings(self, m: int, old: np.ndarray, out: _Collector) -> None:
+    def _savings(self, m: int, old: np.ndarray, out: RowCollector) -> None:
         pop, cur = self.pop, self.pop.current_id
         close = pop.savings_close_month
         sav = old[(pop.savings_id[old] > 0) & (pop.savings_month[old] < m) & ((close[old] < 0) | (close[old] >= m))]
@@ -232,7 +232,7 @@ class Ledger:
         self.savings[c] = 0
         self.savings_closed_at[c] = t + US_PER_HOUR
 
-    def _loans(self, m: int, out: _Collector) -> None:
+    def _loans(self, m: int, out: RowCollector) -> None:
         lb, cur = self.loans, self.pop.current_id
         ev = lb.month_events(m)
         j = lb.ev_loan[ev]
@@ -252,7 +252,7 @@ class Ledger:
         price = (lb.principal[j] * self.rng.uniform(0.6, 0.95, len(j))).astype(np.int64)
         out.add(c, cur[c], T["card_payment"], -price, t, self._merchant(len(j)))
 
-    def _investments(self, m: int, out: _Collector) -> None:
+    def _investments(self, m: int, out: RowCollector) -> None:
         rng, ib, pop = self.rng, self.inv, self.pop
         cur, end = pop.current_id, int(self.cal.window_ends[m])
         j = np.flatnonzero(ib.open_month == m)
@@ -288,7 +288,7 @@ class Ledger:
         ib.updated_at[sell] = t
 
     def _p2p(self, m: int, active: np.ndarray, new: np.ndarray, earliest: np.ndarray, end: int,
-             out: _Collector) -> None:
+             out: RowCollector) -> None:
         rng, cur = self.rng, self.pop.current_id
         senders_pool = np.flatnonzero(~new)
         if len(active) < 2 or len(senders_pool) == 0:
@@ -304,7 +304,7 @@ class Ledger:
         out.add(r, cur[r], T["p2p_in"], amount, t, D["p2p_in"], cp=cur[s])
 
     def _spending(self, m: int, active: np.ndarray, new: np.ndarray, net: np.ndarray, earliest: np.ndarray,
-                  end: int, out: _Collector) -> None:
+                  end: int, out: RowCollector) -> None:
         """Card payments and cash withdrawals sized so the month ends on the planned balance."""
         rng, pop, cur = self.rng, self.pop, self.pop.current_id
         n = len(active)
@@ -330,7 +330,7 @@ class Ledger:
         c = active[g]
         out.add(c, cur[c], T["card_payment"], -card, self._uniform(earliest[c], end), self._merchant(len(c)))
 
-    def _failed(self, m: int, active: np.ndarray, earliest: np.ndarray, end: int, out: _Collector) -> None:
+    def _failed(self, m: int, active: np.ndarray, earliest: np.ndarray, end: int, out: RowCollector) -> None:
         """Cancelled or failed attempts: never booked, so they never move a balance."""
         rng, cur = self.rng, self.pop.current_id
         k = int(rng.poisson(FAILED_PER_CUSTOMER_MONTH * len(active)))
@@ -360,7 +360,7 @@ class Ledger:
         rng, pop, cal, lb = self.rng, self.pop, self.cal, self.loans
         cur, n = pop.current_id, pop.n
         end_day = cal.end_us // US_PER_DAY - 1
-        out = _Collector(cal.start_us, cal.end_us)
+        out = RowCollector(cal.start_us, cal.end_us)
         live = self.frozen_at < 0
         created = np.maximum(cal.end_us - rng.integers(US_PER_HOUR, 5 * US_PER_DAY, n),
                              pop.created_at + 10 * US_PER_MINUTE)
@@ -402,12 +402,12 @@ class Ledger:
 
     def chunks(self) -> Iterator[TxRows]:
         for m in range(self.cal.months):
-            rows = _order_and_number(self._month(m), self.next_id)
+            rows = order_and_number(self._month(m), self.next_id)
             self.next_id += len(rows)
             red = int((self.month_end_balances[-1] < 0).sum())
             log.info("month %d/%d: %d transactions, %d customers in the red", m + 1, self.cal.months, len(rows), red)
             yield rows
-        rows = _order_and_number(self._scheduled(), self.next_id)
+        rows = order_and_number(self._scheduled(), self.next_id)
         self.next_id += len(rows)
         yield rows
 

@@ -138,7 +138,7 @@ def build_population(rng: np.random.Generator, customers: int, cal: HistoryCalen
     )
 
 
-def _ascii_slug(names: pa.Array) -> pa.Array:
+def ascii_slug(names: pa.Array) -> pa.Array:
     """Lower-case ASCII for e-mail local parts (é -> e, spaces and quotes dropped)."""
     out = pc.utf8_lower(names)
     for accented, plain in (("é", "e"), ("è", "e"), ("ë", "e"), ("ü", "u"), ("ç", "c"), ("á", "a"), ("ã", "a"),
@@ -151,7 +151,7 @@ def customer_columns(pop: Population) -> dict[str, pa.Array]:
     first = ar.labels(pop.first, FIRST_NAMES)
     last = ar.labels(pop.last, LAST_NAMES)
     ids = pop.current_id
-    local = pc.binary_join_element_wise(_ascii_slug(first), _ascii_slug(last), pa.array(ids.astype(str)), ".")
+    local = pc.binary_join_element_wise(ascii_slug(first), ascii_slug(last), pa.array(ids.astype(str)), ".")
     email = pc.binary_join_element_wise(local, ar.labels(pop.domain, EMAIL_DOMAINS), "@")
     return {
         "customer_id": ar.ids(ids),

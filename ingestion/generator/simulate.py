@@ -19,13 +19,22 @@ import pyarrow as pa
 
 from ingestion.generator import arrow_rows as ar
 from ingestion.generator.bulk_load import copy_csv
-from ingestion.generator.calendar import EPOCH_DAY, US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, US_PER_SECOND, day_us
+from ingestion.generator.calendar import (
+    EPOCH_DAY,
+    US_PER_DAY,
+    US_PER_HOUR,
+    US_PER_MINUTE,
+    US_PER_SECOND,
+    day_us,
+    us_to_datetime,
+)
 from ingestion.generator.generate import GeneratorArgumentError, transaction_columns
-from ingestion.generator.ledger import OVERDRAFT_RATE_BP, SAVINGS_RATE_BP, _Collector, _order_and_number
-from ingestion.generator.population import _ascii_slug
+from ingestion.generator.ledger import OVERDRAFT_RATE_BP, SAVINGS_RATE_BP, RowCollector, order_and_number
+from ingestion.generator.population import ascii_slug
 from ingestion.generator.summary import SimulateSummary
 from ingestion.generator.vocab import (
     COUNTRIES,
+    DESCRIPTIONS,
     EMAIL_DOMAINS,
     FIRST_NAMES,
     LAST_NAMES,
@@ -102,7 +111,7 @@ class _Day:
         live_acc = np.array([r[0] for r in rows], np.int64)
         live_cust = np.array([r[1] for r in rows], np.int64)
         overdraft = _cents([r[2] for r in rows])
-        out = _Collector(self.t0, self.t0 + US_PER_DAY)
+        out = RowCollector(self.t0, self.t0 + US_PER_DAY)
         if self.day.day == 1:
             self._monthly_charges(out)
         self._new_customers(out)
@@ -111,11 +120,11 @@ class _Day:
         self._investments(out)
         self._new_loans(live_acc, live_cust, out)
         self._profile_edits()
-        tx = _order_and_number(out.rows(), self._max_id("transactions", "transaction_id") + 1)
+        tx = order_and_number(out.rows(), self._max_id("transactions", "transaction_id") + 1)
         self._copy("transactions", transaction_columns(tx))
 
     # -- parts ---------------------------------------------------------------------------------------------------
-    def _monthly_charges(self, out: _Collector) -> None:
+    def _monthly_charges(self, out: RowCollector) -> None:
         """First day of a month: account fees (each account keeps its plan), overdraft interest, savings interest."""
         rows = self.conn.execute("""
             SELECT a.account_id, a.account_type = 'savings',
@@ -142,7 +151,7 @@ class _Day:
         out.add(zero[sel], acc[sel], T["interest_payout"], payout[sel], self._times(int(sel.sum()), 3, 5),
                 D["savings_interest"])
 
-    def _new_customers(self, out: _Collector) -> None:
+    def _new_customers(self, out: RowCollector) -> None:
         rng = self.rng
         recent = self.conn.execute(
             "SELECT count(*) FROM customers WHERE created_at >= %s::timestamptz - interval '30 days'",
@@ -155,7 +164,7 @@ class _Day:
         created = np.sort(self._times(k, 6, 20))
         fi, la = rng.integers(0, len(FIRST_NAMES), k), rng.integers(0, len(LAST_NAMES), k)
         first, last = ar.labels(fi, FIRST_NAMES), ar.labels(la, LAST_NAMES)
-        local = pa.compute.binary_join_element_wise(_ascii_slug(first), _ascii_slug(last), pa.array(ids.astype(str)),
+        local = pa.compute.binary_join_element_wise(ascii_slug(first), ascii_slug(last), pa.array(ids.astype(str)),
                                                     ".")
         email = pa.compute.binary_join_element_wise(local, ar.labels(rng.integers(0, len(EMAIL_DOMAINS), k),
                                                                      EMAIL_DOMAINS), "@")
@@ -181,7 +190,7 @@ class _Day:
                 np.minimum(opened + rng.integers(5 * US_PER_MINUTE, 40 * US_PER_MINUTE, k),
                            self.t0 + US_PER_DAY - 1), D["initial"])
 
-    def _book_scheduled(self, out: _Collector) -> None:
+    def _book_scheduled(self, out: RowCollector) -> None:
         """Orders due today (or overdue) become booked; loans follow; the next order of each series is scheduled."""
         conn = self.conn
         due = conn.execute(
@@ -244,7 +253,7 @@ class _Day:
         out.add(np.zeros(len(sel), np.int64), acc[sel], ttype[sel], nxt_amount[sel], created, dcode[sel],
                 status=S["scheduled"], sched=np.full(len(sel), when, np.int32), cp=cp[sel], loan=loan[sel])
 
-    def _spending(self, live_acc: np.ndarray, overdraft: np.ndarray, out: _Collector) -> None:
+    def _spending(self, live_acc: np.ndarray, overdraft: np.ndarray, out: RowCollector) -> None:
         """Card payments, cash and P2P of the day; a payment beyond the available funds fails."""
         rng, n = self.rng, len(live_acc)
         if n == 0:
@@ -290,7 +299,7 @@ class _Day:
         out.add(s, live_acc[s], T["p2p_out"], -p, t, D["p2p_out"], cp=live_acc[r])
         out.add(r, live_acc[r], T["p2p_in"], p, t, D["p2p_in"], cp=live_acc[s])
 
-    def _investments(self, out: _Collector) -> None:
+    def _investments(self, out: RowCollector) -> None:
         rows = self.conn.execute(
             "SELECT i.investment_id, i.account_id, i.invested_amount FROM investments i "
             "JOIN accounts a USING (account_id) WHERE i.status = 'open' AND a.status = 'active' "
@@ -316,7 +325,7 @@ class _Day:
                 (inv[moving].tolist(), _decimal_text(delta), [_ts(x) for x in t]))
             self.updated["investments"] += len(moving)
 
-    def _new_loans(self, live_acc: np.ndarray, live_cust: np.ndarray, out: _Collector) -> None:
+    def _new_loans(self, live_acc: np.ndarray, live_cust: np.ndarray, out: RowCollector) -> None:
         rng = self.rng
         k = int(rng.poisson(LOANS_PER_CUSTOMER_DAY * len(live_acc))) if len(live_acc) else 0
         if k == 0:
@@ -363,14 +372,10 @@ class _Day:
 
 
 def _desc_code(text: str) -> int:
-    from ingestion.generator.vocab import DESCRIPTIONS
-
     return DESCRIPTIONS.index(text) if text in DESCRIPTIONS else D["standing_p2p"]
 
 
 def _ts(us: int | np.integer) -> str:
-    from ingestion.generator.calendar import us_to_datetime
-
     return us_to_datetime(int(us)).isoformat()
 
 
