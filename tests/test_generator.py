@@ -226,6 +226,22 @@ def test_balances_are_plausible(source: str) -> None:
     assert beyond_limit < 0.2 * negative
 
 
+def test_customers_never_red_at_month_end_rarely_dip_inside_a_month(source: str) -> None:
+    with connect(source) as conn:
+        red = {r[0] for r in conn.execute(MONTH_END_BALANCES + "SELECT DISTINCT customer_id FROM balances WHERE b < 0",
+                                          _month_params()).fetchall()}  # type: ignore[arg-type]
+    running_min = dict(query(source, """
+        SELECT customer_id, min(running) FROM (
+            SELECT a.customer_id, sum(t.amount) OVER (PARTITION BY a.customer_id
+                                                      ORDER BY t.booked_at, t.transaction_id) AS running
+            FROM transactions t JOIN accounts a USING (account_id) WHERE t.status = 'booked') x
+        GROUP BY customer_id"""))
+    others = [c for c in running_min if c not in red]
+    assert len(others) > 0.8 * CUSTOMERS
+    dipped = sum(1 for c in others if running_min[c] < 0)
+    assert dipped < 0.05 * len(others)
+
+
 def test_loans_match_their_transactions(source: str) -> None:
     rows = query(source, """
         SELECT l.loan_id, l.status, l.principal, l.outstanding_principal,
