@@ -182,11 +182,11 @@ class MetricFlowSemanticLayer:
         month = month or last_complete
         month.require_complete(as_of)
         result = self.engine.query(
-            ["tier_customers"], ["metric_time__month", "customer_month__tier"],
+            ["tier_customers"], ["metric_time__month", "customer_tier_month__tier"],
             where=[filters.month_between(month.previous, month)],
         )
         counts: dict[tuple[Month, str], int] = {
-            (Month.of(r["metric_time__month"]), r["customer_month__tier"]): int(r["tier_customers"] or 0)
+            (Month.of(r["metric_time__month"]), r["customer_tier_month__tier"]): int(r["tier_customers"] or 0)
             for r in result.dicts()
         }
         tiers = tuple(

@@ -327,3 +327,29 @@ def test_planned_once_per_shape_and_equal_to_fresh_planning(sl: MetricFlowSemant
 
         assert norm(got.rows) == norm(fresh.result_df.rows)
     assert len(engine.plans._items) == 1  # one shape, six customers: planned once
+
+
+def _tiers_at(oracle: Oracle, month: date) -> dict[str, int]:
+    """The governed rule applied at `month` straight from the source ledgers (independent of dbt)."""
+    v = project_vars()
+    gold, diamond, window = Decimal(str(v["tier_gold_min"])), Decimal(str(v["tier_diamond_min"])), v["tier_months"]
+    counts = {"Bronze": 0, "Gold": 0, "Diamond": 0}
+    for customer in oracle.customer_signup:
+        first = oracle.first_month(customer)
+        months = [m for m in (add_months(month, -k) for k in range(window)) if m >= first]
+        if not months:
+            continue  # not a customer yet at that month end
+        average = sum(oracle.month_end_balance(customer, m) + oracle.investments_held(customer, m)
+                      for m in months) / len(months)
+        counts["Diamond" if average >= diamond else "Gold" if average >= gold else "Bronze"] += 1
+    return counts
+
+
+def test_customers_per_tier_with_change_since_last_month(sl: MetricFlowSemanticLayer, oracle: Oracle) -> None:
+    month = Month.of(oracle.last_complete_month)
+    answer = sl.customers_per_tier()
+    now, before = _tiers_at(oracle, month.first_day), _tiers_at(oracle, month.previous.first_day)
+    assert answer.month == month
+    assert {t.tier: (t.customers, t.change) for t in answer.tiers} == {
+        tier: (now[tier], now[tier] - before[tier]) for tier in now}
+    assert any(t.change for t in answer.tiers)
