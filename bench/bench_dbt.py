@@ -206,10 +206,11 @@ def main() -> int:
         for n in scales:
             rows.append(measure(n, Path(tmp)))
     print("## dbt build: full vs incremental (bench/bench_dbt.py)\n")
-    print(f"Command: `{'BENCH_SCALE=small ' if small else ''}python -m bench.bench_dbt` (DuckDB target, 2 dbt threads). "
-          f"{HISTORY_DAYS} days of history, ~{TX_PER_ACCOUNT} transactions per account; the new day adds 1 % booked "
-          "transactions and cancels a few booked rows of the last 3 days. Builds include every data and unit test; "
-          "incremental and full-refresh marts checked equal (counts, exact sums, tier counts).\n")
+    prefix = "BENCH_SCALE=small " if small else ""
+    print(f"Command: `{prefix}python -m bench.bench_dbt` (DuckDB target, 2 dbt threads). "
+          f"{HISTORY_DAYS} days of history, ~{TX_PER_ACCOUNT} transactions per account; the new day adds 1 % "
+          "booked transactions and cancels a few booked rows of the last 3 days. Builds include every data and unit "
+          "test; incremental and full-refresh marts checked equal (counts, exact sums, tier counts).\n")
     print("| transactions | accounts | daily balance rows | full build s | new rows | incremental build s "
           "| incremental / full | incremental `dbt run` s | full-refresh build of new data s |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
