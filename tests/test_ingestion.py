@@ -525,3 +525,23 @@ def test_warehouse_locked_by_another_process_is_a_configuration_error(
         holder.kill()
         holder.wait()
     assert run_ingest(source, warehouse_path, data_dir).rows_loaded == 19
+
+
+def test_generated_history_then_simulated_days_stay_exact(
+    empty_source: str, warehouse_path: Path, data_dir: Path
+) -> None:
+    """End to end with the project's generator: full load, then two simulated days (inserts + updates)."""
+    from datetime import date
+
+    from ingestion.generator import generate, simulate_days
+
+    generate(empty_source, customers=40, months=3, seed=7, end_date=date(2025, 3, 31))
+    first = run_ingest(empty_source, warehouse_path, data_dir)
+    assert first.rows_loaded > 0
+    assert_warehouse_equals_source(warehouse_path, empty_source)
+
+    simulate_days(empty_source, days=2, seed=8)
+    second = run_ingest(empty_source, warehouse_path, data_dir)
+    assert 0 < second.rows_loaded < first.rows_loaded
+    assert_warehouse_equals_source(warehouse_path, empty_source)
+    assert run_ingest(empty_source, warehouse_path, data_dir).rows_loaded == 0
