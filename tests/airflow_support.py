@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # cosmos runs `dbt ls` while parsing finefin_refresh: 5-10 s alone, over 30 s (the default) on 2 busy cores
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         "AIRFLOW__COSMOS__ENABLE_CACHE": "True",
         "DO_NOT_TRACK": "1",
     }
@@ -89,3 +92,34 @@ def task_states(dag_run: Any) -> dict[str, str]:
 
     with create_session() as session:
         return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+
+
+# --- a scripted Airbyte API (httpx.MockTransport) for the airbyte ingest mode
+
+AIRBYTE_URL = "https://api.example.test/v1"
+
+
+def airbyte_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FINEFIN_AIRBYTE_URL", AIRBYTE_URL)
+    monkeypatch.setenv("FINEFIN_AIRBYTE_CONNECTION_ID", "9f1c6a4e-1111-4c2b-9d3e-000000000001")
+    monkeypatch.setenv("FINEFIN_AIRBYTE_TOKEN", "tok-test")
+    monkeypatch.setenv("FINEFIN_AIRBYTE_POLL_INTERVAL_SECONDS", "0.01")
+    monkeypatch.setenv("FINEFIN_AIRBYTE_MAX_POLL_INTERVAL_SECONDS", "0.01")
+
+
+def scripted_airbyte(final_status: str, requests: list[httpx.Request]) -> httpx.Client:
+    statuses = iter(["running", final_status])
+
+    def job(status: str) -> dict[str, Any]:
+        return {"jobId": 42, "connectionId": "9f1c6a4e-1111-4c2b-9d3e-000000000001", "jobType": "sync",
+                "startTime": "2026-11-24T13:00:00Z", "status": status, "rowsSynced": 1234, "duration": "PT1M"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.method == "POST" and request.url.path == "/v1/jobs":
+            return httpx.Response(200, json=job("pending"))
+        if request.method == "GET" and request.url.path == "/v1/jobs/42":
+            return httpx.Response(200, json=job(next(statuses)))
+        return httpx.Response(404, json={"message": "unscripted"})
+
+    return httpx.Client(transport=httpx.MockTransport(handler))

@@ -8,15 +8,18 @@ import pytest
 
 pytest.register_assert_rewrite("tests.bot_support", "tests.airflow_support")
 
+import functools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bot.blocks import money
 from finefin import refresh
-from tests.airflow_support import parse_dags, run_dag, task_states
+from tests.airflow_support import airbyte_env, parse_dags, run_dag, scripted_airbyte, task_states
 from tests.bot_support import NOW, build_double
 from tests.fake_slack import FakeSlack
 
@@ -212,3 +215,30 @@ def test_missing_channel_fails_the_task_with_a_clear_alert(airflow_home: Path, m
     assert run.state == "failed"
     [alert] = posts_to(slack, "CALERT")
     assert "FINEFIN_DIRECTOR_CHANNEL is not set" in text_of(alert)
+
+
+# ------------------------------------------------------------------------------ the refresh DAG in Airbyte mode
+
+
+@pytest.mark.parametrize("final_status", ["succeeded", "failed"])
+def test_refresh_ingest_task_in_airbyte_mode(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             slack: FakeSlack, final_status: str) -> None:
+    """FINEFIN_INGEST_MODE=airbyte: the ingest task triggers the sync (HTTP scripted); a failed job fails the task
+    and the alert names the job and its status. The other tasks are marked success, not run."""
+    requests: list[httpx.Request] = []
+    client = scripted_airbyte(final_status, requests)
+    monkeypatch.setattr(refresh, "ingest", functools.partial(refresh.ingest, airbyte_http=client))
+    airbyte_env(monkeypatch)
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_INGEST_MODE="airbyte", **slack_env(slack))
+    run = bag.get_dag("finefin_refresh").test(logical_date=RUN_AT, mark_success_pattern=r"(?!ingest$).*")
+    assert [(r.method, r.url.path) for r in requests] == [("POST", "/v1/jobs"), ("GET", "/v1/jobs/42"),
+                                                          ("GET", "/v1/jobs/42")]
+    states = task_states(run)
+    if final_status == "succeeded":
+        assert run.state == "success" and states["ingest"] == "success"
+        assert posts_to(slack, "CALERT") == []
+    else:
+        assert run.state == "failed" and states["ingest"] == "failed"
+        [alert] = posts_to(slack, "CALERT")
+        assert "finefin_refresh.ingest failed" in alert["text"]
+        assert "job 42 status failed" in alert["text"]
