@@ -31,6 +31,8 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # one writer of the warehouse at a time
+    # DuckDB: one process may write the file, so dbt tasks run one after another; Snowflake builds in parallel
+    max_active_tasks=1 if settings.target == "duckdb" else 8,
     default_args=refresh.default_args(orchestration),
     tags=["finefin", "refresh"],
 ) as dag:

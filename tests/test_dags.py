@@ -67,6 +67,7 @@ def test_refresh_graph(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_
     bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TASK_RETRIES="3")
     dag = bag.get_dag("finefin_refresh")
     assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.max_active_tasks == 1  # one DuckDB writer at a time
     assert dag.timetable.expression == "0 * * * *"  # @hourly by default
 
     tasks = dag.task_dict
@@ -98,6 +99,16 @@ def test_refresh_graph(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_
         assert task.retry_exponential_backoff == 2.0
         assert task.max_retry_delay == timedelta(minutes=30)
         assert on_task_failure in (task.on_failure_callback or [])
+
+
+def test_refresh_parses_for_production(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Snowflake target + Airbyte ingest: same graph, dbt tasks on the snowflake output, built in parallel."""
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TARGET="snowflake", FINEFIN_INGEST_MODE="airbyte")
+    dag = bag.get_dag("finefin_refresh")
+    assert dag.max_active_tasks == 8
+    build = dag.get_task("dbt_build.fct_transactions_model_build")
+    assert build.profile_config.target_name == "snowflake"
+    assert build.env["FINEFIN_TARGET"] == "snowflake"
 
 
 def test_posting_graphs_and_local_schedules(airflow_home: Path, monkeypatch: pytest.MonkeyPatch,
