@@ -118,6 +118,27 @@ def transform(
     console.print(result)
 
 
+@app.command("refresh")
+def refresh(
+    full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
+) -> None:
+    """One refresh, as the Airflow DAG runs it: ingest (FINEFIN_INGEST_MODE) -> dbt build -> publish for readers."""
+    from finefin import refresh as steps
+    from finefin.transform import run_dbt_build
+
+    settings = get_settings()
+    try:
+        mode = steps.OrchestrationSettings.from_env().ingest_mode
+        loaded = steps.ingest(settings, mode)
+        console.print(f"ingest ({mode}): {loaded}", highlight=False)
+        built = run_dbt_build(settings, full_refresh=full_refresh, target_path=steps.refresh_target(settings))
+        console.print(str(built).splitlines()[0], highlight=False)
+        published = steps.publish(settings)
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"published: {published}", highlight=False)
+
+
 @app.command("demo")
 def demo(
     customers: Annotated[int, typer.Option(min=1, help="Customers to generate when the source is empty.")] = 5000,

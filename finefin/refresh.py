@@ -165,7 +165,7 @@ def check_source_freshness(settings: Settings, *, target_path: Path | None = Non
     """
     from finefin.transform import run_dbt
 
-    result = run_dbt(["source", "freshness"], settings, target_path=target_path or _refresh_target(settings))
+    result = run_dbt(["source", "freshness"], settings, target_path=target_path or refresh_target(settings))
     statuses: dict[str, str] = {}
     problems: list[str] = []
     for item in getattr(result.result, "results", None) or []:
@@ -197,7 +197,7 @@ def publish(settings: Settings, *, target_path: Path | None = None) -> dict[str,
     from finefin.transform import release_duckdb, run_dbt
     from semantic_layer.publish import publish_warehouse, semantic_manifest_path
 
-    target_path = target_path or _refresh_target(settings)
+    target_path = target_path or refresh_target(settings)
     release_duckdb()  # cosmos may have run dbt in this process: close its handle before the checkpoint
     result = run_dbt(["parse"], settings, target_path=target_path)
     if not result.success:
@@ -207,7 +207,7 @@ def publish(settings: Settings, *, target_path: Path | None = None) -> dict[str,
     return {"published": True, "load_id": snapshot.load_id, "warehouse": str(snapshot.warehouse)}
 
 
-def _refresh_target(settings: Settings) -> Path:
+def refresh_target(settings: Settings) -> Path:
     """dbt artifacts of the scheduled refresh, apart from `dbt/target` (the CLI's and developers')."""
     return settings.data_path / "dbt-target" / settings.target
 
