@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from finefin.config import Settings
-from finefin.transform import run_dbt, run_dbt_build
+from finefin.transform import BuildResult, run_dbt, run_dbt_build
 
 HISTORY_DAYS = 365
 TX_PER_ACCOUNT = 200
@@ -115,6 +115,7 @@ class Row:
     incr_build_s: float
     incr_run_s: float
     refresh_s: float
+    incr_top: str  # the slowest nodes of the incremental build
 
 
 def make_raw(warehouse: Path, transactions: int) -> int:
@@ -169,14 +170,23 @@ def measure(transactions: int, work: Path) -> Row:
     accounts = make_raw(warehouse, transactions)
     print(f"raw: {transactions:,} transactions, {accounts:,} accounts", file=sys.stderr, flush=True)
 
+    results: list[BuildResult] = []
+
     def build(**kwargs: object) -> None:
-        run_dbt_build(settings, target_path=target, progress=False, **kwargs)  # type: ignore[arg-type]
+        results.append(run_dbt_build(settings, target_path=target, progress=False, **kwargs))  # type: ignore[arg-type]
 
     full_s = timed("full build", build)
     new_rows = add_new_day(warehouse, transactions, accounts)
     incremental_copy = work / "incremental_models_only.duckdb"
     shutil.copyfile(warehouse, incremental_copy)
     incr_build_s = timed("incremental build", build)
+    nodes = results[-1].nodes
+    tests_s = sum(n.seconds for n in nodes if n.resource_type in ("test", "unit_test"))
+    models_s = sum(n.seconds for n in nodes if n.resource_type == "model")
+    slowest = sorted(nodes, key=lambda n: -n.seconds)[:4]
+    incr_top = (f"node time: models {models_s:.1f} s, tests {tests_s:.1f} s; slowest: "
+                + ", ".join(f"{n.name} {n.seconds:.1f} s" for n in slowest))
+    print(f"  {incr_top}", file=sys.stderr, flush=True)
 
     def run_models_only() -> None:
         result = run_dbt(["run"], Settings(warehouse=incremental_copy, data_dir=work), target="duckdb",
@@ -195,7 +205,7 @@ def measure(transactions: int, work: Path) -> Row:
         con.close()
     for path in (warehouse, incremental_copy):
         path.unlink()
-    return Row(transactions, accounts, daily_rows, full_s, new_rows, incr_build_s, incr_run_s, refresh_s)
+    return Row(transactions, accounts, daily_rows, full_s, new_rows, incr_build_s, incr_run_s, refresh_s, incr_top)
 
 
 def main() -> int:
@@ -218,6 +228,9 @@ def main() -> int:
         print(f"| {r.transactions:,} | {r.accounts:,} | {r.daily_rows:,} | {r.full_s:.1f} | {r.new_rows:,} "
               f"| {r.incr_build_s:.1f} | {100 * r.incr_build_s / r.full_s:.0f} % | {r.incr_run_s:.1f} "
               f"| {r.refresh_s:.1f} |")
+    print("\nIncremental build, summed per-node time (2 threads run nodes in parallel):\n")
+    for r in rows:
+        print(f"- {r.transactions:,} transactions: {r.incr_top}")
     return 0
 
 
