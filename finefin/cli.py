@@ -122,7 +122,8 @@ def transform(
 def refresh(
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
 ) -> None:
-    """One refresh, as the Airflow DAG runs it: ingest (FINEFIN_INGEST_MODE) -> dbt build -> publish for readers."""
+    """One refresh, as the Airflow DAG runs it: ingest (FINEFIN_INGEST_MODE) -> source freshness -> dbt build ->
+    publish for readers."""
     from finefin import refresh as steps
     from finefin.transform import run_dbt_build
 
@@ -131,6 +132,7 @@ def refresh(
         mode = steps.OrchestrationSettings.from_env().ingest_mode
         loaded = steps.ingest(settings, mode)
         console.print(f"ingest ({mode}): {loaded}", highlight=False)
+        console.print(f"source freshness: {steps.check_source_freshness(settings)}", highlight=False)
         built = run_dbt_build(settings, full_refresh=full_refresh, target_path=steps.refresh_target(settings))
         console.print(str(built).splitlines()[0], highlight=False)
         published = steps.publish(settings)
