@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -144,14 +144,19 @@ def ingest(settings: Settings, mode: str, *, airbyte_http: httpx.Client | None =
                 "tables": {t.table: t.rows_loaded for t in report.tables}}
     if mode == "airbyte":
         from ingestion.airbyte import AirbyteSettings, AirbyteSyncClient, AirbyteSyncError
+        from ingestion.airbyte_load_log import record_sync
 
         airbyte = AirbyteSettings.from_env()
+        started = datetime.now(UTC)
         with AirbyteSyncClient(airbyte, http_client=airbyte_http) as client:
             try:
                 result = client.run_sync()
             except AirbyteSyncError as exc:
+                record_sync(settings, exc.result, started, connection_id=str(airbyte.connection_id), error=str(exc))
                 raise IngestError(
                     f"Airbyte sync failed: job {exc.job_id} status {exc.result.airbyte_status}: {exc}") from exc
+        # freshness (bot, posting DAGs) reads ops.ingest_runs: record the sync there as the dlt pipeline does
+        record_sync(settings, result, started, connection_id=str(airbyte.connection_id))
         log.info("Airbyte job %s succeeded: %s rows", result.job_id, result.rows_synced)
         return {"mode": "airbyte", "job_id": result.job_id, "status": result.airbyte_status,
                 "rows_synced": result.rows_synced}
