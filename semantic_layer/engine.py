@@ -244,17 +244,6 @@ class SemanticEngine:
             sql = sql.replace(text, literal(value))
         return sql
 
-    def explain(self, metrics: Sequence[str] = (), group_by: Sequence[str] = (), *,
-                saved_query: str | None = None) -> str:
-        from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
-
-        request = MetricFlowQueryRequest.create(
-            saved_query_name=saved_query,
-            metric_names=list(metrics) if metrics else None,
-            group_by_names=list(group_by) if group_by else None,
-        )
-        return self._current().engine.explain(request).sql_statement.sql
-
     def fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> QueryResult:
         """A row listing read from a mart with bound parameters (statement lines, upcoming transactions).
 
