@@ -11,6 +11,7 @@ file is not locked against other processes (or other connections of this one).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -172,9 +173,15 @@ def run_dbt_build(
     *,
     target_path: Path | None = None,
     progress: bool = True,
+    data_test_window_days: int | None = None,
     extra_args: Sequence[str] = (),
 ) -> BuildResult:
-    """`dbt build` (models, snapshots, unit and data tests) on the target; raises DbtError naming failed nodes."""
+    """`dbt build` (models, snapshots, unit and data tests) on the target; raises DbtError naming failed nodes.
+
+    `data_test_window_days` (daily incremental runs): generic tests on the large incremental models check only the
+    rows of their last N days, the rows such a run rewrites (see dbt/macros/get_where_subquery.sql). Default: every
+    test checks every row.
+    """
     target = target or settings.target
     target_path = target_path or default_target_path(target)
     args = ["build"]
@@ -182,6 +189,8 @@ def run_dbt_build(
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
+    if data_test_window_days is not None:
+        args += ["--vars", json.dumps({"data_test_window_days": int(data_test_window_days)})]
     args += list(extra_args)
 
     console = Console(stderr=True)

@@ -49,8 +49,10 @@ def test_compile_for_snowflake_needs_no_connection(tmp_path: Path, monkeypatch: 
     assert "window_start" not in balances and "FINEFIN.analytics.metricflow_time_spine" in balances
 
 
-def test_failed_node_is_named(tmp_path: Path) -> None:
-    """A duplicate transaction id in raw makes the staging unique test fail: the error names that test."""
+@pytest.mark.parametrize("window_days", [None, 7])
+def test_failed_node_is_named(tmp_path: Path, window_days: int | None) -> None:
+    """A duplicate transaction id in raw makes the staging unique test fail: the error names that test. With the
+    daily windowed tests (data_test_window_days) the duplicate, being recent, is still caught."""
     warehouse = tmp_path / "tiny.duckdb"
     conn = duckdb.connect(str(warehouse))
     conn.execute("create schema raw")
@@ -68,7 +70,7 @@ def test_failed_node_is_named(tmp_path: Path) -> None:
     settings = Settings(warehouse=warehouse, data_dir=tmp_path)
     with pytest.raises(FinefinError) as caught:
         run_dbt_build(settings, select="stg_raw__transactions", target_path=tmp_path / "target", progress=False,
-                      extra_args=["--exclude", "test_name:relationships"])
+                      data_test_window_days=window_days, extra_args=["--exclude", "test_name:relationships"])
     lines = str(caught.value).splitlines()
     assert lines[0].startswith("dbt build on duckdb failed: 1 node(s) failed")
     assert any("unique_stg_raw__transactions_transaction_id" in line and "fail" in line for line in lines[1:])

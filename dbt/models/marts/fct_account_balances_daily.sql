@@ -18,6 +18,7 @@
         incremental_strategy='delete+insert',
         tmp_relation_type='transient',
         on_schema_change='fail',
+        meta={'data_test_window_column': 'balance_date'},
         post_hook="delete from {{ this }} where balance_date > (select as_of_date from "
                   ~ "{{ ref('int_reporting_date_derived') }})"
     )

@@ -12,6 +12,7 @@
         incremental_strategy='delete+insert',
         tmp_relation_type='transient',
         on_schema_change='fail',
+        meta={'data_test_window_column': 'updated_at'},
         post_hook="delete from {{ this }} where transaction_status <> 'booked'"
     )
 }}

@@ -1,3 +1,6 @@
+{#- meta.data_test_window_column: daily builds may test only recently updated rows (macros/get_where_subquery.sql). -#}
+{{ config(meta={'data_test_window_column': 'updated_at'}) }}
+
 with source as (
     select * from {{ source('raw', 'transactions') }}
 ),
