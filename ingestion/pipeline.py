@@ -79,6 +79,8 @@ class IngestReport:
     finished_at: datetime
     tables: list[TableLoad] = field(default_factory=list)
     recovered_packages: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time per phase: checks, recover, extract, normalize, load, bookkeeping."""
 
     @property
     def rows_loaded(self) -> int:
@@ -104,6 +106,8 @@ class IngestReport:
             lines.append(f"{t.table:<14} {t.rows_loaded:>12,} {t.duration_seconds:>9.2f}  {hwm}")
         if self.recovered_packages:
             lines.append(f"(first finished {self.recovered_packages} load package(s) left by an interrupted run)")
+        if self.phase_seconds:
+            lines.append("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.phase_seconds.items()))
         return "\n".join(lines)
 
     def __rich__(self) -> Any:
@@ -119,8 +123,11 @@ class IngestReport:
         for t in self.tables:
             hwm = t.high_water_mark.astimezone(UTC).isoformat(sep=" ") if t.high_water_mark else "-"
             table.add_row(t.table, f"{t.rows_loaded:,}", f"{t.duration_seconds:.2f}", hwm)
-        if self.recovered_packages:
-            table.caption = f"first finished {self.recovered_packages} load package(s) left by an interrupted run"
+        notes = [f"first finished {self.recovered_packages} load package(s) left by an interrupted run"
+                 ] if self.recovered_packages else []
+        if self.phase_seconds:
+            notes.append("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.phase_seconds.items()))
+        table.caption = "\n".join(notes) or None
         return table
 
 
@@ -528,6 +535,7 @@ def run_ingest(
     data_dir = Path(data_dir).expanduser().resolve()
     run_id = uuid.uuid4().hex[:12]
     run_start = datetime.now(UTC)
+    phases = _Phases()
     _check_warehouse(warehouse_path)
     dlt_dir = _check_data_dir(data_dir)
     decimals, integer_widths = check_source(dsn, tables)
@@ -540,6 +548,7 @@ def run_ingest(
         shutil.rmtree(dlt_dir / name)
 
     pipeline = _make_pipeline(warehouse_path, dlt_dir)
+    phases.lap("checks")
     load_ids: list[str] = []
     clock = _ExtractClock(tables)
     engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn, connect_timeout=10))
@@ -555,6 +564,7 @@ def run_ingest(
         else:
             pipeline.sync_destination()
         empty_tables = _empty_raw_tables(warehouse_path, tables)
+        phases.lap("recover")
 
         # 2. extract every table to local files (one package); nothing touches the warehouse yet
         clock = _ExtractClock(tables)
@@ -568,10 +578,13 @@ def run_ingest(
             table = _failed_table(exc, tables)
             column = _diagnose_column(dsn, cx_url, table) if table in tables else None
             raise _source_error(table, column, exc) from exc
+        phases.lap("extract")
 
         # 3. normalize + load into raw (staging tables, then one merge per table)
         pipeline.normalize()
+        phases.lap("normalize")
         load_ids.extend(pipeline.load().loads_ids)
+        phases.lap("load")
     except FinefinError as exc:
         _drop_local_state(pipeline)
         _record_failure(warehouse_path, run_id, tables, clock.started_at(), run_start, load_ids, str(exc))
@@ -591,7 +604,8 @@ def run_ingest(
         RunRow(run_id, t.table, t.rows_loaded, t.high_water_mark, started[t.table], finished, "success")
         for t in loads
     ])
-    report = IngestReport(run_id, warehouse_path, run_start, finished, loads, recovered)
+    phases.lap("bookkeeping")
+    report = IngestReport(run_id, warehouse_path, run_start, finished, loads, recovered, phases.seconds)
     log.info("%s", report)
     return report
 
@@ -604,6 +618,19 @@ def _find_cause(exc: BaseException, kind: type[BaseException]) -> Any:
             return cause
         cause = getattr(cause, "exception", None) or cause.__cause__
     return None
+
+
+class _Phases:
+    """Wall time per phase of a run, for the report (where does the time go)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._t
+        self._t = now
 
 
 def _failed_table(exc: BaseException, tables: Sequence[str]) -> str:
