@@ -86,23 +86,28 @@ def fill(dsn: str, transactions: int) -> dict[str, int]:
 
 
 def change_fraction(dsn: str, fraction: float, at: str = "2030-01-01 00:00+00") -> int:
-    """Update half and insert half of `fraction` of the transactions (cursor moved to `at`); returns rows changed."""
+    """Update half and insert half of `fraction` of the transactions; returns rows changed.
+
+    Changed rows get distinct `updated_at` values after `at` (1 ms apart), as an application's now() would give:
+    rows that all share one timestamp would sit on the high-water mark and be re-read and hashed by dlt's boundary
+    de-duplication on every later run."""
     with connect(dsn) as conn:
         row = conn.execute("SELECT count(*), max(transaction_id) FROM transactions").fetchone()
         assert row is not None
         total, max_id = int(row[0]), int(row[1])
         n = max(2, int(total * fraction))
         updated = conn.execute(
-            "UPDATE transactions SET description = 'edited', updated_at = %s::timestamptz "
+            "UPDATE transactions SET description = 'edited', "
+            "updated_at = %s::timestamptz + transaction_id * INTERVAL '1 millisecond' "
             "WHERE transaction_id %% %s = 0 AND transaction_id <= %s",
             (at, max(1, total // (n // 2)), max_id)).rowcount
         inserted = conn.execute(
             """INSERT INTO transactions (transaction_id, account_id, transaction_type, amount, status, booked_at,
                                          description, created_at, updated_at)
                SELECT %s + g, 1, 'deposit', 12.34, 'booked', %s::timestamptz, 'new', %s::timestamptz,
-                      %s::timestamptz
+                      %s::timestamptz + (%s + g) * INTERVAL '1 millisecond'
                FROM generate_series(1, %s) g""",
-            (max_id, at, at, at, n - updated)).rowcount
+            (max_id, at, at, at, max_id, n - updated)).rowcount
         conn.commit()
     return updated + inserted
 
