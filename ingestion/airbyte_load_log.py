@@ -48,10 +48,14 @@ def record_sync(settings: Settings, result: SyncResult | None, started_at: dt.da
 def _write_duckdb(settings: Settings, row: dict[str, Any]) -> None:
     import duckdb
 
-    from ingestion.load_log import RunRow, write_runs
+    from ingestion.load_log import INGEST_RUNS_DDL, RunRow, write_runs
 
     con = duckdb.connect(str(settings.warehouse_path))
     try:
+        # one row per job: a retried task that follows the same job replaces its record
+        con.execute(INGEST_RUNS_DDL)
+        con.execute("DELETE FROM ops.ingest_runs WHERE run_id = ? AND table_name = ?",
+                    [row["run_id"], row["table_name"]])
         write_runs(con, [RunRow(run_id=row["run_id"], table_name=row["table_name"], rows_loaded=row["rows_loaded"],
                                 high_water_mark=None, started_at=row["started_at"], finished_at=row["finished_at"],
                                 status=row["status"], error=row["error"])])
@@ -69,6 +73,8 @@ def _write_snowflake(row: dict[str, Any]) -> None:
         cur = conn.cursor()
         for statement in SNOWFLAKE_DDL:
             cur.execute(statement)
+        cur.execute("DELETE FROM ops.ingest_runs WHERE run_id = ? AND table_name = ?",
+                    [row["run_id"], row["table_name"]])
         cur.execute(
             "INSERT INTO ops.ingest_runs (run_id, table_name, rows_loaded, started_at, finished_at,"
             " duration_seconds, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

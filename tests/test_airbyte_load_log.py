@@ -38,6 +38,11 @@ def test_duckdb_success_counts_and_failure_does_not(tmp_path: Path) -> None:
     con.close()
     assert after == first  # a failed sync does not make the data look fresh
     assert rows == [("airbyte-7", "success", 1234, None), ("airbyte-8", "failed", 1234, "job 8 failed")]
+    # a retried task that follows the same job records it once
+    record_sync(settings, _result(8, SyncStatus.FAILED), STARTED, connection_id="conn-1", error="job 8 failed")
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    assert con.execute("SELECT count(*) FROM ops.ingest_runs WHERE run_id = 'airbyte-8'").fetchone() == (1,)
+    con.close()
 
 
 @pytest.fixture()
