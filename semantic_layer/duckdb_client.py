@@ -13,16 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from metricflow.data_table.mf_table import MetricFlowDataTable
 from metricflow.protocols.sql_client import SqlEngine
 from metricflow.sql.render.duckdb_renderer import DuckDbSqlPlanRenderer
 from metricflow.sql.render.sql_plan_renderer import SqlPlanRenderer
-from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
 
-NO_PARAMS = SqlBindParameterSet()
+from semantic_layer.sql_client_base import FetchingSqlClient
 
 
-class ReadOnlyDuckDbClient:
+class ReadOnlyDuckDbClient(FetchingSqlClient):
     """SqlClient for MetricFlow, plus `fetch()` for the few row listings read with bound parameters."""
 
     def __init__(self, path: Path) -> None:
@@ -50,24 +48,9 @@ class ReadOnlyDuckDbClient:
         finally:
             cursor.close()
 
-    def query(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMS) -> MetricFlowDataTable:
-        names, rows = self.fetch(stmt, _bind_values(sql_bind_parameter_set))
-        return MetricFlowDataTable.create_from_rows(column_names=names, rows=rows)
-
-    def execute(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMS) -> None:
-        self.fetch(stmt, _bind_values(sql_bind_parameter_set))
-
-    def dry_run(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMS) -> None:
-        self.fetch(f"EXPLAIN {stmt}", _bind_values(sql_bind_parameter_set))
-
     def close(self) -> None:
         self._conn.close()
 
     def render_bind_parameter_key(self, bind_parameter_key: str) -> str:
         return f"${bind_parameter_key}"
 
-
-def _bind_values(params: SqlBindParameterSet) -> dict[str, Any] | None:
-    if not params.param_dict:
-        return None
-    return {key: value.union_value for key, value in params.param_dict.items()}

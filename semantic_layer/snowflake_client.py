@@ -13,15 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from metricflow.data_table.mf_table import MetricFlowDataTable
 from metricflow.protocols.sql_client import SqlEngine
 from metricflow.sql.render.snowflake import SnowflakeSqlPlanRenderer
 from metricflow.sql.render.sql_plan_renderer import SqlPlanRenderer
-from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
 
 from semantic_layer.errors import WarehouseUnavailableError
-
-NO_PARAMS = SqlBindParameterSet()
+from semantic_layer.sql_client_base import FetchingSqlClient
 
 
 def connect_kwargs_from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -49,7 +46,7 @@ def connect_kwargs_from_env(env: dict[str, str] | None = None) -> dict[str, Any]
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-class SnowflakeClient:
+class SnowflakeClient(FetchingSqlClient):
     """SqlClient for MetricFlow plus `fetch()`; one connection, a cursor per query, serialized by a lock."""
 
     def __init__(self, connect_kwargs: dict[str, Any]) -> None:
@@ -76,16 +73,6 @@ class SnowflakeClient:
                 return names, [tuple(r) for r in cursor.fetchall()]
             finally:
                 cursor.close()
-
-    def query(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMS) -> MetricFlowDataTable:
-        names, rows = self.fetch(stmt, _bind_values(sql_bind_parameter_set))
-        return MetricFlowDataTable.create_from_rows(column_names=names, rows=rows)
-
-    def execute(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMS) -> None:
-        self.fetch(stmt, _bind_values(sql_bind_parameter_set))
-
-    def dry_run(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMS) -> None:
-        self.fetch(f"EXPLAIN {stmt}", _bind_values(sql_bind_parameter_set))
 
     def close(self) -> None:
         self._conn.close()
@@ -127,8 +114,3 @@ class SnowflakeWarehouse:
             raise WarehouseUnavailableError(f"no semantic manifest at {self._manifest_path}: run dbt parse first.")
         return self._shared_client(), self._manifest_path.read_text()
 
-
-def _bind_values(params: SqlBindParameterSet) -> dict[str, Any] | None:
-    if not params.param_dict:
-        return None
-    return {key: value.union_value for key, value in params.param_dict.items()}
