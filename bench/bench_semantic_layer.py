@@ -83,9 +83,11 @@ def timings(fn: Callable[[], Any], before: Callable[[], None] = lambda: None) ->
 def hand_sql(conn: duckdb.DuckDBPyConnection, customer: int, month_start: date, as_of: date) -> dict[str, Callable]:
     a = "analytics"
     month_end = conn.execute("SELECT last_day(?::date)", [month_start]).fetchone()[0]
+    previous_month = conn.execute("SELECT (?::date - INTERVAL 1 MONTH)::date", [month_start]).fetchone()[0]
     return {
         "balance": lambda: conn.execute(
-            f"SELECT account_id, balance FROM {a}.fct_account_balances_daily WHERE customer_id = ? AND balance_date ="
+            f"SELECT b.account_id, a.account_type, a.account_status, b.balance FROM {a}.fct_account_balances_daily b"
+            f" JOIN {a}.dim_accounts a USING (account_id) WHERE b.customer_id = ? AND b.balance_date ="
             f" (SELECT max(balance_date) FROM {a}.fct_account_balances_daily)", [customer]).fetchall(),
         "upcoming": lambda: conn.execute(
             f"SELECT s.*, b.total + sum(s.amount) OVER (ORDER BY scheduled_for_date, transaction_id) FROM"
@@ -97,18 +99,25 @@ def hand_sql(conn: duckdb.DuckDBPyConnection, customer: int, month_start: date, 
             f" AND month_start = ?", [customer, month_start]).fetchall(), conn.execute(
             f"SELECT * FROM {a}.fct_transactions WHERE customer_id = ? AND booked_date BETWEEN ? AND ?"
             f" ORDER BY booked_at, transaction_id", [customer, month_start, month_end]).fetchall()),
-        "monthly_growth": lambda: (conn.execute(
-            f"SELECT date_trunc('month', booked_date) m, sum(revenue_amount), sum(absolute_amount), count(*)"
-            f" FROM {a}.fct_transactions GROUP BY 1 ORDER BY 1").fetchall(), conn.execute(
-            f"SELECT signup_month, count(*) FROM {a}.dim_customers GROUP BY 1").fetchall()),
+        "monthly_growth": lambda: conn.execute(
+            f"WITH tx AS (SELECT date_trunc('month', booked_date) m, sum(revenue_amount) rev, sum(absolute_amount)"
+            f" vol, count(*) n FROM {a}.fct_transactions GROUP BY 1), cu AS (SELECT signup_month m, count(*) new"
+            f" FROM {a}.dim_customers GROUP BY 1), j AS (SELECT coalesce(tx.m, cu.m) m, rev, vol, n, new FROM tx"
+            f" FULL JOIN cu ON tx.m = cu.m) SELECT m, rev, vol, n, new,"
+            f" (rev - lag(rev) OVER w) * 100 / nullif(lag(rev) OVER w, 0),"
+            f" (vol - lag(vol) OVER w) * 100 / nullif(lag(vol) OVER w, 0),"
+            f" (new - lag(new) OVER w) * 100 / nullif(lag(new) OVER w, 0) FROM j WINDOW w AS (ORDER BY m)"
+            f" ORDER BY m").fetchall(),
         "customers_per_tier": lambda: conn.execute(
-            f"SELECT tier, count(*) FROM {a}.dim_customers GROUP BY 1").fetchall(),
+            f"SELECT month_start, tier, count(*) FROM {a}.fct_customer_tier_months WHERE month_start IN (?, ?)"
+            f" GROUP BY 1, 2", [previous_month, month_start]).fetchall(),
         "transactions_per_month": lambda: conn.execute(
             f"SELECT date_trunc('month', booked_date), transaction_type, count(*), sum(absolute_amount)"
             f" FROM {a}.fct_transactions GROUP BY 1, 2").fetchall(),
         "watchlist": lambda: (conn.execute(
-            f"SELECT customer_id, withdrawal_amount, loans_outstanding, investments_held FROM {a}.fct_customer_months"
-            f" WHERE month_start = ? AND (withdrawal_amount >= 3000 OR loans_outstanding >= 20000"
+            f"SELECT m.customer_id, c.full_name, withdrawal_amount, loans_outstanding, investments_held"
+            f" FROM {a}.fct_customer_months m JOIN {a}.dim_customers c USING (customer_id) WHERE month_start = ?"
+            f" AND (withdrawal_amount >= 3000 OR loans_outstanding >= 20000"
             f" OR investments_held >= 25000)", [month_start]).fetchall(), conn.execute(
             f"SELECT m.customer_id, c.full_name, red_streak_months, red_streak_start_month, closing_balance"
             f" FROM {a}.fct_customer_months m JOIN {a}.dim_customers c USING (customer_id)"

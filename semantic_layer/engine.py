@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -268,9 +269,11 @@ class SemanticEngine:
 
 
 def _sentinel(position: int, value: FilterValue) -> FilterValue:
-    """A value no real query uses, unique per slot: 12-digit numbers, or days of 1901."""
+    """A value no real query uses, unique per slot: 12-digit numbers, odd decimals, or days of 1901."""
     if isinstance(value, date):
         return date(1901, 1, 1) + timedelta(days=position)
+    if isinstance(value, Decimal):
+        return Decimal(f"987654000000.{position + 1:04d}7")
     return 987_654_000_000 + position
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from semantic_layer.inputs import CustomerId, Month
 
-FilterValue = int | date
+FilterValue = int | date | Decimal
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,10 @@ class Filter:
 
     def __post_init__(self) -> None:
         for value in self.values:
-            if isinstance(value, bool) or not isinstance(value, int | date):
-                raise TypeError(f"filter values are ints or dates, not {type(value).__name__}")
+            if isinstance(value, bool) or not isinstance(value, int | date | Decimal):
+                raise TypeError(f"filter values are ints, dates or Decimals, not {type(value).__name__}")
+            if isinstance(value, Decimal) and not value.is_finite():
+                raise TypeError("filter Decimals must be finite")
 
     def render(self, values: tuple[FilterValue, ...] | None = None) -> str:
         text = self.template
@@ -36,9 +39,11 @@ class Filter:
 
 
 def literal(value: FilterValue) -> str:
-    """SQL literal of a typed value: digits, or a quoted ISO date."""
+    """SQL literal of a typed value: digits, a plain decimal, or a quoted ISO date."""
     if isinstance(value, date):
         return f"'{value.isoformat()}'"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     return str(int(value))
 
 
@@ -48,19 +53,21 @@ def customer_is(customer_id: CustomerId) -> Filter:
     return Filter("{{ Entity('customer') }} = §0§", (customer_id.value,))
 
 
-def customer_in(customer_ids: list[CustomerId]) -> Filter:
-    """Not cacheable by shape when the list length varies; fine for the few watchlist lookups."""
-    if not customer_ids or not all(isinstance(c, CustomerId) for c in customer_ids):
-        raise TypeError("customer_in() takes a non-empty list of CustomerId")
-    slots = ", ".join(f"§{i}§" for i in range(len(customer_ids)))
-    return Filter("{{ Entity('customer') }} IN (" + slots + ")", tuple(c.value for c in customer_ids))
-
-
 def month_between(first: Month, last: Month) -> Filter:
     if not (isinstance(first, Month) and isinstance(last, Month)):
         raise TypeError("month_between() takes Months")
     column = "{{ TimeDimension('metric_time', 'month') }}"
     return Filter(f"{column} >= §0§ AND {column} <= §1§", (first.first_day, last.first_day))
+
+
+def watch_thresholds(withdrawals: Decimal, loans: Decimal, investments: Decimal) -> Filter:
+    """Customer-months at or above any advisor threshold (the month's own withdrawals, loans, investments)."""
+    return Filter(
+        "({{ Dimension('customer_month__month_withdrawal_amount') }} >= §0§"
+        " OR {{ Dimension('customer_month__month_end_loans_outstanding') }} >= §1§"
+        " OR {{ Dimension('customer_month__month_end_investments_held') }} >= §2§)",
+        (Decimal(withdrawals), Decimal(loans), Decimal(investments)),
+    )
 
 
 def red_streak_at_least(months: int) -> Filter:

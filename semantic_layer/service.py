@@ -56,16 +56,23 @@ class MetricFlowSemanticLayer:
     def __init__(self, engine: SemanticEngine, settings: SemanticLayerSettings | None = None) -> None:
         self.engine = engine
         self.settings = settings or SemanticLayerSettings()
+        self._reporting: tuple[str, tuple[dt.date, Month]] | None = None
 
     # -- context ----------------------------------------------------------------------------------------------
     def reporting_dates(self) -> tuple[dt.date, Month]:
-        """The data's today (latest booking date) and its last complete month."""
+        """The data's today (latest booking date) and its last complete month: constant for a load, so read once
+        per load id (kept apart from the result cache, which callers may clear)."""
+        load_id = self.engine.load_id
+        if self._reporting is not None and self._reporting[0] == load_id:
+            return self._reporting[1]
         rows = self.engine.fetch(
             f"SELECT as_of_date, last_complete_month FROM {self.engine.relation('int_reporting_date_derived')}"
         ).rows
         if not rows or rows[0][0] is None:
             raise SemanticLayerError("The warehouse holds no data yet.")
-        return rows[0][0], Month.of(rows[0][1])
+        dates = (rows[0][0], Month.of(rows[0][1]))
+        self._reporting = (load_id, dates)
+        return dates
 
     def freshness(self) -> Freshness:
         rows = self.engine.fetch(LAST_SUCCESSFUL_LOAD_SQL).rows
@@ -231,40 +238,34 @@ class MetricFlowSemanticLayer:
             "high_withdrawals": "withdrawals", "loans_outstanding": "loans_outstanding",
             "investments_held": "investments_held",
         }
-        figures = self.engine.query(
-            list(metric_of.values()), ["customer", "customer__full_name"], where=[in_month]
+        # only customer-months at or above a threshold come back from the warehouse
+        flagged = self.engine.query(
+            list(metric_of.values()), ["customer", "customer__full_name"],
+            where=[in_month, filters.watch_thresholds(*thresholds.values())],
         ).dicts()
         entries = [
             WatchlistEntry(CustomerId(int(r["customer"])), r["customer__full_name"], reason,
                            money(r[metric_of[reason]]), threshold)
-            for r in figures
+            for r in flagged
             for reason, threshold in thresholds.items()
             if money(r[metric_of[reason]]) >= threshold
         ]
         entries.sort(key=lambda e: (e.reason, -e.value, e.customer_id))
-        return Watchlist(month, tuple(entries), self._red_streaks(month, in_month), thresholds,
+        return Watchlist(month, tuple(entries), self._red_streaks(in_month), thresholds,
                          self.settings.red_streak_min_months)
 
-    def _red_streaks(self, month: Month, in_month: str) -> tuple[RedStreak, ...]:
-        streak_filter = filters.red_streak_at_least(self.settings.red_streak_min_months)
+    def _red_streaks(self, in_month: filters.Filter) -> tuple[RedStreak, ...]:
         rows = self.engine.query(
             ["customers_in_red_streak"],
             ["customer", "customer__full_name", "customer_month__red_streak_months",
-             "customer_month__red_streak_start_month"],
-            where=[in_month, streak_filter],
+             "customer_month__red_streak_start_month", "customer_month__closing_balance"],
+            where=[in_month, filters.red_streak_at_least(self.settings.red_streak_min_months)],
         ).dicts()
-        if not rows:
-            return ()
-        ids = [CustomerId(int(r["customer"])) for r in rows]
-        balances = {
-            int(r["customer"]): money(r["balance"])
-            for r in self.engine.query(["balance"], ["customer"], where=[in_month, filters.customer_in(ids)]).dicts()
-        }
         streaks = [
             RedStreak(CustomerId(int(r["customer"])), r["customer__full_name"],
                       int(r["customer_month__red_streak_months"]),
                       Month.of(_as_date(r["customer_month__red_streak_start_month"])),
-                      balances.get(int(r["customer"]), Decimal("0.00")))
+                      money(r["customer_month__closing_balance"]))
             for r in rows
         ]
         return tuple(sorted(streaks, key=lambda s: (-s.months, s.balance, s.customer_id)))

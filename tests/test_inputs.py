@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -78,7 +79,10 @@ def test_filters_take_only_typed_values() -> None:
         filters.Filter("x = §0§", ("1 OR 1=1",))  # type: ignore[arg-type]
     text = str(filters.month_between(Month(2025, 11), Month(2026, 2)))
     assert "'2025-11-01'" in text and "'2026-02-01'" in text
-    assert str(filters.customer_in([CustomerId(1), CustomerId(22)])).endswith("IN (1, 22)")
+    text = str(filters.watch_thresholds(Decimal("3000"), Decimal("20000.50"), Decimal("25000")))
+    assert ">= 3000 OR" in text and ">= 20000.50 OR" in text
+    with pytest.raises(TypeError):
+        filters.Filter("x >= §0§", (Decimal("NaN"),))
 
 
 @given(st.text(max_size=60))
