@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from semantic_layer import filters
@@ -85,6 +85,7 @@ def test_filters_take_only_typed_values() -> None:
         filters.Filter("x >= §0§", (Decimal("NaN"),))
 
 
+@settings(deadline=None)  # timing varies on shared CI cores; the property, not speed, is under test
 @given(st.text(max_size=60))
 def test_any_text_parses_to_a_safe_value_or_fails_cleanly(text: str) -> None:
     try:
