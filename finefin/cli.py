@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import date
 from typing import Annotated
 
@@ -22,6 +23,8 @@ app.add_typer(bot_app, name="bot")
 app.command("ask")(ask)
 
 console = Console(stderr=True)
+# platformdirs (via dlt/dbt) warns on machines without XDG_RUNTIME_DIR (containers, CI); it changes nothing for us.
+warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR is not set.*")
 
 
 def fail(message: str) -> typer.Exit:
