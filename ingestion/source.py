@@ -46,6 +46,15 @@ def start_embedded(pgdata: Path) -> str:
     return server.get_uri()  # type: ignore[attr-defined]
 
 
+def stop_embedded() -> None:
+    """Stop the embedded servers this process started (pgserver would otherwise stop them from an atexit hook,
+    logging after the interpreter's log streams may be closed)."""
+    while _embedded_servers:
+        _, server = _embedded_servers.popitem()
+        server.cleanup()  # type: ignore[attr-defined]
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
 def source_dsn(settings: Settings) -> str:
     """DSN of the operational database: the configured one, or the embedded server's."""
     if settings.source_url:

@@ -11,7 +11,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingestion.source import apply_schema, start_embedded
+from ingestion.source import apply_schema, start_embedded, stop_embedded
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_embedded_servers_at_the_end() -> Iterator[None]:
+    yield
+    stop_embedded()
 
 
 @pytest.fixture(scope="session")
