@@ -305,7 +305,9 @@ def test_cache_hits_then_new_publish_invalidates(sl: MetricFlowSemanticLayer, ch
     old = sl.engine.load_id
     publish_warehouse(chain.settings, manifest=chain.root / "target" / "semantic_manifest.json")
     again = sl.engine.query(saved_query="monthly_growth")
-    assert sl.engine.load_id != old and again is not first and again == first
+    assert sl.engine.load_id != old and again is not first
+    # same rows (MetricFlow's SQL has no ORDER BY, so DuckDB may return them in another order)
+    assert again.columns == first.columns and sorted(again.rows, key=str) == sorted(first.rows, key=str)
 
 
 def test_planned_once_per_shape_and_equal_to_fresh_planning(sl: MetricFlowSemanticLayer, chain: Chain) -> None:
