@@ -13,6 +13,7 @@ from bot.assistant import Assistant, new_request_id
 from bot.delivery import deliver
 
 log = logging.getLogger(__name__)
+ACK_HEAD_START_SECONDS = 0.03
 
 
 def finefin_ack(ack: Ack) -> None:
@@ -22,6 +23,9 @@ def finefin_ack(ack: Ack) -> None:
 
 def make_finefin_answer(assistant: Assistant) -> Callable[..., None]:
     def finefin_answer(body: dict[str, Any], respond: Respond, client: Any) -> None:
+        # Let the request thread send the ack first: rendering PDFs and charts (fpdf2, matplotlib's Agg in C)
+        # holds the GIL for tens of milliseconds, which otherwise lands on the ack's latency.
+        time.sleep(ACK_HEAD_START_SECONDS)
         request_id = new_request_id()
         user_id = body.get("user_id", "")
         log.info("request %s: /finefin from %s (trigger %s)", request_id, user_id, body.get("trigger_id"))
