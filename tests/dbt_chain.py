@@ -17,6 +17,8 @@ from finefin.transform import BuildResult, run_dbt_build
 from ingestion.generator import generate
 from ingestion.pipeline import run_ingest
 from ingestion.source import apply_schema
+from semantic_layer.service import MetricFlowSemanticLayer
+from semantic_layer.settings import SemanticLayerSettings
 
 CUSTOMERS = 200
 MONTHS = 8
@@ -46,6 +48,18 @@ class Chain:
     def build(self, *, full_refresh: bool = False, target_path: Path | None = None) -> BuildResult:
         return run_dbt_build(self.settings, full_refresh=full_refresh, target_path=target_path or self.root / "target",
                              progress=False)
+
+    def publish(self) -> None:
+        """Publish the built warehouse with the semantic manifest of `build()`, as the refresh does."""
+        from semantic_layer.publish import publish_warehouse
+
+        publish_warehouse(self.settings, manifest=self.root / "target" / "semantic_manifest.json")
+
+    def semantic_layer(self, settings: SemanticLayerSettings | None = None) -> MetricFlowSemanticLayer:
+        """A semantic layer over the published snapshots (close it with `.engine.close()`)."""
+        from semantic_layer.engine import DuckDbSnapshotEngine
+
+        return MetricFlowSemanticLayer(DuckDbSnapshotEngine(self.data_dir, self.warehouse.name), settings)
 
 
 def make_chain(make_database: Callable[[], str], root: Path, *, customers: int = CUSTOMERS, months: int = MONTHS,

@@ -32,9 +32,7 @@ from pypdf import PdfReader
 from bot.blocks import esc, money
 from bot.settings import BotSettings
 from finefin.config import DBT_PROJECT_DIR
-from semantic_layer.engine import DuckDbSnapshotEngine
 from semantic_layer.inputs import Month
-from semantic_layer.publish import publish_warehouse
 from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.settings import SemanticLayerSettings
 from tests.bot_support import People, ask_slack
@@ -72,15 +70,15 @@ UTC_DAY = "(t.booked_at AT TIME ZONE 'UTC')::date"
 def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
     chain = make_chain(make_database, tmp_path_factory.mktemp("bot_e2e"))
     chain.build()
-    publish_warehouse(chain.settings, manifest=chain.root / "target" / "semantic_manifest.json")
+    chain.publish()
     return chain
 
 
 @pytest.fixture(scope="module")
 def real_sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
-    engine = DuckDbSnapshotEngine(chain.data_dir, chain.warehouse.name)
-    yield MetricFlowSemanticLayer(engine, WATCH)
-    engine.close()
+    sl = chain.semantic_layer(WATCH)
+    yield sl
+    sl.engine.close()
 
 
 class RecordingLayer:

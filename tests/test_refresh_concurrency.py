@@ -13,10 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from semantic_layer.engine import DuckDbSnapshotEngine
 from semantic_layer.inputs import CustomerId
-from semantic_layer.publish import publish_warehouse
-from semantic_layer.service import MetricFlowSemanticLayer
 from tests.dbt_chain import make_chain
 
 FINEFIN = str(Path(sys.executable).with_name("finefin"))
@@ -26,8 +23,8 @@ FINEFIN = str(Path(sys.executable).with_name("finefin"))
 def test_refresh_in_another_process_never_fails_an_answer(make_database: Callable[[], str], tmp_path: Path) -> None:
     chain = make_chain(make_database, tmp_path / "chain", customers=120, months=5)
     chain.build()
-    publish_warehouse(chain.settings, manifest=chain.root / "target" / "semantic_manifest.json")
-    sl = MetricFlowSemanticLayer(DuckDbSnapshotEngine(chain.data_dir, chain.warehouse.name))
+    chain.publish()
+    sl = chain.semantic_layer()
     as_of_before, _ = sl.reporting_dates()
     load_before = sl.engine.load_id
 

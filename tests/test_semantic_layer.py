@@ -13,10 +13,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import psycopg
 import pytest
 
-from semantic_layer.engine import DuckDbSnapshotEngine
 from semantic_layer.errors import FutureMonthError, InvalidInputError, UnknownCustomerError, UnknownMetricError
 from semantic_layer.inputs import CustomerId, Month
-from semantic_layer.publish import publish_warehouse
 from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.settings import SemanticLayerSettings
 from tests.dbt_chain import Chain, make_chain, project_vars
@@ -33,15 +31,15 @@ WATCH = SemanticLayerSettings(watch_withdrawals_min=Decimal("500"), watch_loans_
 def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
     chain = make_chain(make_database, tmp_path_factory.mktemp("sl"))
     chain.build()
-    publish_warehouse(chain.settings, manifest=chain.root / "target" / "semantic_manifest.json")
+    chain.publish()
     return chain
 
 
 @pytest.fixture(scope="module")
 def sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
-    engine = DuckDbSnapshotEngine(chain.data_dir, chain.warehouse.name)
-    yield MetricFlowSemanticLayer(engine, WATCH)
-    engine.close()
+    sl = chain.semantic_layer(WATCH)
+    yield sl
+    sl.engine.close()
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +301,7 @@ def test_cache_hits_then_new_publish_invalidates(sl: MetricFlowSemanticLayer, ch
     first = sl.engine.query(saved_query="monthly_growth")
     assert sl.engine.query(saved_query="monthly_growth") is first  # served from the cache
     old = sl.engine.load_id
-    publish_warehouse(chain.settings, manifest=chain.root / "target" / "semantic_manifest.json")
+    chain.publish()
     again = sl.engine.query(saved_query="monthly_growth")
     assert sl.engine.load_id != old and again is not first
     # same rows (MetricFlow's SQL has no ORDER BY, so DuckDB may return them in another order)

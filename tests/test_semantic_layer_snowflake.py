@@ -15,9 +15,8 @@ import pytest
 import sqlglot
 
 from finefin.transform import run_dbt, run_dbt_build
-from semantic_layer.engine import DuckDbSnapshotEngine, SemanticEngine
+from semantic_layer.engine import SemanticEngine
 from semantic_layer.inputs import CustomerId
-from semantic_layer.publish import publish_warehouse
 from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.settings import SemanticLayerSettings
 from semantic_layer.snowflake_client import SnowflakeWarehouse, connect_kwargs_from_env
@@ -100,8 +99,8 @@ def both(make_database: Callable[[], str],
     root = tmp_path_factory.mktemp("sl_snow")
     chain: Chain = make_chain(make_database, root, customers=120, months=6)
     chain.build()
-    publish_warehouse(chain.settings, manifest=chain.root / "target" / "semantic_manifest.json")
-    duck = MetricFlowSemanticLayer(DuckDbSnapshotEngine(chain.data_dir, chain.warehouse.name), SETTINGS)
+    chain.publish()
+    duck = chain.semantic_layer(SETTINGS)
     saved = dict(os.environ)
     with fakesnow_server(root / "fakesnow") as fake:
         try:
