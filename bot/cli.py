@@ -107,6 +107,23 @@ def http_mode(
 FORCE = typer.Option(help="Post even if this post was already made (ignores the post ledger).")
 
 
+def _post(poster: Any, month: str | None, force: bool) -> None:
+    """Run one scheduled post (watchlist or digest) and print what was posted and what the ledger skipped."""
+    from bot.server import web_client
+    from bot.settings import get_bot_settings
+
+    m = _month(month)
+    try:
+        settings = get_bot_settings()
+        report = poster(_semantic_layer(), web_client(settings), settings, m, ledger=_ledger(force))
+    except FinefinError as exc:
+        raise _fail(str(exc)) from None
+    _err.print(
+        f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
+        highlight=False,
+    )
+
+
 @bot_app.command("post-watchlist")
 def post_watchlist(
     month: Annotated[str | None, typer.Option(help="YYYY-MM; default the latest.")] = None,
@@ -114,19 +131,8 @@ def post_watchlist(
 ) -> None:
     """Post the daily watchlist to FINEFIN_ADVISOR_CHANNEL (+ DMs to advisors with assigned customers)."""
     from bot.scheduled import post_advisor_watchlist
-    from bot.server import web_client
-    from bot.settings import get_bot_settings
 
-    m = _month(month)
-    try:
-        settings = get_bot_settings()
-        report = post_advisor_watchlist(_semantic_layer(), web_client(settings), settings, m, ledger=_ledger(force))
-    except FinefinError as exc:
-        raise _fail(str(exc)) from None
-    _err.print(
-        f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
-        highlight=False,
-    )
+    _post(post_advisor_watchlist, month, force)
 
 
 @bot_app.command("post-digest")
@@ -136,19 +142,8 @@ def post_digest(
 ) -> None:
     """Post the monthly digest (growth, tiers, chart, definitions) to FINEFIN_DIRECTOR_CHANNEL."""
     from bot.scheduled import post_director_digest
-    from bot.server import web_client
-    from bot.settings import get_bot_settings
 
-    m = _month(month)
-    try:
-        settings = get_bot_settings()
-        report = post_director_digest(_semantic_layer(), web_client(settings), settings, m, ledger=_ledger(force))
-    except FinefinError as exc:
-        raise _fail(str(exc)) from None
-    _err.print(
-        f"posted: {', '.join(report.posted) or '-'}; already posted: {', '.join(report.skipped) or '-'}",
-        highlight=False,
-    )
+    _post(post_director_digest, month, force)
 
 
 @bot_app.command("alert")
