@@ -130,7 +130,6 @@ def refresh(
     """One refresh, as the Airflow DAG runs it: ingest (FINEFIN_INGEST_MODE) -> source freshness -> dbt build ->
     publish for readers."""
     from finefin import refresh as steps
-    from finefin.transform import run_dbt_build
 
     settings = get_settings()
     try:
@@ -139,7 +138,7 @@ def refresh(
         console.print(f"ingest ({mode}): {loaded}", highlight=False)
         if not skip_freshness:
             console.print(f"source freshness: {steps.check_source_freshness(settings)}", highlight=False)
-        built = run_dbt_build(settings, full_refresh=full_refresh, target_path=steps.refresh_target(settings))
+        built = steps.build(settings, full_refresh=full_refresh)
         console.print(str(built).splitlines()[0], highlight=False)
         published = steps.publish(settings)
     except FinefinError as exc:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from bot.scheduled import PostLedger
     from bot.settings import BotSettings
+    from finefin.transform import BuildResult
     from semantic_layer.api import SemanticLayer
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,47 @@ def publish(settings: Settings, *, target_path: Path | None = None) -> dict[str,
     snapshot = publish_warehouse(settings, semantic_manifest_path(target_path))
     log.info("published snapshot %s (%s)", snapshot.load_id, snapshot.warehouse)
     return {"published": True, "load_id": snapshot.load_id, "warehouse": str(snapshot.warehouse)}
+
+
+DAILY_TEST_WINDOW_DAYS = 7  # = dbt var lookback_days: the days an incremental run rewrites
+
+
+def warehouse_is_built(settings: Settings) -> bool:
+    """True when the DuckDB warehouse already holds the marts (so this build is incremental). On Snowflake the
+    tables are assumed to exist: a first Snowflake build should be run with --full-refresh."""
+    if settings.target != "duckdb":
+        return True
+    path = settings.warehouse_path
+    if not path.exists():
+        return False
+    import duckdb
+
+    from finefin.transform import release_duckdb
+
+    release_duckdb()
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            found = con.execute(
+                "select count(*) from information_schema.tables where table_name = 'fct_account_balances_daily'"
+            ).fetchone()
+    except duckdb.Error:
+        return False
+    return bool(found and found[0])
+
+
+def build(settings: Settings, *, full_refresh: bool = False, target_path: Path | None = None,
+          progress: bool = True) -> BuildResult:
+    """The refresh's `dbt build`. A daily (incremental) build tests only what it rewrote: data tests on the large
+    incremental facts and the transactions source check their last DAILY_TEST_WINDOW_DAYS days, unit tests (model
+    logic on fixed inputs, run by `make test`) are left out. A first build or a --full-refresh runs every test
+    on every row."""
+    from finefin.transform import run_dbt_build
+
+    daily = not full_refresh and warehouse_is_built(settings)
+    return run_dbt_build(
+        settings, full_refresh=full_refresh, target_path=target_path or refresh_target(settings), progress=progress,
+        data_test_window_days=DAILY_TEST_WINDOW_DAYS if daily else None, unit_tests=not daily,
+    )
 
 
 def refresh_target(settings: Settings) -> Path:

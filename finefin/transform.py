@@ -11,11 +11,10 @@ file is not locked against other processes (or other connections of this one).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,9 +85,9 @@ def default_target_path(target: str) -> Path:
 
 
 @contextmanager
-def _dbt_environment(settings: Settings | None, target: str) -> Iterator[None]:
-    """Set the variables the profile reads; restore the previous values afterwards."""
-    wanted = {"FINEFIN_TARGET": target}
+def _dbt_environment(settings: Settings | None, target: str, extra: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Set the variables the profile (and macros) read; restore the previous values afterwards."""
+    wanted = {"FINEFIN_TARGET": target, **(extra or {})}
     if settings is not None:
         wanted["FINEFIN_WAREHOUSE"] = str(settings.warehouse_path)
     elif "FINEFIN_WAREHOUSE" not in os.environ:
@@ -134,6 +133,7 @@ def run_dbt(
     target: str | None = None,
     target_path: Path | None = None,
     callbacks: Sequence[Any] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Any:
     """Invoke one dbt command in-process (`["parse"]`, `["compile", "--no-populate-cache"]`, `["source",
     "freshness"]`, ...) against `dbt/`, and return the `dbtRunnerResult`.
@@ -155,7 +155,7 @@ def run_dbt(
         "--quiet",
     ]
     log.info("dbt %s", " ".join(command))
-    with _dbt_environment(settings, target):
+    with _dbt_environment(settings, target, env):
         try:
             result = dbtRunner(callbacks=list(callbacks)).invoke(command)
         finally:
@@ -174,13 +174,16 @@ def run_dbt_build(
     target_path: Path | None = None,
     progress: bool = True,
     data_test_window_days: int | None = None,
+    unit_tests: bool = True,
     extra_args: Sequence[str] = (),
 ) -> BuildResult:
     """`dbt build` (models, snapshots, unit and data tests) on the target; raises DbtError naming failed nodes.
 
-    `data_test_window_days` (daily incremental runs): generic tests on the large incremental models check only the
-    rows of their last N days, the rows such a run rewrites (see dbt/macros/get_where_subquery.sql). Default: every
-    test checks every row.
+    Daily incremental runs (`finefin refresh`) pass `data_test_window_days`: generic tests on the large incremental
+    models and the transactions source check only the rows of their last N days, the rows such a run rewrites (see
+    dbt/macros/get_where_subquery.sql; passed as FINEFIN_DATA_TEST_WINDOW_DAYS so dbt's partial parse stays valid);
+    and `unit_tests=False`: unit tests check model logic on fixed inputs, so they run with `make test` and on full
+    builds, not again on every data refresh (dbt's advice for production). Default: every test, every row.
     """
     target = target or settings.target
     target_path = target_path or default_target_path(target)
@@ -189,8 +192,11 @@ def run_dbt_build(
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
+    env: dict[str, str] = {}
     if data_test_window_days is not None:
-        args += ["--vars", json.dumps({"data_test_window_days": int(data_test_window_days)})]
+        env["FINEFIN_DATA_TEST_WINDOW_DAYS"] = str(int(data_test_window_days))
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     args += list(extra_args)
 
     console = Console(stderr=True)
@@ -209,7 +215,7 @@ def run_dbt_build(
 
     start = time.perf_counter()
     with bar:
-        result = run_dbt(args, settings, target=target, target_path=target_path, callbacks=[on_event])
+        result = run_dbt(args, settings, target=target, target_path=target_path, callbacks=[on_event], env=env)
     build = BuildResult(target=target, target_path=target_path, seconds=time.perf_counter() - start)
     run_results = getattr(result.result, "results", None) or []
     for item in run_results:

@@ -65,6 +65,29 @@ def test_publish_is_a_no_op_on_snowflake(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------- the gate
 
 
+@pytest.mark.parametrize(("built", "full_refresh", "window", "unit_tests"), [
+    (False, False, None, True),  # first build: every test on every row
+    (True, False, refresh.DAILY_TEST_WINDOW_DAYS, False),  # daily incremental build
+    (True, True, None, True),  # --full-refresh
+])
+def test_refresh_build_tests_what_it_rewrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built: bool,
+                                             full_refresh: bool, window: int | None, unit_tests: bool) -> None:
+    import duckdb
+
+    from finefin import transform
+
+    settings = Settings(data_dir=tmp_path, warehouse=tmp_path / "w.duckdb")
+    if built:
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            con.execute("create schema analytics; create table analytics.fct_account_balances_daily (x int)")
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(transform, "run_dbt_build", lambda *args, **kwargs: calls.append(kwargs))
+    refresh.build(settings, full_refresh=full_refresh, progress=False)
+    assert refresh.warehouse_is_built(settings) is built
+    assert [(c["full_refresh"], c["data_test_window_days"], c["unit_tests"]) for c in calls] == [
+        (full_refresh, window, unit_tests)]
+
+
 def test_freshness_gate_passes_fresh_data() -> None:
     sl = build_double()
     result = refresh.freshness_gate(sl, refresh.bot_settings())

@@ -1,10 +1,11 @@
 {#-
-    Windowed data tests for daily incremental builds. When var data_test_window_days is set (finefin.transform
-    passes it for a daily run, never by default), generic tests on a model whose config has
-    meta.data_test_window_column only check rows with that column within the last N days of the model's own data:
-    exactly the rows an incremental run rewrites (delete+insert by that window), so re-testing the untouched history
-    every day is skipped. Without the var every test checks the whole table, as dbt does. A test's own `where`
-    config still applies. Overrides dbt's default__get_where_subquery for every adapter.
+    Windowed data tests for daily incremental builds. When the window is set (env var FINEFIN_DATA_TEST_WINDOW_DAYS,
+    which `finefin refresh` sets for a daily incremental run, or var data_test_window_days), generic tests on a
+    model or source whose config has meta.data_test_window_column only check rows with that column within the last
+    N days of the relation's own data: the rows an incremental run rewrites (delete+insert by that window), so
+    re-testing the untouched history every day is skipped. Without it every test checks the whole table, as dbt
+    does. A test's own `where` config still applies. Overrides dbt's default__get_where_subquery for every adapter.
+    The env var is read at execution only, so changing it never invalidates dbt's partial parse (a var would).
 -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
@@ -12,18 +13,15 @@
     {%- if where -%}
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set window_days = var('data_test_window_days', none) -%}
-    {%- if window_days is not none and execute -%}
-        {%- set window = namespace(column=none) -%}
-        {%- for node in graph.nodes.values() -%}
-            {%- if node.resource_type == 'model' and node.alias | lower == relation.identifier | lower
-                    and node.schema | lower == relation.schema | lower -%}
-                {%- set window.column = node.config.meta.get('data_test_window_column') -%}
-            {%- endif -%}
-        {%- endfor -%}
-        {%- if window.column -%}
+    {%- set window_column = data_test_window_column(relation) if execute else none -%}
+    {%- if window_column -%}
+        {%- set window_days = var('data_test_window_days', none) -%}
+        {%- if window_days is none -%}
+            {%- set window_days = env_var('FINEFIN_DATA_TEST_WINDOW_DAYS', '') or none -%}
+        {%- endif -%}
+        {%- if window_days is not none -%}
             {%- do conditions.append(
-                window.column ~ ' >= (select ' ~ dbt.dateadd('day', -(window_days | int), 'max(' ~ window.column ~ ')')
+                window_column ~ ' >= (select ' ~ dbt.dateadd('day', -(window_days | int), 'max(' ~ window_column ~ ')')
                 ~ ' from ' ~ relation ~ ')'
             ) -%}
         {%- endif -%}
@@ -36,4 +34,18 @@
     {%- else -%}
         {%- do return(relation) -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#- meta.data_test_window_column of the model or source stored at `relation`, or none. -#}
+{% macro data_test_window_column(relation) -%}
+    {%- set found = namespace(column=none) -%}
+    {%- for node in graph.nodes.values() | list + graph.sources.values() | list -%}
+        {%- if node.resource_type in ('model', 'source')
+                and (node.alias if node.resource_type == 'model' else node.identifier) | lower
+                    == relation.identifier | lower
+                and node.schema | lower == relation.schema | lower -%}
+            {%- set found.column = node.config.meta.get('data_test_window_column') or node.meta.get('data_test_window_column') -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found.column) }}
 {%- endmacro %}

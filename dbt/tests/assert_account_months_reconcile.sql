@@ -1,12 +1,24 @@
 -- For every account-month: opening balance + sum of the month's booked transactions (fct_transactions) = closing
 -- balance, and the closing balance equals the daily balance table on the month's last day (or the as-of date).
--- Any returned row is a failure.
-with statement_lines as (
+-- Any returned row is a failure. A daily build (FINEFIN_DATA_TEST_WINDOW_DAYS set, see macros/get_where_subquery.sql)
+-- checks only the months it rewrote: those ending within the window.
+{%- set window_days = (env_var('FINEFIN_DATA_TEST_WINDOW_DAYS', '') or var('data_test_window_days', '')) if execute else '' %}
+with checked_months as (
+    select * from {{ ref('fct_account_months') }}
+    {% if window_days %}
+    where month_end_date >= (
+        select {{ dbt.dateadd('day', -(window_days | int), 'max(month_end_date)') }} from {{ ref('fct_account_months') }}
+    )
+    {% endif %}
+),
+
+statement_lines as (
     select
         account_id,
         cast({{ dbt.date_trunc('month', 'booked_date') }} as date) as month_start,
         cast(sum(amount) as decimal(18, 2)) as booked_total
     from {{ ref('fct_transactions') }}
+    where booked_date >= (select min(month_start) from checked_months)
     group by 1, 2
 ),
 
@@ -18,7 +30,7 @@ checked as (
         coalesce(statement_lines.booked_total, 0) as booked_total,
         account_months.closing_balance,
         daily.balance as daily_closing_balance
-    from {{ ref('fct_account_months') }} as account_months
+    from checked_months as account_months
     left join statement_lines
         on account_months.account_id = statement_lines.account_id
         and account_months.month_start = statement_lines.month_start

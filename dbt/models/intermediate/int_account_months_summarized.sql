@@ -2,10 +2,45 @@
     One row per account per calendar month, from the month the account opened through the as-of month: booked
     flows of the month and the closing balance (running sum over a dense month grid, so a month without any
     activity still has a closing balance). For the as-of month the closing balance is the balance to date.
+
+    Incremental (delete+insert by month_start): a run recomputes every account for the months from the month of the
+    shared window start (macros/incremental_window_start.sql) onward, starting from the closing balance stored for
+    the month before; older months are final and left alone.
 -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='month_start',
+        incremental_strategy='delete+insert',
+        tmp_relation_type='transient',
+        on_schema_change='fail',
+        meta={'data_test_window_column': 'month_end_date'},
+        post_hook="delete from {{ this }} where month_start > (select as_of_month from "
+                  ~ "{{ ref('int_reporting_date_derived') }})"
+    )
+}}
+
+{%- set transactions = ref('stg_raw__transactions') %}
+
 with reporting_date as (
     select as_of_date, as_of_month from {{ ref('int_reporting_date_derived') }}
 ),
+
+{% if incremental_run() %}
+window_month as (
+    select
+        cast({{ dbt.date_trunc('month', incremental_window_start('month_end_date', transactions)) }} as date)
+            as start_month
+),
+
+carried_in as (
+    -- closing balance of the month before the window: the starting point of the recomputation
+    select stored.account_id, stored.closing_balance as carried_balance
+    from {{ this }} as stored
+    inner join window_month
+        on stored.month_start = cast({{ dbt.dateadd('month', -1, 'window_month.start_month') }} as date)
+),
+{% endif %}
 
 months as (
     select date_day as month_start
@@ -27,6 +62,9 @@ account_months as (
         on months.month_start >= cast({{ dbt.date_trunc('month', 'accounts.opened_date') }} as date)
     inner join reporting_date
         on months.month_start <= reporting_date.as_of_month
+    {% if incremental_run() %}
+    where months.month_start >= (select start_month from window_month)
+    {% endif %}
 ),
 
 monthly_flows as (
@@ -39,8 +77,11 @@ monthly_flows as (
         sum(case when transaction_type = 'withdrawal' then -amount else 0 end) as withdrawal_amount,
         sum(case when transaction_type in ('fee', 'interest_charge') then -amount else 0 end) as revenue_amount,
         count(*) as booked_transaction_count
-    from {{ ref('stg_raw__transactions') }}
+    from {{ transactions }}
     where transaction_status = 'booked'
+    {% if incremental_run() %}
+        and booked_date >= (select start_month from window_month)
+    {% endif %}
     group by 1, 2
 ),
 
@@ -55,6 +96,7 @@ joined as (
         coalesce(monthly_flows.withdrawal_amount, 0) as withdrawal_amount,
         coalesce(monthly_flows.revenue_amount, 0) as revenue_amount,
         coalesce(monthly_flows.booked_transaction_count, 0) as booked_transaction_count,
+        {% if incremental_run() %}coalesce(carried_in.carried_balance, 0) + {% endif %}
         sum(coalesce(monthly_flows.net_amount, 0)) over (
             partition by account_months.account_id
             order by account_months.month_start
@@ -64,6 +106,10 @@ joined as (
     left join monthly_flows
         on account_months.account_id = monthly_flows.account_id
         and account_months.month_start = monthly_flows.month_start
+    {% if incremental_run() %}
+    left join carried_in
+        on account_months.account_id = carried_in.account_id
+    {% endif %}
 )
 
 select

@@ -7,10 +7,45 @@
       - investments_held: net amount invested (buys minus sells), from booked investment transactions up to
         month end.
     Month flows: withdrawals (transaction_type 'withdrawal', as a positive amount), revenue, counts.
+
+    Incremental (delete+insert by month_start), like int_account_months_summarized: the months from the month of the
+    shared window start (macros/incremental_window_start.sql) onward are recomputed, loans and investments carried
+    from the month before as stored.
 -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='month_start',
+        incremental_strategy='delete+insert',
+        tmp_relation_type='transient',
+        on_schema_change='fail',
+        meta={'data_test_window_column': 'month_end_date'},
+        post_hook="delete from {{ this }} where month_start > (select as_of_month from "
+                  ~ "{{ ref('int_reporting_date_derived') }})"
+    )
+}}
+
+{%- set transactions = ref('stg_raw__transactions') %}
+
 with reporting_date as (
     select as_of_date, as_of_month from {{ ref('int_reporting_date_derived') }}
 ),
+
+{% if incremental_run() %}
+window_month as (
+    select
+        cast({{ dbt.date_trunc('month', incremental_window_start('month_end_date', transactions)) }} as date)
+            as start_month
+),
+
+carried_in as (
+    -- loans outstanding and investments held at the end of the month before the window
+    select stored.customer_id, stored.loans_outstanding, stored.investments_held
+    from {{ this }} as stored
+    inner join window_month
+        on stored.month_start = cast({{ dbt.dateadd('month', -1, 'window_month.start_month') }} as date)
+),
+{% endif %}
 
 months as (
     select date_day as month_start
@@ -20,6 +55,9 @@ months as (
 
 account_months as (
     select * from {{ ref('int_account_months_summarized') }}
+    {% if incremental_run() %}
+    where month_start >= (select start_month from window_month)
+    {% endif %}
 ),
 
 customers as (
@@ -30,9 +68,10 @@ first_months as (
     select
         customers.customer_id,
         cast({{ dbt.date_trunc('month', 'customers.signup_date') }} as date) as signup_month,
-        min(account_months.month_start) as first_account_month
+        -- account months start at each account's opening month
+        min(cast({{ dbt.date_trunc('month', 'accounts.opened_date') }} as date)) as first_account_month
     from customers
-    left join account_months on customers.customer_id = account_months.customer_id
+    left join {{ ref('stg_raw__accounts') }} as accounts on customers.customer_id = accounts.customer_id
     group by 1, 2
 ),
 
@@ -48,6 +87,9 @@ customer_months as (
         end
     inner join reporting_date
         on months.month_start <= reporting_date.as_of_month
+    {% if incremental_run() %}
+    where months.month_start >= (select start_month from window_month)
+    {% endif %}
 ),
 
 account_totals as (
@@ -78,13 +120,16 @@ product_flows as (
             case when transactions.transaction_type in ('investment_buy', 'investment_sell')
                 then -transactions.amount else 0 end
         ) as investment_change
-    from {{ ref('stg_raw__transactions') }} as transactions
+    from {{ transactions }} as transactions
     inner join {{ ref('stg_raw__accounts') }} as accounts
         on transactions.account_id = accounts.account_id
     where transactions.transaction_status = 'booked'
         and transactions.transaction_type in (
             'loan_disbursement', 'loan_repayment', 'investment_buy', 'investment_sell'
         )
+    {% if incremental_run() %}
+        and transactions.booked_date >= (select start_month from window_month)
+    {% endif %}
     group by 1, 2
 ),
 
@@ -100,11 +145,13 @@ joined as (
         coalesce(account_totals.revenue_amount, 0) as revenue_amount,
         coalesce(account_totals.booked_transaction_count, 0) as booked_transaction_count,
         coalesce(account_totals.account_count, 0) as account_count,
+        {% if incremental_run() %}coalesce(carried_in.loans_outstanding, 0) + {% endif %}
         sum(coalesce(product_flows.loan_principal_change, 0)) over (
             partition by customer_months.customer_id
             order by customer_months.month_start
             rows between unbounded preceding and current row
         ) as loans_outstanding,
+        {% if incremental_run() %}coalesce(carried_in.investments_held, 0) + {% endif %}
         sum(coalesce(product_flows.investment_change, 0)) over (
             partition by customer_months.customer_id
             order by customer_months.month_start
@@ -117,6 +164,10 @@ joined as (
     left join product_flows
         on customer_months.customer_id = product_flows.customer_id
         and customer_months.month_start = product_flows.month_start
+    {% if incremental_run() %}
+    left join carried_in
+        on customer_months.customer_id = carried_in.customer_id
+    {% endif %}
 )
 
 select

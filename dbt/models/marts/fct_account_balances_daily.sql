@@ -3,11 +3,9 @@
     balance (opening 0 + all booked transactions up to that day), carried over days without activity so that
     semi-additive balance measures (sum over accounts at one date) are right on every date.
 
-    Incremental (delete+insert by balance_date): a run recomputes every account for all days from a window start
-    onward and takes the balance of the day before the window from the table itself. The window starts at the
-    earliest of (latest stored day - lookback_days) and the booking date of any transaction updated in the last
-    lookback_days (a late booking on an older day). A booked transaction cancelled whose booking date is older than
-    the window is not seen until a --full-refresh; the reconciliation test catches such drift.
+    Incremental (delete+insert by balance_date): a run recomputes every account for all days from the window start
+    (macros/incremental_window_start.sql, shared with the month models) onward and takes the balance of the day
+    before the window from the table itself.
     On Snowflake the batch is staged in a transient table (tmp_relation_type), visible to lineage, instead of a
     session temporary table.
 -#}
@@ -24,38 +22,15 @@
     )
 }}
 
+{%- set transactions = ref('stg_raw__transactions') %}
+
 with reporting_date as (
     select as_of_date from {{ ref('int_reporting_date_derived') }}
 ),
 
 {% if incremental_run() %}
-window_bounds as (
-    select
-        {{ dbt.dateadd('day', -var('lookback_days'), 'max(balance_date)') }} as lookback_start
-    from {{ this }}
-),
-
-late_bookings as (
-    select min(booked_date) as earliest_changed_date
-    from {{ ref('stg_raw__transactions') }}
-    where transaction_status = 'booked'
-        and updated_at >= (
-            select {{ dbt.dateadd('day', -var('lookback_days'), 'max(updated_at)') }}
-            from {{ ref('stg_raw__transactions') }}
-        )
-),
-
 window_start as (
-    select
-        cast(
-            case
-                when late_bookings.earliest_changed_date < window_bounds.lookback_start
-                    then late_bookings.earliest_changed_date
-                else window_bounds.lookback_start
-            end as date
-        ) as start_date
-    from window_bounds
-    cross join late_bookings
+    select {{ incremental_window_start('balance_date', transactions) }} as start_date
 ),
 
 carried_in as (
@@ -77,7 +52,7 @@ daily_flows as (
         booked_date,
         sum(amount) as net_amount,
         count(*) as booked_transaction_count
-    from {{ ref('stg_raw__transactions') }}
+    from {{ transactions }}
     where transaction_status = 'booked'
     {% if incremental_run() %}
         and booked_date >= (select start_date from window_start)

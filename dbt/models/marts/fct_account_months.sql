@@ -1,4 +1,21 @@
-{#- Monthly statement per account: opening balance, booked credits and debits, closing balance. -#}
+{#- Monthly statement per account: opening balance, booked credits and debits, closing balance.
+    Incremental (delete+insert by month_start): copies the months its source recomputed in this run (the same
+    window rule, macros/incremental_window_start.sql, applied to this table's own latest month).
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='month_start',
+        incremental_strategy='delete+insert',
+        tmp_relation_type='transient',
+        on_schema_change='fail',
+        meta={'data_test_window_column': 'month_end_date'},
+        post_hook="delete from {{ this }} where month_start > (select as_of_month from "
+                  ~ "{{ ref('int_reporting_date_derived') }})"
+    )
+}}
+
+{%- set transactions = ref('stg_raw__transactions') %}
 select
     {{ dbt.concat(["cast(account_id as " ~ dbt.type_string() ~ ")", "'-'", "cast(month_start as " ~ dbt.type_string() ~ ")"]) }}
         as account_month_key,
@@ -16,3 +33,7 @@ select
     revenue_amount,
     booked_transaction_count
 from {{ ref('int_account_months_summarized') }}
+{% if incremental_run() %}
+where month_start
+    >= cast({{ dbt.date_trunc('month', incremental_window_start('month_end_date', transactions)) }} as date)
+{% endif %}

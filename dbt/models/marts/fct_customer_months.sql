@@ -1,6 +1,28 @@
-{#- One row per customer per calendar month: month-end position, month flows and red-streak state. -#}
+{#- One row per customer per calendar month: month-end position, month flows and red-streak state.
+    Incremental (delete+insert by month_start): copies the months its sources recomputed in this run (the same
+    window rule, macros/incremental_window_start.sql, applied to this table's own latest month); a red streak at a
+    month depends only on that month and earlier ones, so older rows stay right.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='month_start',
+        incremental_strategy='delete+insert',
+        tmp_relation_type='transient',
+        on_schema_change='fail',
+        meta={'data_test_window_column': 'month_end_date'},
+        post_hook="delete from {{ this }} where month_start > (select as_of_month from "
+                  ~ "{{ ref('int_reporting_date_derived') }})"
+    )
+}}
+
+{%- set transactions = ref('stg_raw__transactions') %}
 with customer_months as (
     select * from {{ ref('int_customer_months_summarized') }}
+    {% if incremental_run() %}
+    where month_start
+        >= cast({{ dbt.date_trunc('month', incremental_window_start('month_end_date', transactions)) }} as date)
+    {% endif %}
 ),
 
 streaks as (

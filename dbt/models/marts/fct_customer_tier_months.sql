@@ -3,14 +3,47 @@
     (average of month-end balance + investments held over the last `tier_months` complete months the customer has;
     Diamond >= tier_diamond_min, Gold >= tier_gold_min, else Bronze) applied at each month instead of only the latest.
     Customer months are contiguous (one row per month from the customer's first), so a rows window is a months window.
+
+    Incremental (delete+insert by month_start): a tier at a month depends on that month and the tier_months - 1
+    before it, so a run recomputes the months from the shared window start (macros/incremental_window_start.sql)
+    onward, reading tier_months - 1 more months before it.
 -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='month_start',
+        incremental_strategy='delete+insert',
+        tmp_relation_type='transient',
+        on_schema_change='fail',
+        meta={'data_test_window_column': 'month_start'}
+    )
+}}
+
+{%- set transactions = ref('stg_raw__transactions') %}
+
+{% if incremental_run() -%}
+with window_month as (
+    select
+        cast({{ dbt.date_trunc('month', incremental_window_start('month_start', transactions)) }} as date)
+            as start_month
+),
+
+complete_months as (
+{%- else -%}
 with complete_months as (
+{%- endif %}
     select
         customer_id,
         month_start,
         closing_balance + investments_held as month_wealth
     from {{ ref('int_customer_months_summarized') }}
     where is_month_complete
+    {% if incremental_run() %}
+        and month_start >= (
+            select cast({{ dbt.dateadd('month', -(var('tier_months') - 1), 'start_month') }} as date)
+            from window_month
+        )
+    {% endif %}
 ),
 
 windowed as (
@@ -41,3 +74,6 @@ select
         else 'Bronze'
     end as tier
 from windowed
+{% if incremental_run() %}
+where month_start >= (select start_month from window_month)
+{% endif %}

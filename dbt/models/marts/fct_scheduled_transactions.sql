@@ -1,7 +1,10 @@
 {#- Upcoming money movements: transactions with status 'scheduled' (standing orders, loan instalments, ...). -#}
 with scheduled as (
     select * from {{ ref('stg_raw__transactions') }}
-    where transaction_status = 'scheduled'
+    -- only scheduled rows carry a date (a CHECK of the operational schema): the cheap null test goes first so
+    -- the status normalisation runs on those rows only, not on every transaction
+    where scheduled_for_date is not null
+        and transaction_status = 'scheduled'
 ),
 
 accounts as (
