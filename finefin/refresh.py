@@ -123,8 +123,12 @@ def dbt_executable() -> str:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """The variables dbt/profiles.yml reads, for cosmos (rendering and execution)."""
-    return {"FINEFIN_WAREHOUSE": str(settings.warehouse_path), "FINEFIN_TARGET": settings.target}
+    """The variables dbt reads, for cosmos (rendering and execution): the profile's, and the daily test window once
+    the warehouse is built (as `build` does; read when the DAG is parsed)."""
+    env = {"FINEFIN_WAREHOUSE": str(settings.warehouse_path), "FINEFIN_TARGET": settings.target}
+    if warehouse_is_built(settings):
+        env["FINEFIN_DATA_TEST_WINDOW_DAYS"] = str(DAILY_TEST_WINDOW_DAYS)
+    return env
 
 
 # ----------------------------------------------------------------------------------------------------- the refresh
