@@ -35,6 +35,10 @@ class QueryResult:
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
+    def positions(self, *names: str) -> tuple[int, ...]:
+        """Column positions by name, for reading many rows without building a dict per row."""
+        return tuple(self.columns.index(name) for name in names)
+
 
 @dataclass
 class _Loaded:
@@ -191,7 +195,7 @@ class SemanticEngine:
             sql = self._planned_sql(loaded, shape, filters, values)
             if sql is not None:
                 columns, rows = loaded.client.fetch(sql)
-                out = QueryResult(tuple(columns), tuple(tuple(r) for r in rows))
+                out = QueryResult(tuple(columns), tuple(rows))  # DB-API rows are tuples already
             else:
                 result = loaded.engine.query(self._request(shape, filters))
                 table = result.result_df
@@ -256,7 +260,7 @@ class SemanticEngine:
         if cached is not None:
             return cached
         columns, rows = loaded.client.fetch(sql, params)
-        out = QueryResult(tuple(columns), tuple(tuple(r) for r in rows))
+        out = QueryResult(tuple(columns), tuple(rows))
         self.cache.put(key, out)
         return out
 

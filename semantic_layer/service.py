@@ -106,40 +106,54 @@ class MetricFlowSemanticLayer:
         return _profile(rows[0])
 
     def balance(self, customer_id: CustomerId) -> CustomerBalance:
-        self.customer(customer_id)
+        _require_customer_id(customer_id)
         as_of, _ = self.reporting_dates()
         result = self.engine.query(
             ["balance"], ["account", "account__account_type", "account__account_status"],
             where=[filters.customer_is(customer_id)],
         )
+        if not result.rows:
+            self.customer(customer_id)  # no accounts: an unknown customer raises, a known one has nothing yet
+        account, account_type, status, balance = result.positions(
+            "account", "account__account_type", "account__account_status", "balance")
         accounts = tuple(
             sorted(
-                (AccountBalance(int(r["account"]), r["account__account_type"], r["account__account_status"],
-                                money(r["balance"])) for r in result.dicts()),
+                (AccountBalance(int(r[account]), r[account_type], r[status], money(r[balance])) for r in result.rows),
                 key=lambda a: a.account_id,
             )
         )
         total = sum((a.balance for a in accounts), Decimal("0.00"))
         return CustomerBalance(customer_id, as_of, accounts, total)
 
+    def _total_balance(self, customer_id: CustomerId) -> Decimal:
+        """The customer's balance (all accounts, latest day): the same figure as `balance().total`, one number."""
+        rows = self.engine.query(["balance"], where=[filters.customer_is(customer_id)]).rows
+        if not rows or rows[0][0] is None:
+            self.customer(customer_id)  # unknown customers raise; a customer without accounts holds nothing
+            return Decimal("0.00")
+        return money(rows[0][0])
+
     def upcoming(self, customer_id: CustomerId, days: int = 30) -> Upcoming:
+        _require_customer_id(customer_id)
         if not isinstance(days, int) or not 1 <= days <= 366:
             raise InvalidInputError("The horizon is between 1 and 366 days.")
-        current = self.balance(customer_id)
+        as_of, _ = self.reporting_dates()
+        starting = self._total_balance(customer_id)
         rows = self.engine.fetch(
             "SELECT transaction_id, account_id, scheduled_for_date, transaction_type, description, amount"
             f" FROM {self.engine.relation('fct_scheduled_transactions')}"
             " WHERE customer_id = ? AND scheduled_for_date > ? AND scheduled_for_date <= ?"
             " ORDER BY scheduled_for_date, transaction_id",
-            [customer_id.value, current.as_of, current.as_of + dt.timedelta(days=days)],
+            [customer_id.value, as_of, as_of + dt.timedelta(days=days)],
         ).rows
-        running = current.total
+        running = starting
         items = []
         for tx_id, account_id, due, tx_type, description, amount in rows:
-            running += money(amount)
-            items.append(UpcomingTransaction(int(tx_id), int(account_id), due, tx_type, description or "",
-                                             money(amount), running))
-        return Upcoming(customer_id, current.as_of, days, current.total, tuple(items))
+            amount = money(amount)
+            running += amount
+            items.append(UpcomingTransaction(int(tx_id), int(account_id), due, tx_type, description or "", amount,
+                                             running))
+        return Upcoming(customer_id, as_of, days, starting, tuple(items))
 
     def statement(self, customer_id: CustomerId, month: Month | None = None) -> Statement:
         profile = self.customer(customer_id)
@@ -242,33 +256,43 @@ class MetricFlowSemanticLayer:
         flagged = self.engine.query(
             list(metric_of.values()), ["customer", "customer__full_name"],
             where=[in_month, filters.watch_thresholds(*thresholds.values())],
-        ).dicts()
-        entries = [
-            WatchlistEntry(CustomerId(int(r["customer"])), r["customer__full_name"], reason,
-                           money(r[metric_of[reason]]), threshold)
-            for r in flagged
-            for reason, threshold in thresholds.items()
-            if money(r[metric_of[reason]]) >= threshold
-        ]
+        )
+        customer, full_name = flagged.positions("customer", "customer__full_name")
+        checks = [(reason, flagged.columns.index(metric_of[reason]), threshold)
+                  for reason, threshold in thresholds.items()]
+        entries = []
+        for r in flagged.rows:
+            customer_id = None
+            for reason, position, threshold in checks:
+                value = money(r[position])
+                if value >= threshold:
+                    customer_id = customer_id or CustomerId(int(r[customer]))
+                    entries.append(WatchlistEntry(customer_id, r[full_name], reason, value, threshold))
         entries.sort(key=lambda e: (e.reason, -e.value, e.customer_id))
         return Watchlist(month, tuple(entries), self._red_streaks(in_month), thresholds,
                          self.settings.red_streak_min_months)
 
     def _red_streaks(self, in_month: filters.Filter) -> tuple[RedStreak, ...]:
-        rows = self.engine.query(
+        result = self.engine.query(
             ["customers_in_red_streak"],
             ["customer", "customer__full_name", "customer_month__red_streak_months",
              "customer_month__red_streak_start_month", "customer_month__closing_balance"],
             where=[in_month, filters.red_streak_at_least(self.settings.red_streak_min_months)],
-        ).dicts()
-        streaks = [
-            RedStreak(CustomerId(int(r["customer"])), r["customer__full_name"],
-                      int(r["customer_month__red_streak_months"]),
-                      Month.of(_as_date(r["customer_month__red_streak_start_month"])),
-                      money(r["customer_month__closing_balance"]))
-            for r in rows
-        ]
-        return tuple(sorted(streaks, key=lambda s: (-s.months, s.balance, s.customer_id)))
+            # longest streak first, then the deepest balance (the same order the advisor reads)
+            order_by=["-customer_month__red_streak_months", "customer_month__closing_balance", "customer"],
+        )
+        customer, full_name, months, start, balance = result.positions(
+            "customer", "customer__full_name", "customer_month__red_streak_months",
+            "customer_month__red_streak_start_month", "customer_month__closing_balance")
+        month_of: dict[Any, Month] = {}  # a handful of distinct start months: build each Month once
+        streaks = []
+        for r in result.rows:
+            since = month_of.get(r[start])
+            if since is None:
+                since = month_of[r[start]] = Month.of(_as_date(r[start]))
+            streaks.append(RedStreak(CustomerId(int(r[customer])), r[full_name], int(r[months]), since,
+                                     money(r[balance])))
+        return tuple(streaks)
 
     # -- definitions ------------------------------------------------------------------------------------------
     def metric_names(self) -> list[str]:

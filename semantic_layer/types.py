@@ -19,6 +19,8 @@ def money(value: float | int | str | Decimal | None) -> Decimal:
     """A warehouse number (MetricFlow returns floats) as Decimal cents."""
     if value is None:
         return Decimal("0.00")
+    if type(value) is Decimal:  # DuckDB returns DECIMAL columns as Decimal: no round trip through str
+        return value.quantize(CENT)
     return Decimal(str(value)).quantize(CENT)
 
 

@@ -72,6 +72,11 @@ SIMPLE_METRIC_ORACLES = {
     "transaction_volume": f"SELECT {BOOKED_MONTH}, sum(abs(amount)) FROM transactions t WHERE status = 'booked'"
                           " GROUP BY 1",
     "transaction_count": f"SELECT {BOOKED_MONTH}, count(*) FROM transactions t WHERE status = 'booked' GROUP BY 1",
+    # the inputs of the month-over-month metrics, read from the monthly customer figures: the same totals
+    "revenue_by_month": f"SELECT {BOOKED_MONTH}, -sum(amount) FROM transactions t WHERE status = 'booked'"
+                        " AND transaction_type IN ('fee', 'interest_charge') GROUP BY 1",
+    "transaction_volume_by_month": f"SELECT {BOOKED_MONTH}, sum(abs(amount)) FROM transactions t"
+                                   " WHERE status = 'booked' GROUP BY 1",
     "withdrawals": f"SELECT {BOOKED_MONTH}, -sum(amount) FROM transactions t WHERE status = 'booked'"
                    " AND transaction_type = 'withdrawal' GROUP BY 1",
     "active_customers": f"SELECT {BOOKED_MONTH}, count(DISTINCT a.customer_id) FROM transactions t"
@@ -259,6 +264,9 @@ def test_watchlist_reasons_thresholds_and_red_streaks(sl: MetricFlowSemanticLaye
     assert {s.customer_id.value: (s.months, s.since.first_day) for s in answer.red_streaks} == streaks
     for s in answer.red_streaks:
         assert s.balance == oracle.month_end_balance(s.customer_id.value, month.first_day) < 0
+    # the order the advisor reads: entries by reason and size, streaks longest and deepest first
+    assert list(answer.entries) == sorted(answer.entries, key=lambda e: (e.reason, -e.value, e.customer_id))
+    assert list(answer.red_streaks) == sorted(answer.red_streaks, key=lambda s: (-s.months, s.balance, s.customer_id))
 
 
 def test_freshness_reads_the_last_successful_load(sl: MetricFlowSemanticLayer, chain: Chain) -> None:
@@ -284,6 +292,10 @@ def test_define_every_metric(sl: MetricFlowSemanticLayer) -> None:
 def test_bad_inputs_give_typed_errors(sl: MetricFlowSemanticLayer, oracle: Oracle) -> None:
     with pytest.raises(UnknownCustomerError, match="no customer 999999"):
         sl.balance(CustomerId(999999))
+    with pytest.raises(UnknownCustomerError, match="no customer 999999"):
+        sl.upcoming(CustomerId(999999))
+    with pytest.raises(TypeError):
+        sl.upcoming(7)  # type: ignore[arg-type]
     with pytest.raises(FutureMonthError):
         sl.statement(CustomerId(1), Month.of(oracle.as_of))
     with pytest.raises(FutureMonthError):
