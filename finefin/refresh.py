@@ -247,14 +247,15 @@ def build(settings: Settings, *, full_refresh: bool = False, target_path: Path |
           progress: bool = True) -> BuildResult:
     """The refresh's `dbt build`. A daily (incremental) build tests only what it rewrote: data tests on the large
     incremental facts and the transactions source check their last DAILY_TEST_WINDOW_DAYS days, unit tests (model
-    logic on fixed inputs, run by `make test`) are left out. A first build or a --full-refresh runs every test
-    on every row."""
+    logic on fixed inputs, run by `make test`) are left out, and so are dbt's debug log and JSON artifacts.
+    A first build or a --full-refresh runs every test on every row."""
     from finefin.transform import run_dbt_build
 
     daily = not full_refresh and warehouse_is_built(settings)
     return run_dbt_build(
         settings, full_refresh=full_refresh, target_path=target_path or refresh_target(settings), progress=progress,
         data_test_window_days=DAILY_TEST_WINDOW_DAYS if daily else None, unit_tests=not daily,
+        debug_artifacts=not daily,
     )
 
 

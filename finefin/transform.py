@@ -175,6 +175,7 @@ def run_dbt_build(
     progress: bool = True,
     data_test_window_days: int | None = None,
     unit_tests: bool = True,
+    debug_artifacts: bool = True,
     extra_args: Sequence[str] = (),
 ) -> BuildResult:
     """`dbt build` (models, snapshots, unit and data tests) on the target; raises DbtError naming failed nodes.
@@ -184,6 +185,8 @@ def run_dbt_build(
     dbt/macros/get_where_subquery.sql; passed as FINEFIN_DATA_TEST_WINDOW_DAYS so dbt's partial parse stays valid);
     and `unit_tests=False`: unit tests check model logic on fixed inputs, so they run with `make test` and on full
     builds, not again on every data refresh (dbt's advice for production). Default: every test, every row.
+    `debug_artifacts=False` (daily runs) skips dbt's debug file log and JSON artifacts (manifest.json, run_results.json:
+    results come back in the BuildResult, `publish` re-parses for the semantic manifest): ~0.3 s of a 2 s floor.
     """
     target = target or settings.target
     target_path = target_path or default_target_path(target)
@@ -197,6 +200,8 @@ def run_dbt_build(
         env["FINEFIN_DATA_TEST_WINDOW_DAYS"] = str(int(data_test_window_days))
     if not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
+    if not debug_artifacts:
+        args += ["--log-level-file", "info", "--no-write-json"]
     args += list(extra_args)
 
     console = Console(stderr=True)

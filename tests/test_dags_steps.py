@@ -84,8 +84,8 @@ def test_refresh_build_tests_what_it_rewrote(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(transform, "run_dbt_build", lambda *args, **kwargs: calls.append(kwargs))
     refresh.build(settings, full_refresh=full_refresh, progress=False)
     assert refresh.warehouse_is_built(settings) is built
-    assert [(c["full_refresh"], c["data_test_window_days"], c["unit_tests"]) for c in calls] == [
-        (full_refresh, window, unit_tests)]
+    assert [(c["full_refresh"], c["data_test_window_days"], c["unit_tests"], c["debug_artifacts"]) for c in calls] == [
+        (full_refresh, window, unit_tests, unit_tests)]
     # the Airflow DAG's cosmos build gets the same window once the warehouse is built
     assert ("FINEFIN_DATA_TEST_WINDOW_DAYS" in refresh.dbt_env(settings)) is built
 
