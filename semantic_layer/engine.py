@@ -7,6 +7,7 @@ are cached per (request, load id), so repeated digests don't recompute and a new
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -148,6 +149,7 @@ class SemanticEngine:
         manifest = parse_manifest_from_dbt_generated_manifest(manifest_json_string=manifest_json)
         engine = MetricFlowEngine(semantic_manifest_lookup=SemanticManifestLookup(manifest), sql_client=client)
         names = frozenset(m.name for m in manifest.metrics)
+        _freeze_long_lived_heap()
         log.info("loaded warehouse load %s (%d metrics) in %.2fs", load_id, len(names), time.perf_counter() - started)
         return _Loaded(load_id, client, engine, manifest, names, _relation_prefix(manifest))
 
@@ -270,6 +272,20 @@ class SemanticEngine:
                 self._loaded.client.close()
                 self._loaded = None
             self.cache.clear()
+
+
+def _freeze_long_lived_heap() -> None:
+    """Keep the cyclic garbage collector off the engine's long-lived objects.
+
+    MetricFlow's manifest lookup and engine are hundreds of thousands of objects that live as long as the load. Every
+    full collection walked them all (~25 ms, every few calls that build many result objects: at 10 M transactions
+    the watchlist's p95 was mostly that). `gc.freeze()` moves the objects alive now out of the collector's sight.
+    The load being replaced is still referenced here, so it is frozen too; the next load unfreezes it (unreachable
+    by then) and collects it: at most one old load's cyclic garbage waits in memory. Process-wide, once per load.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _sentinel(position: int, value: FilterValue) -> FilterValue:

@@ -19,6 +19,7 @@ from semantic_layer.errors import InvalidInputError, SemanticLayerError, Unknown
 from semantic_layer.inputs import CustomerId, Month, metric_name
 from semantic_layer.settings import SemanticLayerSettings
 from semantic_layer.types import (
+    CENT,
     TIERS,
     AccountBalance,
     CustomerBalance,
@@ -156,7 +157,7 @@ class MetricFlowSemanticLayer:
         return Upcoming(customer_id, as_of, days, starting, tuple(items))
 
     def statement(self, customer_id: CustomerId, month: Month | None = None) -> Statement:
-        profile = self.customer(customer_id)
+        _require_customer_id(customer_id)
         as_of, last_complete = self.reporting_dates()
         month = month or last_complete
         month.require_complete(as_of)
@@ -164,27 +165,36 @@ class MetricFlowSemanticLayer:
             ["balance"], ["metric_time__month"],
             where=[filters.customer_is(customer_id), filters.month_between(month.previous, month)],
         )
-        by_month = {Month.of(r["metric_time__month"]): money(r["balance"]) for r in balances.dicts()}
+        period, balance = balances.positions("metric_time__month", "balance")
+        by_month = {Month.of(r[period]): money(r[balance]) for r in balances.rows}
         opening = by_month.get(month.previous, Decimal("0.00"))
         closing = by_month.get(month, opening)
+        # the customer's name and the month's lines in one listing: no row at all means no such customer
         rows = self.engine.fetch(
-            "SELECT transaction_id, account_id, booked_at, transaction_type, description, amount"
-            f" FROM {self.engine.relation('fct_transactions')}"
-            " WHERE customer_id = ? AND booked_date >= ? AND booked_date <= ? ORDER BY booked_at, transaction_id",
-            [customer_id.value, month.first_day, month.last_day],
+            "SELECT c.full_name, t.transaction_id, t.account_id, t.booked_at, t.transaction_type, t.description,"
+            f" t.amount FROM {self.engine.relation('dim_customers')} AS c"
+            f" LEFT JOIN {self.engine.relation('fct_transactions')} AS t ON t.customer_id = c.customer_id"
+            " AND t.booked_date >= ? AND t.booked_date <= ?"
+            " WHERE c.customer_id = ? ORDER BY t.booked_at, t.transaction_id",
+            [month.first_day, month.last_day, customer_id.value],
         ).rows
+        if not rows:
+            raise UnknownCustomerError(f"There is no customer {customer_id}.")
         running = opening
         lines = []
-        for tx_id, account_id, booked_at, tx_type, description, amount in rows:
-            running += money(amount)
-            lines.append(StatementLine(int(tx_id), int(account_id), booked_at, tx_type, description or "",
-                                       money(amount), running))
+        for _, tx_id, account_id, booked_at, tx_type, description, amount in rows:
+            if tx_id is None:  # the customer booked nothing that month
+                continue
+            amount = money(amount)
+            running += amount
+            lines.append(StatementLine(int(tx_id), int(account_id), booked_at, tx_type, description or "", amount,
+                                       running))
         if running != closing:
             raise SemanticLayerError(
                 f"The {month} statement of customer {customer_id} does not reconcile "
                 f"(opening {opening} + lines = {running}, closing {closing}); it was not produced."
             )
-        return Statement(customer_id, month, profile.full_name, opening, tuple(lines), closing)
+        return Statement(customer_id, month, rows[0][0], opening, tuple(lines), closing)
 
     # -- director ---------------------------------------------------------------------------------------------
     def monthly_growth(self, month: Month | None = None, history: int = 6) -> MonthlyGrowth:
@@ -202,13 +212,16 @@ class MetricFlowSemanticLayer:
         as_of, last_complete = self.reporting_dates()
         month = month or last_complete
         month.require_complete(as_of)
+        # tier_customers_by_month: tier_customers month by month (always grouped by month here), without the
+        # semi-additive "last month of the period" join that a month-grain query does not need
         result = self.engine.query(
-            ["tier_customers"], ["metric_time__month", "customer_tier_month__tier"],
-            where=[filters.month_between(month.previous, month)],
+            ["tier_customers_by_month"], ["metric_time__month", "customer_tier_month__tier"],
+            where=[filters.months_of("customer_tier_month", month.previous, month)],
         )
+        period, tier, customers = result.positions("metric_time__month", "customer_tier_month__tier",
+                                                   "tier_customers_by_month")
         counts: dict[tuple[Month, str], int] = {
-            (Month.of(r["metric_time__month"]), r["customer_tier_month__tier"]): int(r["tier_customers"] or 0)
-            for r in result.dicts()
+            (Month.of(r[period]), r[tier]): int(r[customers] or 0) for r in result.rows
         }
         tiers = tuple(
             TierCount(tier, counts.get((month, tier), 0),
@@ -242,56 +255,61 @@ class MetricFlowSemanticLayer:
         as_of, last_complete = self.reporting_dates()
         month = month or last_complete
         month.require_complete(as_of)
-        in_month = filters.month_between(month, month)
         thresholds: dict[WatchReason, Decimal] = {
             "high_withdrawals": self.settings.watch_withdrawals_min,
             "loans_outstanding": self.settings.watch_loans_min,
             "investments_held": self.settings.watch_investments_min,
         }
-        metric_of: dict[WatchReason, str] = {
-            "high_withdrawals": "withdrawals", "loans_outstanding": "loans_outstanding",
-            "investments_held": "investments_held",
-        }
-        # only customer-months at or above a threshold come back from the warehouse
+        # Only customer-months at or above a threshold come back. One row per customer and month: `withdrawals` is
+        # the metric; the month-end positions are the same figures as the loans_outstanding / investments_held
+        # metrics at one customer-month, read as that row's governed dimensions (asking for the semi-additive
+        # metrics would add a max-month join and a full outer join for nothing at this grain).
         flagged = self.engine.query(
-            list(metric_of.values()), ["customer", "customer__full_name"],
-            where=[in_month, filters.watch_thresholds(*thresholds.values())],
+            ["withdrawals"],
+            ["customer", "customer__full_name", "customer_month__month_end_loans_outstanding",
+             "customer_month__month_end_investments_held"],
+            where=[filters.months_of("customer_month", month, month), filters.watch_thresholds(*thresholds.values())],
         )
-        customer, full_name = flagged.positions("customer", "customer__full_name")
-        checks = [(reason, flagged.columns.index(metric_of[reason]), threshold)
-                  for reason, threshold in thresholds.items()]
+        customer, full_name, withdrawals, loans, investments = flagged.positions(
+            "customer", "customer__full_name", "withdrawals", "customer_month__month_end_loans_outstanding",
+            "customer_month__month_end_investments_held")
+        # (reason, column, threshold, a cent below it: raw numbers under that cannot reach the threshold in cents)
+        checks = [(reason, position, thresholds[reason], thresholds[reason] - CENT) for reason, position in
+                  (("high_withdrawals", withdrawals), ("loans_outstanding", loans), ("investments_held", investments))]
         entries = []
         for r in flagged.rows:
             customer_id = None
-            for reason, position, threshold in checks:
-                value = money(r[position])
+            for reason, position, threshold, below in checks:
+                raw = r[position]
+                if (raw or 0) < below:
+                    continue
+                value = money(raw)
                 if value >= threshold:
                     customer_id = customer_id or CustomerId(int(r[customer]))
                     entries.append(WatchlistEntry(customer_id, r[full_name], reason, value, threshold))
-        entries.sort(key=lambda e: (e.reason, -e.value, e.customer_id))
-        return Watchlist(month, tuple(entries), self._red_streaks(in_month), thresholds,
+        entries.sort(key=lambda e: (e.reason, -e.value, e.customer_id.value))
+        return Watchlist(month, tuple(entries), self._red_streaks(month), thresholds,
                          self.settings.red_streak_min_months)
 
-    def _red_streaks(self, in_month: filters.Filter) -> tuple[RedStreak, ...]:
-        result = self.engine.query(
-            ["customers_in_red_streak"],
-            ["customer", "customer__full_name", "customer_month__red_streak_months",
-             "customer_month__red_streak_start_month", "customer_month__closing_balance"],
-            where=[in_month, filters.red_streak_at_least(self.settings.red_streak_min_months)],
-            # longest streak first, then the deepest balance (the same order the advisor reads)
-            order_by=["-customer_month__red_streak_months", "customer_month__closing_balance", "customer"],
-        )
-        customer, full_name, months, start, balance = result.positions(
-            "customer", "customer__full_name", "customer_month__red_streak_months",
-            "customer_month__red_streak_start_month", "customer_month__closing_balance")
+    def _red_streaks(self, month: Month) -> tuple[RedStreak, ...]:
+        """Customers in a red streak at the end of `month`: a row listing of the customer-months that dbt marked
+        (the streak rule is governed in the marts; `customers_in_red_streak` counts these rows), longest streak
+        first, then the deepest balance."""
+        rows = self.engine.fetch(
+            "SELECT m.customer_id, c.full_name, m.red_streak_months, m.red_streak_start_month, m.closing_balance"
+            f" FROM {self.engine.relation('fct_customer_months')} AS m"
+            f" JOIN {self.engine.relation('dim_customers')} AS c ON c.customer_id = m.customer_id"
+            " WHERE m.month_start = ? AND m.red_streak_months >= ?"
+            " ORDER BY m.red_streak_months DESC, m.closing_balance, m.customer_id",
+            [month.first_day, self.settings.red_streak_min_months],
+        ).rows
         month_of: dict[Any, Month] = {}  # a handful of distinct start months: build each Month once
         streaks = []
-        for r in result.rows:
-            since = month_of.get(r[start])
+        for customer, full_name, months, start, balance in rows:
+            since = month_of.get(start)
             if since is None:
-                since = month_of[r[start]] = Month.of(_as_date(r[start]))
-            streaks.append(RedStreak(CustomerId(int(r[customer])), r[full_name], int(r[months]), since,
-                                     money(r[balance])))
+                since = month_of[start] = Month.of(_as_date(start))
+            streaks.append(RedStreak(CustomerId(int(customer)), full_name, int(months), since, money(balance)))
         return tuple(streaks)
 
     # -- definitions ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import psycopg
 import pytest
 
+from semantic_layer import filters
 from semantic_layer.errors import FutureMonthError, InvalidInputError, UnknownCustomerError, UnknownMetricError
 from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.service import MetricFlowSemanticLayer
@@ -149,6 +150,28 @@ def test_customers_per_tier_equals_oracle_rule(sl: MetricFlowSemanticLayer, orac
     assert {t: got.get(t, 0) for t in expected} == expected
 
 
+def test_tier_customers_by_month_equals_tier_customers_month_by_month(sl: MetricFlowSemanticLayer) -> None:
+    """The month-grain count the API reads is the governed semi-additive metric, month by month."""
+    by = ["metric_time__month", "customer_tier_month__tier"]
+    governed = {(r[0], r[1]): int(r[2]) for r in sl.engine.query(["tier_customers"], by).rows}
+    monthly = {(r[0], r[1]): int(r[2]) for r in sl.engine.query(["tier_customers_by_month"], by).rows}
+    assert governed and monthly == governed
+
+
+def test_month_first_day_filter_keeps_the_same_rows_as_metric_time(sl: MetricFlowSemanticLayer,
+                                                                   oracle: Oracle) -> None:
+    month = Month.of(oracle.last_complete_month)
+    for model, metric, by in (("customer_month", "withdrawals", ["customer"]),
+                              ("customer_tier_month", "tier_customers", ["customer_tier_month__tier"])):
+        def rows(where: filters.Filter, metric: str = metric, by: list[str] = by) -> set[tuple]:
+            return set(sl.engine.query([metric], ["metric_time__month", *by], where=[where]).rows)
+
+        got = rows(filters.months_of(model, month.previous, month))
+        assert got and got == rows(filters.month_between(month.previous, month))
+    with pytest.raises(ValueError):
+        filters.months_of("transaction", month, month)
+
+
 def _pct(cur: Decimal, prev: Decimal) -> Decimal | None:
     if prev == 0:
         return None
@@ -215,6 +238,8 @@ def test_statement_reconciles_with_source(sl: MetricFlowSemanticLayer, chain: Ch
     for customer in _some_customers(chain, 5):
         statement = sl.statement(CustomerId(customer))
         assert statement.month == month
+        (name,) = pg(chain, "SELECT full_name FROM customers WHERE customer_id = %s", (customer,))[0]
+        assert statement.full_name == name
         ledger = oracle.customer_ledgers.get(customer)
         opening = ledger.balance_at(month.previous.last_day) if ledger else ZERO
         closing = ledger.balance_at(month.last_day) if ledger else ZERO
@@ -296,6 +321,8 @@ def test_bad_inputs_give_typed_errors(sl: MetricFlowSemanticLayer, oracle: Oracl
         sl.upcoming(CustomerId(999999))
     with pytest.raises(TypeError):
         sl.upcoming(7)  # type: ignore[arg-type]
+    with pytest.raises(UnknownCustomerError, match="no customer 999999"):
+        sl.statement(CustomerId(999999))
     with pytest.raises(FutureMonthError):
         sl.statement(CustomerId(1), Month.of(oracle.as_of))
     with pytest.raises(FutureMonthError):
