@@ -9,15 +9,7 @@
     (macros/incremental_window_start.sql) onward are recomputed; a streak running into the window continues the
     one stored for the month before it (length added, start month kept).
 -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='month_start',
-        incremental_strategy='delete+insert',
-        tmp_relation_type='transient',
-        on_schema_change='fail'
-    )
-}}
+{{ config(**month_incremental_config(prune_after_as_of=false)) }}
 
 {%- set transactions = ref('stg_raw__transactions') %}
 

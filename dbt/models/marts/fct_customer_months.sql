@@ -3,18 +3,7 @@
     window rule, macros/incremental_window_start.sql, applied to this table's own latest month); a red streak at a
     month depends only on that month and earlier ones, so older rows stay right.
 -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='month_start',
-        incremental_strategy='delete+insert',
-        tmp_relation_type='transient',
-        on_schema_change='fail',
-        meta={'data_test_window_column': 'month_end_date'},
-        post_hook="delete from {{ this }} where month_start > (select as_of_month from "
-                  ~ "{{ ref('int_reporting_date_derived') }})"
-    )
-}}
+{{ config(**month_incremental_config('month_end_date')) }}
 
 {%- set transactions = ref('stg_raw__transactions') %}
 with customer_months as (

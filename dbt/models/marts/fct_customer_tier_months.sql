@@ -8,16 +8,7 @@
     before it, so a run recomputes the months from the shared window start (macros/incremental_window_start.sql)
     onward, reading tier_months - 1 more months before it.
 -#}
-{{
-    config(
-        materialized='incremental',
-        unique_key='month_start',
-        incremental_strategy='delete+insert',
-        tmp_relation_type='transient',
-        on_schema_change='fail',
-        meta={'data_test_window_column': 'month_start'}
-    )
-}}
+{{ config(**month_incremental_config('month_start', prune_after_as_of=false)) }}
 
 {%- set transactions = ref('stg_raw__transactions') %}
 
