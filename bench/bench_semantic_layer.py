@@ -26,7 +26,7 @@ from psycopg import sql
 COMMAND = "python -m bench.bench_semantic_layer"
 END_DATE = date(2026, 10, 31)
 TX_PER_CUSTOMER = 104  # 12 months of generated history (bench_generate measured ~103.6)
-ROUNDS = 30
+ROUNDS = 60  # p95 = the 57th of 60 samples: with 30 it was the second worst, mostly noise on a shared machine
 
 
 def log(message: str) -> None:
@@ -196,28 +196,34 @@ def main() -> None:
     baseline = hand_sql(conn, customer.value, month.first_day, as_of)
     (transactions,) = conn.execute("SELECT count(*) FROM analytics.fct_transactions").fetchone()
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    rows = []
+    rows: list[str] = []
+    met: list[str] = []
+    missed: list[str] = []
     for name, call in calls.items():
         try:
             call()  # warm
         except Exception as exc:  # a function that fails is reported, not hidden
-            rows.append(f"| {name} | failed: {type(exc).__name__}: {str(exc)[:60]} | | | | |")
+            rows.append(f"| {name} | failed: {type(exc).__name__}: {str(exc)[:60]} | | | | | | no |")
+            missed.append(name)
             continue
         (p50, p95), (b50, b95) = paired_timings(call, baseline[name], before=engine.cache.clear)
         cached50, _ = timings(call)
         ok = "yes" if p95 <= 300 and p95 <= 1.5 * b95 else "no"
+        (met if ok == "yes" else missed).append(name)
         rows.append(f"| {name} | {p50:.1f} | {p95:.1f} | {b50:.1f} | {b95:.1f} | {p95 / b95:.2f} | {cached50:.2f} "
                     f"| {ok} |")
         log(rows[-1])
     conn.close()
+    load_end = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"## Semantic layer latency ({transactions:,} booked transactions)\n")
     print(f"Command: `{COMMAND}`{' (BENCH_SCALE=small)' if small else ''}. {ROUNDS} calls each, warm engine, result "
           "cache cleared before every call; baseline = hand-written DuckDB SQL for the same answer on the same "
           "snapshot, its calls interleaved with ours. Goal: p95 <= 300 ms and <= 1.5x the SQL's p95. "
-          f"Load average at the start: {load}.\n")
+          f"Load average (1 / 5 / 15 min) at the start: {load}, at the end: {load_end}.\n")
     print("| function | p50 ms | p95 ms | SQL p50 ms | SQL p95 ms | p95 ratio | cached p50 ms | goal met |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    print(f"\nBoth goals met: {', '.join(met) or 'none'}. Not met: {', '.join(missed) or 'none'}.")
 
 
 if __name__ == "__main__":
