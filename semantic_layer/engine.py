@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from semantic_layer import snapshots
 from semantic_layer.errors import SemanticLayerError, WarehouseUnavailableError
-from semantic_layer.filters import Filter, FilterValue, literal
+from semantic_layer.filters import Filter, FilterValue, fill_slots, literal, slot
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +194,10 @@ class SemanticEngine:
         if cached is not None:
             return cached
         try:
-            sql = self._planned_sql(loaded, shape, filters, values)
-            if sql is not None:
-                columns, rows = loaded.client.fetch(sql)
+            plan = self._plan(loaded, shape, filters, values)
+            if plan is not None:
+                plan_key, sql = plan
+                columns, rows = loaded.client.fetch_planned(plan_key, sql, values)
                 out = QueryResult(tuple(columns), tuple(rows))  # DB-API rows are tuples already
             else:
                 result = loaded.engine.query(self._request(shape, filters))
@@ -231,9 +232,11 @@ class SemanticEngine:
             limit=limit,
         )
 
-    def _planned_sql(self, loaded: _Loaded, shape: tuple, filters: Sequence[Filter], values: tuple) -> str | None:
-        """SQL for this query from a plan cached per shape: MetricFlow plans once with unique sentinel values, and
-        each call swaps the sentinels for its own typed values (digits or ISO dates). None: plan the usual way."""
+    def _plan(self, loaded: _Loaded, shape: tuple, filters: Sequence[Filter],
+              values: tuple) -> tuple[Hashable, str] | None:
+        """The SQL of this query's shape, planned once: MetricFlow plans with unique sentinel values, which become
+        numbered slots (filters.slot) that the client fills with each call's typed values (or binds, for a
+        prepared statement). None: plan the usual way (a sentinel did not reach the SQL)."""
         plan_key = ("plan", loaded.load_id, shape, tuple(type(v).__name__ for v in values))
         plan = self.plans.get(plan_key)
         if plan is None:
@@ -241,15 +244,20 @@ class SemanticEngine:
             sql = loaded.engine.explain(self._request(shape, filters, sentinels)).sql_statement.sql
             texts = [literal(v) for v in sentinels]
             # every sentinel must reach the SQL (MetricFlow may repeat a filter in subqueries: count >= 1)
-            usable = all(t in sql for t in texts)
-            plan = (sql, tuple(texts)) if usable else ("", ())
+            if all(t in sql for t in texts):
+                # longest first: an int sentinel (987654000000) is a prefix of the Decimal ones (987654000000.00017)
+                for position, text in sorted(enumerate(texts), key=lambda item: -len(item[1])):
+                    sql = sql.replace(text, slot(position))
+                plan = sql
+            else:
+                plan = ""
             self.plans.put(plan_key, plan)
-        sql, texts = plan
-        if not sql:
-            return None
-        for text, value in zip(texts, values, strict=True):
-            sql = sql.replace(text, literal(value))
-        return sql
+        return (plan_key, plan) if plan else None
+
+    def _planned_sql(self, loaded: _Loaded, shape: tuple, filters: Sequence[Filter], values: tuple) -> str | None:
+        """The planned SQL of this query with its values written in as literals (for tests and tools)."""
+        plan = self._plan(loaded, shape, filters, values)
+        return None if plan is None else fill_slots(plan[1], values)
 
     def fetch(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> QueryResult:
         """A row listing read from a mart with bound parameters (statement lines, upcoming transactions).

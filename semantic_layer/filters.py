@@ -7,6 +7,7 @@ interpolated into one. The engine also uses the template as the cache key of a p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -45,6 +46,18 @@ def literal(value: FilterValue) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(int(value))
+
+
+def slot(position: int) -> str:
+    """Placeholder of the n-th typed value in a statement planned once per query shape (engine._plan)."""
+    return f"__finefin_slot_{position}__"
+
+
+def fill_slots(stmt: str, values: Sequence[FilterValue]) -> str:
+    """A planned statement with each slot replaced by its value's literal."""
+    for position, value in enumerate(values):
+        stmt = stmt.replace(slot(position), literal(value))
+    return stmt
 
 
 def customer_is(customer_id: CustomerId) -> Filter:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from metricflow.data_table.mf_table import MetricFlowDataTable
 from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
+
+from semantic_layer.filters import FilterValue, fill_slots
 
 NO_PARAMS = SqlBindParameterSet()
 
@@ -16,6 +18,13 @@ class FetchingSqlClient:
 
     def fetch(self, stmt: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
         raise NotImplementedError
+
+    def fetch_planned(self, key: Hashable, stmt: str, values: Sequence[FilterValue]) -> tuple[list[str], list[tuple]]:
+        """Run a statement planned once per query shape: `stmt` holds slot(i) where the i-th typed value goes.
+
+        `key` names the plan (a client may keep work per plan). Here each slot becomes the value's SQL literal.
+        """
+        return self.fetch(fill_slots(stmt, values))
 
     def query(self, stmt: str, sql_bind_parameter_set: SqlBindParameterSet = NO_PARAMS) -> MetricFlowDataTable:
         names, rows = self.fetch(stmt, bind_values(sql_bind_parameter_set))

@@ -368,6 +368,39 @@ def test_planned_once_per_shape_and_equal_to_fresh_planning(sl: MetricFlowSemant
     assert len(engine.plans._items) == 1  # one shape, six customers: planned once
 
 
+def test_prepared_plans_equal_literal_sql_for_every_value_type(sl: MetricFlowSemanticLayer, chain: Chain,
+                                                                  oracle: Oracle) -> None:
+    """The DuckDB client prepares each planned shape once per thread; its rows equal the plain SQL with literals."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from semantic_layer.duckdb_client import _slot_type
+
+    engine = sl.engine
+    loaded = engine._current()
+    month = Month.of(oracle.last_complete_month)
+    thresholds = filters.watch_thresholds(Decimal("500"), Decimal("1000.5"), Decimal("1000"))
+    cases = [(["balance"], ["account"], [filters.customer_is(CustomerId(c))]) for c in _some_customers(chain, 3)]
+    cases += [(["withdrawals"], ["customer", "customer_month__month_end_loans_outstanding"],
+               [filters.months_of("customer_month", month, month), thresholds]),
+              (["tier_customers_by_month"], ["metric_time__month", "customer_tier_month__tier"],
+               [filters.months_of("customer_tier_month", month.previous, month)])]
+
+    def run(case: tuple) -> tuple[set, set]:
+        metrics, by, where = case
+        engine.cache.clear()
+        got = set(engine.query(metrics, by, where=where).rows)
+        shape = (tuple(metrics), tuple(by), tuple(f.template for f in where), (), None, None)
+        sql = engine._planned_sql(loaded, shape, where, tuple(v for f in where for v in f.values))
+        return got, set(loaded.client.fetch(sql)[1])
+
+    for got, literal_rows in [run(c) for c in cases] + list(ThreadPoolExecutor(3).map(run, cases * 2)):
+        assert got == literal_rows
+    assert any(got for got, _ in map(run, cases))
+    # values no slot type holds exactly take the literal path
+    assert _slot_type(Decimal("0.00000000001")) is None and _slot_type(2**63) is None
+    assert _slot_type(Decimal("3000.50")) == "DECIMAL(38, 10)" and _slot_type(date(2026, 1, 1)) == "DATE"
+
+
 def _tiers_at(oracle: Oracle, month: date) -> dict[str, int]:
     """The governed rule applied at `month` straight from the source ledgers (independent of dbt)."""
     v = project_vars()
