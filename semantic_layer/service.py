@@ -212,14 +212,15 @@ class MetricFlowSemanticLayer:
         as_of, last_complete = self.reporting_dates()
         month = month or last_complete
         month.require_complete(as_of)
-        # tier_customers_by_month: tier_customers month by month (always grouped by month here), without the
-        # semi-additive "last month of the period" join that a month-grain query does not need
+        # tier_customers_by_month: tier_customers month by month, without the semi-additive "last month of the
+        # period" join that a month-grain query does not need; grouped and filtered on the plain month date (the
+        # same months as metric_time__month, without a date_trunc per row)
         result = self.engine.query(
-            ["tier_customers_by_month"], ["metric_time__month", "customer_tier_month__tier"],
+            ["tier_customers_by_month"], ["customer_tier_month__month_first_day", "customer_tier_month__tier"],
             where=[filters.months_of("customer_tier_month", month.previous, month)],
         )
-        period, tier, customers = result.positions("metric_time__month", "customer_tier_month__tier",
-                                                   "tier_customers_by_month")
+        period, tier, customers = result.positions("customer_tier_month__month_first_day",
+                                                   "customer_tier_month__tier", "tier_customers_by_month")
         counts: dict[tuple[Month, str], int] = {
             (Month.of(r[period]), r[tier]): int(r[customers] or 0) for r in result.rows
         }

@@ -6,6 +6,7 @@ Oracles are plain SQL on the operational database (UTC months) or the Python led
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -153,9 +154,19 @@ def test_customers_per_tier_equals_oracle_rule(sl: MetricFlowSemanticLayer, orac
 def test_tier_customers_by_month_equals_tier_customers_month_by_month(sl: MetricFlowSemanticLayer) -> None:
     """The month-grain count the API reads is the governed semi-additive metric, month by month."""
     by = ["metric_time__month", "customer_tier_month__tier"]
-    governed = {(r[0], r[1]): int(r[2]) for r in sl.engine.query(["tier_customers"], by).rows}
-    monthly = {(r[0], r[1]): int(r[2]) for r in sl.engine.query(["tier_customers_by_month"], by).rows}
+    def counts(metric: str) -> dict[tuple, int]:
+        result = sl.engine.query([metric], by)
+        month, tier, count = result.positions(*by, metric)
+        return {(r[month], r[tier]): int(r[count]) for r in result.rows}
+
+    governed, monthly = counts("tier_customers"), counts("tier_customers_by_month")
     assert governed and monthly == governed
+    # grouped on the plain month date (what customers_per_tier asks for): the same counts
+    by_day = sl.engine.query(["tier_customers_by_month"], ["customer_tier_month__month_first_day",
+                                                           "customer_tier_month__tier"])
+    day, tier, count = by_day.positions("customer_tier_month__month_first_day", "customer_tier_month__tier",
+                                        "tier_customers_by_month")
+    assert {(dt.datetime.combine(r[day], dt.time()), r[tier]): int(r[count]) for r in by_day.rows} == governed
 
 
 def test_month_first_day_filter_keeps_the_same_rows_as_metric_time(sl: MetricFlowSemanticLayer,
