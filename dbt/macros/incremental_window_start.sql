@@ -6,7 +6,9 @@
         (a late booking on an older day).
     Every incremental model downstream of the transactions uses this one rule, so they all recompute the same days
     (month-grained models start at the first day of that day's month). A booked transaction cancelled on a day older
-    than the window is only seen by a --full-refresh; the reconciliation test catches such drift.
+    than the window is only seen by a --full-refresh; the reconciliation test catches such drift. After an outage
+    longer than lookback_days, a late booking updated early in the outage on a day before the window is missed too:
+    run with --full-refresh (or a larger lookback_days) after such a gap.
     `transactions` is the staging relation, passed in by the caller so that dbt records the ref at parse time.
 -#}
 {% macro incremental_window_start(stored_date_column, transactions) -%}
