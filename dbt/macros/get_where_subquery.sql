@@ -13,18 +13,13 @@
     {%- if where -%}
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set window_column = data_test_window_column(relation) if execute else none -%}
+    {%- set window_days = data_test_window_days() -%}
+    {%- set window_column = data_test_window_column(relation) if window_days is not none else none -%}
     {%- if window_column -%}
-        {%- set window_days = var('data_test_window_days', none) -%}
-        {%- if window_days is none -%}
-            {%- set window_days = env_var('FINEFIN_DATA_TEST_WINDOW_DAYS', '') or none -%}
-        {%- endif -%}
-        {%- if window_days is not none -%}
-            {%- do conditions.append(
-                window_column ~ ' >= (select ' ~ dbt.dateadd('day', -(window_days | int), 'max(' ~ window_column ~ ')')
-                ~ ' from ' ~ relation ~ ')'
-            ) -%}
-        {%- endif -%}
+        {%- do conditions.append(
+            window_column ~ ' >= (select ' ~ dbt.dateadd('day', -window_days, 'max(' ~ window_column ~ ')')
+            ~ ' from ' ~ relation ~ ')'
+        ) -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- set filtered -%}
@@ -34,6 +29,21 @@
     {%- else -%}
         {%- do return(relation) -%}
     {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The daily test window in days (var data_test_window_days, else env var FINEFIN_DATA_TEST_WINDOW_DAYS), or none.
+    Read at execution only: at parse time it is none, so the env var never enters dbt's partial-parse state.
+-#}
+{% macro data_test_window_days() -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set days = var('data_test_window_days', none) -%}
+    {%- if days is none -%}
+        {%- set days = env_var('FINEFIN_DATA_TEST_WINDOW_DAYS', '') or none -%}
+    {%- endif -%}
+    {{ return(none if days is none else days | int) }}
 {%- endmacro %}
 
 {#- meta.data_test_window_column of the model or source stored at `relation`, or none. -#}

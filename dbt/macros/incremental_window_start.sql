@@ -34,3 +34,8 @@
         ) as late
     )
 {%- endmacro %}
+
+{#- The first month an incremental run of a month-grained model recomputes: the month of incremental_window_start. -#}
+{% macro incremental_window_month(stored_date_column, transactions) -%}
+    cast({{ dbt.date_trunc('month', incremental_window_start(stored_date_column, transactions)) }} as date)
+{%- endmacro %}

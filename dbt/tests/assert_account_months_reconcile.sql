@@ -2,12 +2,12 @@
 -- balance, and the closing balance equals the daily balance table on the month's last day (or the as-of date).
 -- Any returned row is a failure. A daily build (FINEFIN_DATA_TEST_WINDOW_DAYS set, see macros/get_where_subquery.sql)
 -- checks only the months it rewrote: those ending within the window.
-{%- set window_days = (env_var('FINEFIN_DATA_TEST_WINDOW_DAYS', '') or var('data_test_window_days', '')) if execute else '' %}
+{%- set window_days = data_test_window_days() %}
 with checked_months as (
     select * from {{ ref('fct_account_months') }}
-    {% if window_days %}
+    {% if window_days is not none %}
     where month_end_date >= (
-        select {{ dbt.dateadd('day', -(window_days | int), 'max(month_end_date)') }} from {{ ref('fct_account_months') }}
+        select {{ dbt.dateadd('day', -window_days, 'max(month_end_date)') }} from {{ ref('fct_account_months') }}
     )
     {% endif %}
 ),

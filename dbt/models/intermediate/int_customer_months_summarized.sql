@@ -22,9 +22,7 @@ with reporting_date as (
 
 {% if incremental_run() %}
 window_month as (
-    select
-        cast({{ dbt.date_trunc('month', incremental_window_start('month_end_date', transactions)) }} as date)
-            as start_month
+    select {{ incremental_window_month('month_end_date', transactions) }} as start_month
 ),
 
 carried_in as (

@@ -16,11 +16,8 @@
 with
 {% if incremental_run() -%}
 window_month as (
-    select
-        cast({{ dbt.date_trunc('month', incremental_window_start('month_start', transactions)) }} as date)
-            as start_month,
-        {{ month_index(dbt.date_trunc('month', incremental_window_start('month_start', transactions))) }}
-            as start_index
+    select start_month, {{ month_index('start_month') }} as start_index
+    from (select {{ incremental_window_month('month_start', transactions) }} as start_month) as window_start
 ),
 
 carried_in as (

@@ -23,6 +23,5 @@ select
     booked_transaction_count
 from {{ ref('int_account_months_summarized') }}
 {% if incremental_run() %}
-where month_start
-    >= cast({{ dbt.date_trunc('month', incremental_window_start('month_end_date', transactions)) }} as date)
+where month_start >= {{ incremental_window_month('month_end_date', transactions) }}
 {% endif %}

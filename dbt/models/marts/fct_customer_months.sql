@@ -9,8 +9,7 @@
 with customer_months as (
     select * from {{ ref('int_customer_months_summarized') }}
     {% if incremental_run() %}
-    where month_start
-        >= cast({{ dbt.date_trunc('month', incremental_window_start('month_end_date', transactions)) }} as date)
+    where month_start >= {{ incremental_window_month('month_end_date', transactions) }}
     {% endif %}
 ),
 

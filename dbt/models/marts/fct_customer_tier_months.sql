@@ -14,9 +14,7 @@
 
 {% if incremental_run() -%}
 with window_month as (
-    select
-        cast({{ dbt.date_trunc('month', incremental_window_start('month_start', transactions)) }} as date)
-            as start_month
+    select {{ incremental_window_month('month_start', transactions) }} as start_month
 ),
 
 complete_months as (
