@@ -98,9 +98,3 @@ def watch_thresholds(withdrawals: Decimal, loans: Decimal, investments: Decimal)
         " OR {{ Dimension('customer_month__month_end_investments_held') }} >= §2§)",
         (Decimal(withdrawals), Decimal(loans), Decimal(investments)),
     )
-
-
-def red_streak_at_least(months: int) -> Filter:
-    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
-        raise TypeError("red_streak_at_least() takes a positive int")
-    return Filter("{{ Dimension('customer_month__red_streak_months') }} >= §0§", (months,))
