@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from finefin.config import Settings
+from finefin.config import DBT_PROJECT_DIR, Settings
 from finefin.errors import ConfigurationError, FinefinError
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     the warehouse is built (as `build` does; read when the DAG is parsed)."""
     env = {"FINEFIN_WAREHOUSE": str(settings.warehouse_path), "FINEFIN_TARGET": settings.target}
     if warehouse_is_built(settings):
-        env["FINEFIN_DATA_TEST_WINDOW_DAYS"] = str(DAILY_TEST_WINDOW_DAYS)
+        env["FINEFIN_DATA_TEST_WINDOW_DAYS"] = str(daily_test_window_days())
     return env
 
 
@@ -217,7 +217,12 @@ def publish(settings: Settings, *, target_path: Path | None = None) -> dict[str,
     return {"published": True, "load_id": snapshot.load_id, "warehouse": str(snapshot.warehouse)}
 
 
-DAILY_TEST_WINDOW_DAYS = 7  # = dbt var lookback_days: the days an incremental run rewrites
+def daily_test_window_days() -> int:
+    """The days a daily incremental build rewrites, so the days its data tests check: dbt var `lookback_days`."""
+    import yaml
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    return int(project["vars"]["lookback_days"])
 
 
 def warehouse_is_built(settings: Settings) -> bool:
@@ -246,7 +251,7 @@ def warehouse_is_built(settings: Settings) -> bool:
 def build(settings: Settings, *, full_refresh: bool = False, target_path: Path | None = None,
           progress: bool = True) -> BuildResult:
     """The refresh's `dbt build`. A daily (incremental) build tests only what it rewrote: data tests on the large
-    incremental facts and the transactions source check their last DAILY_TEST_WINDOW_DAYS days, unit tests (model
+    incremental facts and the transactions source check the days it rewrote (dbt var lookback_days), unit tests (model
     logic on fixed inputs, run by `make test`) are left out, and so are dbt's debug log and JSON artifacts.
     A first build or a --full-refresh runs every test on every row."""
     from finefin.transform import run_dbt_build
@@ -254,7 +259,7 @@ def build(settings: Settings, *, full_refresh: bool = False, target_path: Path |
     daily = not full_refresh and warehouse_is_built(settings)
     return run_dbt_build(
         settings, full_refresh=full_refresh, target_path=target_path or refresh_target(settings), progress=progress,
-        data_test_window_days=DAILY_TEST_WINDOW_DAYS if daily else None, unit_tests=not daily,
+        data_test_window_days=daily_test_window_days() if daily else None, unit_tests=not daily,
         debug_artifacts=not daily,
     )
 

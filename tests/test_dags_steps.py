@@ -67,7 +67,7 @@ def test_publish_is_a_no_op_on_snowflake(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("built", "full_refresh", "window", "unit_tests"), [
     (False, False, None, True),  # first build: every test on every row
-    (True, False, refresh.DAILY_TEST_WINDOW_DAYS, False),  # daily incremental build
+    (True, False, refresh.daily_test_window_days(), False),  # daily incremental build
     (True, True, None, True),  # --full-refresh
 ])
 def test_refresh_build_tests_what_it_rewrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built: bool,
@@ -86,6 +86,7 @@ def test_refresh_build_tests_what_it_rewrote(tmp_path: Path, monkeypatch: pytest
     assert refresh.warehouse_is_built(settings) is built
     assert [(c["full_refresh"], c["data_test_window_days"], c["unit_tests"], c["debug_artifacts"]) for c in calls] == [
         (full_refresh, window, unit_tests, unit_tests)]
+    assert refresh.daily_test_window_days() == 7  # dbt var lookback_days
     # the Airflow DAG's cosmos build gets the same window once the warehouse is built
     assert ("FINEFIN_DATA_TEST_WINDOW_DAYS" in refresh.dbt_env(settings)) is built
 
