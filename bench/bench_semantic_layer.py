@@ -192,6 +192,8 @@ def main() -> None:
         "transactions_per_month": lambda: sl.transactions_per_month(),
         "watchlist": lambda: sl.watchlist(),
     }
+    only = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
+    calls = {name: call for name, call in calls.items() if not only or name in only}  # BENCH_ONLY=watchlist,...
     conn = duckdb.connect(str(current(data_dir, "warehouse.duckdb").warehouse), read_only=True)
     baseline = hand_sql(conn, customer.value, month.first_day, as_of)
     (transactions,) = conn.execute("SELECT count(*) FROM analytics.fct_transactions").fetchone()

@@ -1,4 +1,4 @@
-"""Typed results → JSON-safe values: dataclasses as dicts, Decimal as strings, dates ISO, Month `YYYY-MM`."""
+"""Typed results → JSON-safe values: dataclasses and NamedTuples as dicts, Decimal as strings, ISO dates, `YYYY-MM`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ def to_jsonable(value: Any) -> Any:
             if isinstance(attr, property):
                 out[name] = to_jsonable(getattr(value, name))
         return out
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):  # NamedTuple rows (watchlist entries, red streaks)
+        return {name: to_jsonable(item) for name, item in value._asdict().items()}
     if isinstance(value, dict):
         return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

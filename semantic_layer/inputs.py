@@ -13,7 +13,7 @@ _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 _METRIC_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class CustomerId:
     """A customer id: a positive integer (accepts `42`, `#42`, `cust-42`, `customer_42`)."""
 
@@ -22,6 +22,14 @@ class CustomerId:
     def __post_init__(self) -> None:
         if not isinstance(self.value, int) or isinstance(self.value, bool) or not 0 < self.value < 10**12:
             raise InvalidInputError("A customer id is a positive number, like 42.")
+
+    @classmethod
+    def from_warehouse(cls, value: int) -> CustomerId:
+        """An id read from the marts (a BIGINT key): trusted, so built without re-validating it. The watchlist makes
+        thousands per call; the validating constructor costs about twice as much."""
+        customer_id = object.__new__(cls)
+        object.__setattr__(customer_id, "value", int(value))
+        return customer_id
 
     @classmethod
     def parse(cls, text: str) -> CustomerId:
@@ -34,7 +42,7 @@ class CustomerId:
         return str(self.value)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Month:
     """A calendar month."""
 

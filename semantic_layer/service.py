@@ -8,7 +8,9 @@ and the SQL text here is constant — user values travel only as parameters or a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -261,6 +263,10 @@ class MetricFlowSemanticLayer:
             "loans_outstanding": self.settings.watch_loans_min,
             "investments_held": self.settings.watch_investments_min,
         }
+        # The red-streak listing is read on a worker thread meanwhile: DuckDB releases the GIL while it executes,
+        # so the two queries overlap. Its rows are turned into objects here, after the entries: two threads
+        # building objects at once only contend for the GIL.
+        red_streak_rows = _background().submit(self._red_streak_rows, month)
         # Only customer-months at or above a threshold come back. One row per customer and month: `withdrawals` is
         # the metric; the month-end positions are the same figures as the loans_outstanding / investments_held
         # metrics at one customer-month, read as that row's governed dimensions (asking for the semi-additive
@@ -286,32 +292,25 @@ class MetricFlowSemanticLayer:
                     continue
                 value = money(raw)
                 if value >= threshold:
-                    customer_id = customer_id or CustomerId(int(r[customer]))
+                    customer_id = customer_id or CustomerId.from_warehouse(r[customer])
                     entries.append(WatchlistEntry(customer_id, r[full_name], reason, value, threshold))
         entries.sort(key=lambda e: (e.reason, -e.value, e.customer_id.value))
-        return Watchlist(month, tuple(entries), self._red_streaks(month), thresholds,
+        return Watchlist(month, tuple(entries), _red_streaks(red_streak_rows.result()), thresholds,
                          self.settings.red_streak_min_months)
 
-    def _red_streaks(self, month: Month) -> tuple[RedStreak, ...]:
+    def _red_streak_rows(self, month: Month) -> tuple[tuple[Any, ...], ...]:
         """Customers in a red streak at the end of `month`: a row listing of the customer-months that dbt marked
         (the streak rule is governed in the marts; `customers_in_red_streak` counts these rows), longest streak
         first, then the deepest balance."""
-        rows = self.engine.fetch(
-            "SELECT m.customer_id, c.full_name, m.red_streak_months, m.red_streak_start_month, m.closing_balance"
+        return self.engine.fetch(
+            "SELECT m.customer_id, c.full_name, m.red_streak_months, m.red_streak_start_month,"
+            " CAST(m.closing_balance AS DECIMAL(18, 2))"
             f" FROM {self.engine.relation('fct_customer_months')} AS m"
             f" JOIN {self.engine.relation('dim_customers')} AS c ON c.customer_id = m.customer_id"
             " WHERE m.month_start = ? AND m.red_streak_months >= ?"
             " ORDER BY m.red_streak_months DESC, m.closing_balance, m.customer_id",
             [month.first_day, self.settings.red_streak_min_months],
         ).rows
-        month_of: dict[Any, Month] = {}  # a handful of distinct start months: build each Month once
-        streaks = []
-        for customer, full_name, months, start, balance in rows:
-            since = month_of.get(start)
-            if since is None:
-                since = month_of[start] = Month.of(_as_date(start))
-            streaks.append(RedStreak(CustomerId(int(customer)), full_name, int(months), since, money(balance)))
-        return tuple(streaks)
 
     # -- definitions ------------------------------------------------------------------------------------------
     def metric_names(self) -> list[str]:
@@ -320,6 +319,25 @@ class MetricFlowSemanticLayer:
     def define(self, metric: str) -> MetricDefinition:
         name = metric_name(metric, set(self.engine.metric_names))
         return describe(self.engine.manifest, name)
+
+
+@functools.cache
+def _background() -> ThreadPoolExecutor:
+    """Threads for a query that can overlap another one of the same answer (the process's semantic layers share
+    them; a thread waiting on DuckDB holds no GIL)."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="finefin-semantic-layer")
+
+
+def _red_streaks(rows: Sequence[Sequence[Any]]) -> tuple[RedStreak, ...]:
+    month_of: dict[Any, Month] = {}  # a handful of distinct start months: build each Month once
+    streaks = []
+    for customer, full_name, months, start, balance in rows:
+        since = month_of.get(start)
+        if since is None:
+            since = month_of[start] = Month.of(_as_date(start))
+        # money, in cents, as the listing casts it: quantizing each of thousands of rows again costs ~0.5 ms
+        streaks.append(RedStreak(CustomerId.from_warehouse(customer), full_name, int(months), since, balance))
+    return tuple(streaks)
 
 
 def _require_customer_id(customer_id: object) -> None:

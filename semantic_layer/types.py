@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from semantic_layer.inputs import CustomerId, Month
 
@@ -178,8 +178,11 @@ class TransactionsPerMonth:
 WatchReason = Literal["high_withdrawals", "loans_outstanding", "investments_held"]
 
 
-@dataclass(frozen=True)
-class WatchlistEntry:
+class WatchlistEntry(NamedTuple):
+    """One reason a customer is on the watchlist. The watchlist's rows are NamedTuples, not frozen dataclasses: it
+    builds thousands per call, and a tuple is made in one C call (a frozen dataclass's `__init__` sets each field
+    through `object.__setattr__`, several times slower)."""
+
     customer_id: CustomerId
     full_name: str
     reason: WatchReason
@@ -187,8 +190,9 @@ class WatchlistEntry:
     threshold: Decimal
 
 
-@dataclass(frozen=True)
-class RedStreak:
+class RedStreak(NamedTuple):
+    """A customer in the red for `months` consecutive months (a NamedTuple row, as WatchlistEntry)."""
+
     customer_id: CustomerId
     full_name: str
     months: int

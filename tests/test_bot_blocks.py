@@ -93,7 +93,7 @@ def test_long_lists_respect_slack_limits_and_say_they_are_cut() -> None:
     sl = build_double(extra_watch_entries=400)
     watchlist = sl.watchlist()
     long_names = dataclasses.replace(
-        watchlist, entries=tuple(dataclasses.replace(e, full_name="N" * 400) for e in watchlist.entries)
+        watchlist, entries=tuple(e._replace(full_name="N" * 400) for e in watchlist.entries)
     )
     blocks = bk.watchlist_blocks(long_names, sl.freshness(), 40)
     assert len(blocks) <= bk.MAX_BLOCKS
