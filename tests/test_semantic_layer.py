@@ -222,8 +222,11 @@ def test_balance_per_account_for_customers(sl: MetricFlowSemanticLayer, chain: C
         assert answer.as_of == oracle.as_of
         accounts = [a for a, owner in oracle.account_owner.items() if owner == customer]
         assert sorted(a.account_id for a in answer.accounts) == sorted(accounts)
+        kinds = dict(((a, (t, st)) for a, t, st in pg(
+            chain, "SELECT account_id, account_type, status FROM accounts WHERE customer_id = %s", (customer,))))
         for account in answer.accounts:
             assert account.balance == oracle.account_balance(account.account_id, oracle.as_of)
+            assert (account.account_type, account.status) == kinds[account.account_id]
         assert answer.total == sum((a.balance for a in answer.accounts), ZERO)
 
 
@@ -300,6 +303,9 @@ def test_watchlist_reasons_thresholds_and_red_streaks(sl: MetricFlowSemanticLaye
     assert {s.customer_id.value: (s.months, s.since.first_day) for s in answer.red_streaks} == streaks
     for s in answer.red_streaks:
         assert s.balance == oracle.month_end_balance(s.customer_id.value, month.first_day) < 0
+        # typed like every other answer: money in cents, a CustomerId, a Month
+        assert isinstance(s.customer_id, CustomerId) and isinstance(s.since, Month)
+        assert isinstance(s.balance, Decimal) and s.balance.as_tuple().exponent == -2
     # the order the advisor reads: entries by reason and size, streaks longest and deepest first
     assert list(answer.entries) == sorted(answer.entries, key=lambda e: (e.reason, -e.value, e.customer_id))
     assert list(answer.red_streaks) == sorted(answer.red_streaks, key=lambda s: (-s.months, s.balance, s.customer_id))
