@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 from semantic_layer import filters
 from semantic_layer.definitions import describe
-from semantic_layer.engine import SemanticEngine
+from semantic_layer.engine import QueryResult, SemanticEngine
 from semantic_layer.errors import InvalidInputError, SemanticLayerError, UnknownCustomerError
 from semantic_layer.inputs import CustomerId, Month, metric_name
 from semantic_layer.settings import SemanticLayerSettings
@@ -111,11 +111,10 @@ class MetricFlowSemanticLayer:
     def balance(self, customer_id: CustomerId) -> CustomerBalance:
         _require_customer_id(customer_id)
         as_of, _ = self.reporting_dates()
-        # The balance metric by account, and the accounts' type and status (attributes, read on a worker thread
-        # meanwhile: see `watchlist`). Asking MetricFlow for the attributes too joins dim_accounts twice, once more
-        # inside the semi-additive latest-day subquery: ~0.8 ms more than both reads overlapped.
-        attributes = _background().submit(
-            self.engine.fetch,
+        # The balance metric by account, and the accounts' type and status (attributes, read meanwhile). Asking
+        # MetricFlow for the attributes too joins dim_accounts twice, once more inside the semi-additive latest-day
+        # subquery: ~0.8 ms more than both reads overlapped.
+        attributes = self._fetch_meanwhile(
             f"SELECT account_id, account_type, account_status FROM {self.engine.relation('dim_accounts')}"
             " WHERE customer_id = ?",
             [customer_id.value],
@@ -148,9 +147,7 @@ class MetricFlowSemanticLayer:
         if not isinstance(days, int) or not 1 <= days <= 366:
             raise InvalidInputError("The horizon is between 1 and 366 days.")
         as_of, _ = self.reporting_dates()
-        # the listing is read on a worker thread while MetricFlow computes the balance (see `watchlist`)
-        listing = _background().submit(
-            self.engine.fetch,
+        listing = self._fetch_meanwhile(  # while MetricFlow computes the balance
             "SELECT transaction_id, account_id, scheduled_for_date, transaction_type, description, amount"
             f" FROM {self.engine.relation('fct_scheduled_transactions')}"
             " WHERE customer_id = ? AND scheduled_for_date > ? AND scheduled_for_date <= ?"
@@ -173,10 +170,9 @@ class MetricFlowSemanticLayer:
         as_of, last_complete = self.reporting_dates()
         month = month or last_complete
         month.require_complete(as_of)
-        # the customer's name and the month's lines in one listing (no row at all means no such customer), read on
-        # a worker thread while MetricFlow computes the opening and closing balances (see `watchlist`)
-        listing = _background().submit(
-            self.engine.fetch,
+        # the customer's name and the month's lines in one listing (no row at all means no such customer), read
+        # while MetricFlow computes the opening and closing balances
+        listing = self._fetch_meanwhile(
             "SELECT c.full_name, t.transaction_id, t.account_id, t.booked_at, t.transaction_type, t.description,"
             f" t.amount FROM {self.engine.relation('dim_customers')} AS c"
             f" LEFT JOIN {self.engine.relation('fct_transactions')} AS t ON t.customer_id = c.customer_id"
@@ -276,10 +272,7 @@ class MetricFlowSemanticLayer:
             "loans_outstanding": self.settings.watch_loans_min,
             "investments_held": self.settings.watch_investments_min,
         }
-        # The red-streak listing is read on a worker thread meanwhile: DuckDB releases the GIL while it executes,
-        # so the two queries overlap. Its rows are turned into objects here, after the entries: two threads
-        # building objects at once only contend for the GIL.
-        red_streak_rows = _background().submit(self._red_streak_rows, month)
+        red_streak_listing = self._red_streak_listing(month)  # read while MetricFlow answers the thresholds query
         # Only customer-months at or above a threshold come back. One row per customer and month: `withdrawals` is
         # the metric; the month-end positions are the same figures as the loans_outstanding / investments_held
         # metrics at one customer-month, read as that row's governed dimensions (asking for the semi-additive
@@ -308,14 +301,14 @@ class MetricFlowSemanticLayer:
                     customer_id = customer_id or CustomerId.from_warehouse(r[customer])
                     entries.append(WatchlistEntry(customer_id, r[full_name], reason, value, threshold))
         entries.sort(key=lambda e: (e.reason, -e.value, e.customer_id.value))
-        return Watchlist(month, tuple(entries), _red_streaks(red_streak_rows.result()), thresholds,
+        return Watchlist(month, tuple(entries), _red_streaks(red_streak_listing.result().rows), thresholds,
                          self.settings.red_streak_min_months)
 
-    def _red_streak_rows(self, month: Month) -> tuple[tuple[Any, ...], ...]:
+    def _red_streak_listing(self, month: Month) -> Future[QueryResult]:
         """Customers in a red streak at the end of `month`: a row listing of the customer-months that dbt marked
         (the streak rule is governed in the marts; `customers_in_red_streak` counts these rows), longest streak
-        first, then the deepest balance."""
-        return self.engine.fetch(
+        first, then the deepest balance. Read on a worker thread (`_fetch_meanwhile`)."""
+        return self._fetch_meanwhile(
             "SELECT m.customer_id, c.full_name, m.red_streak_months, m.red_streak_start_month,"
             " CAST(m.closing_balance AS DECIMAL(18, 2))"
             f" FROM {self.engine.relation('fct_customer_months')} AS m"
@@ -323,7 +316,15 @@ class MetricFlowSemanticLayer:
             " WHERE m.month_start = ? AND m.red_streak_months >= ?"
             " ORDER BY m.red_streak_months DESC, m.closing_balance, m.customer_id",
             [month.first_day, self.settings.red_streak_min_months],
-        ).rows
+        )
+
+    def _fetch_meanwhile(self, sql: str, params: Sequence[Any]) -> Future[QueryResult]:
+        """Start a row listing on a worker thread while the caller asks MetricFlow for the same answer's figures.
+
+        DuckDB releases the GIL while it executes, so the two queries overlap. The caller turns the rows into objects
+        itself once both are back: two threads building objects at once only contend for the GIL (measured slower).
+        """
+        return _background().submit(self.engine.fetch, sql, params)
 
     # -- definitions ------------------------------------------------------------------------------------------
     def metric_names(self) -> list[str]:
@@ -336,8 +337,7 @@ class MetricFlowSemanticLayer:
 
 @functools.cache
 def _background() -> ThreadPoolExecutor:
-    """Threads for a query that can overlap another one of the same answer (the process's semantic layers share
-    them; a thread waiting on DuckDB holds no GIL)."""
+    """The worker threads of `_fetch_meanwhile`, shared by the process's semantic layers."""
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="finefin-semantic-layer")
 
 
