@@ -1,6 +1,7 @@
 """Benchmark: a full `dbt build` against the incremental build after ~1 % new data (one more day).
 
-Run: `python -m bench.bench_dbt` (~1 M and ~10 M transactions) or `BENCH_SCALE=small python -m bench.bench_dbt`.
+Run: `python -m bench.bench_dbt` (~1 M and ~10 M transactions) or `BENCH_SCALE=small python -m bench.bench_dbt`;
+`BENCH_SCALES=30000000 python -m bench.bench_dbt` measures the given sizes (comma-separated) instead.
 Prints one markdown section on stdout, progress on stderr.
 
 The raw tables are written straight into a DuckDB file with SQL (same columns and types as the dlt ingestion,
@@ -229,13 +230,16 @@ def main() -> int:
     small = os.environ.get("BENCH_SCALE") == "small"
     # 20 k first: its daily build is almost only dbt's fixed cost per invocation and per node (the floor)
     scales = [20_000, 100_000] if small else [20_000, 1_000_000, 10_000_000]
+    if os.environ.get("BENCH_SCALES"):
+        scales = [int(part.replace("_", "")) for part in os.environ["BENCH_SCALES"].split(",")]
     load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_dbt_") as tmp:
         for n in scales:
             rows.append(measure(n, Path(tmp)))
     print("## dbt build: full vs incremental (bench/bench_dbt.py)\n")
-    prefix = "BENCH_SCALE=small " if small else ""
+    prefix = f"BENCH_SCALES={os.environ['BENCH_SCALES']} " if os.environ.get("BENCH_SCALES") else (
+        "BENCH_SCALE=small " if small else "")
     print(f"Command: `{prefix}python -m bench.bench_dbt` (DuckDB target, 2 dbt threads). "
           f"{HISTORY_DAYS} days of history, ~{TX_PER_ACCOUNT} transactions per account; the new day adds 1 % "
           "booked transactions and cancels a few booked rows of the last 3 days. Full and daily builds as `finefin "

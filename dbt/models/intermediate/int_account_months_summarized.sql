@@ -120,3 +120,4 @@ select
     joined.booked_transaction_count
 from joined
 cross join reporting_date
+{{ clustered_on_full_build('month_start') }}

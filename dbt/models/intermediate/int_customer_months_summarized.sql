@@ -180,3 +180,4 @@ select
     cast(joined.closing_balance as decimal(18, 2)) < 0 as is_in_red
 from joined
 cross join reporting_date
+{{ clustered_on_full_build('month_start') }}

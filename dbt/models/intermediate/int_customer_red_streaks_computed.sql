@@ -101,3 +101,4 @@ select
     case when is_in_red then month_index - island_start_index + 1 else 0 end as red_streak_months,
     case when is_in_red then island_start_month end as red_streak_start_month
 from {% if incremental_run() %}continued{% else %}streaks{% endif %}
+{{ clustered_on_full_build('month_start') }}

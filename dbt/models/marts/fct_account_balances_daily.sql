@@ -109,3 +109,4 @@ select
     cast(balance as decimal(18, 2)) as balance,
     cast(balance as decimal(18, 2)) < 0 as is_overdrawn
 from balances
+{{ clustered_on_full_build('balance_date') }}

@@ -25,3 +25,4 @@ from {{ ref('int_account_months_summarized') }}
 {% if incremental_run() %}
 where month_start >= {{ incremental_window_month('month_end_date', transactions) }}
 {% endif %}
+{{ clustered_on_full_build('month_start') }}

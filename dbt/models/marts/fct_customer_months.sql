@@ -41,3 +41,4 @@ from customer_months
 left join streaks
     on customer_months.customer_id = streaks.customer_id
     and customer_months.month_start = streaks.month_start
+{{ clustered_on_full_build('month_start') }}

@@ -66,3 +66,4 @@ from windowed
 {% if incremental_run() %}
 where month_start >= (select start_month from window_month)
 {% endif %}
+{{ clustered_on_full_build('month_start') }}
