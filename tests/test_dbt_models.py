@@ -78,6 +78,21 @@ def test_daily_balances_are_dense(chain: Chain, oracle: Oracle) -> None:
     assert count == distinct == oracle.daily_row_count()
 
 
+@pytest.mark.parametrize(("table", "column"), [
+    ("fct_account_balances_daily", "balance_date"), ("int_account_months_summarized", "month_start"),
+    ("fct_account_months", "month_start"), ("int_customer_months_summarized", "month_start"),
+    ("int_customer_red_streaks_computed", "month_start"), ("fct_customer_months", "month_start"),
+    ("fct_customer_tier_months", "month_start"),
+])
+def test_full_build_stores_incremental_models_in_date_order(chain: Chain, table: str, column: str) -> None:
+    """Clustered on the incremental key (macros/clustered_on_full_build.sql): rowid is DuckDB's storage order."""
+    [(out_of_order, rows)] = query(chain.warehouse, f"""
+        select count(*) filter (where previous > {column}), count(*)
+        from (select {column}, lag({column}) over (order by rowid) as previous from analytics.{table})""")
+    assert rows > 0
+    assert out_of_order == 0
+
+
 def test_red_streaks_every_customer_month(chain: Chain, oracle: Oracle) -> None:
     rows = query(chain.warehouse, "select customer_id, month_start, red_streak_months, red_streak_start_month "
                                   "from analytics.fct_customer_months where is_month_complete")
