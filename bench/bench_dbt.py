@@ -228,18 +228,18 @@ def measure(transactions: int, work: Path) -> Row:
 
 def main() -> int:
     small = os.environ.get("BENCH_SCALE") == "small"
+    chosen = os.environ.get("BENCH_SCALES", "")
     # 20 k first: its daily build is almost only dbt's fixed cost per invocation and per node (the floor)
     scales = [20_000, 100_000] if small else [20_000, 1_000_000, 10_000_000]
-    if os.environ.get("BENCH_SCALES"):
-        scales = [int(part.replace("_", "")) for part in os.environ["BENCH_SCALES"].split(",")]
+    if chosen:
+        scales = [int(part.replace("_", "")) for part in chosen.split(",")]
     load_before = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_dbt_") as tmp:
         for n in scales:
             rows.append(measure(n, Path(tmp)))
     print("## dbt build: full vs incremental (bench/bench_dbt.py)\n")
-    prefix = f"BENCH_SCALES={os.environ['BENCH_SCALES']} " if os.environ.get("BENCH_SCALES") else (
-        "BENCH_SCALE=small " if small else "")
+    prefix = f"BENCH_SCALES={chosen} " if chosen else ("BENCH_SCALE=small " if small else "")
     print(f"Command: `{prefix}python -m bench.bench_dbt` (DuckDB target, 2 dbt threads). "
           f"{HISTORY_DAYS} days of history, ~{TX_PER_ACCOUNT} transactions per account; the new day adds 1 % "
           "booked transactions and cancels a few booked rows of the last 3 days. Full and daily builds as `finefin "

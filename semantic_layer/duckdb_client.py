@@ -89,7 +89,6 @@ class ReadOnlyDuckDbClient(FetchingSqlClient):
         return f"${bind_parameter_key}"
 
 
-
 def _slot_type(value: FilterValue) -> str | None:
     """The SQL type a prepared slot casts its value to, or None when none holds it exactly."""
     if isinstance(value, date):
