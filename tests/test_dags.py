@@ -21,6 +21,7 @@ from bot.blocks import money
 from finefin import refresh
 from tests.airflow_support import airbyte_env, parse_dags, run_dag, scripted_airbyte, task_states
 from tests.bot_support import NOW, build_double
+from tests.clock import frozen_at
 from tests.fake_slack import FakeSlack
 
 pytest_plugins = ["tests.airflow_support"]
@@ -125,14 +126,31 @@ def test_posting_graphs_and_local_schedules(airflow_home: Path, monkeypatch: pyt
     assert watchlist.timetable.expression == "30 6 * * 1-5"
     assert getattr(watchlist.timetable.timezone, "name", watchlist.timetable.timezone) == "Europe/Paris"
     assert digest.timetable.expression == "0 8 1 * *"  # monthly, on the 1st
-    # 06:30 Paris is 05:30 UTC in winter: the next run after Monday 2026-11-23 07:00 UTC is Tuesday 05:30 UTC
+    # catchup=False timetables look at "now": the clock is pinned to just after the last run. 06:30 Paris is 05:30 UTC
+    # in winter and 04:30 UTC in summer; weekends are skipped; the digest runs on the 1st at 08:00 Paris.
     from airflow.serialization.encoders import coerce_to_core_timetable
     from airflow.timetables.base import DataInterval, TimeRestriction
 
-    info = coerce_to_core_timetable(watchlist.timetable).next_dagrun_info(
-        last_automated_data_interval=DataInterval.exact(datetime(2026, 11, 23, 5, 30, tzinfo=UTC)),
-        restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
-    assert info.run_after == datetime(2026, 11, 24, 5, 30, tzinfo=UTC)
+    def next_run(dag: Any, last_run: datetime, now: datetime) -> datetime:
+        with frozen_at(now):
+            info = coerce_to_core_timetable(dag.timetable).next_dagrun_info(
+                last_automated_data_interval=DataInterval.exact(last_run),
+                restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+        return info.run_after
+
+    utc = functools.partial(datetime, tzinfo=UTC)
+    # Monday 2026-11-23 -> Tuesday
+    assert next_run(watchlist, utc(2026, 11, 23, 5, 30), utc(2026, 11, 23, 7)) == utc(2026, 11, 24, 5, 30)
+    # Friday 2026-05-29 (summer time), now Sunday the 31st -> Monday 1 June
+    assert next_run(watchlist, utc(2026, 5, 29, 4, 30), utc(2026, 5, 31, 7)) == utc(2026, 6, 1, 4, 30)
+    # Thursday 31 December -> Friday 1 January, across the year
+    assert next_run(watchlist, utc(2026, 12, 31, 5, 30), utc(2026, 12, 31, 7)) == utc(2027, 1, 1, 5, 30)
+    # Friday 2028-02-25 -> Monday 28 February, then Tuesday 29 February (leap year)
+    assert next_run(watchlist, utc(2028, 2, 25, 5, 30), utc(2028, 2, 27, 7)) == utc(2028, 2, 28, 5, 30)
+    assert next_run(watchlist, utc(2028, 2, 28, 5, 30), utc(2028, 2, 28, 7)) == utc(2028, 2, 29, 5, 30)
+    # the digest: 1 December 08:00 Paris -> 1 January; 1 February -> 1 March in a leap year
+    assert next_run(digest, utc(2026, 12, 1, 7), utc(2026, 12, 31, 7)) == utc(2027, 1, 1, 7)
+    assert next_run(digest, utc(2028, 2, 1, 7), utc(2028, 2, 29, 7)) == utc(2028, 3, 1, 7)
     assert bag.get_dag("finefin_refresh").timetable.expression == "*/20 * * * *"
 
 

@@ -23,13 +23,16 @@ import psycopg
 from finefin import refresh
 from finefin.config import Settings
 from finefin.errors import ConfigurationError
-from ingestion.source import apply_schema
+from ingestion.source import PRIMARY_KEYS, apply_schema
+from semantic_layer.inputs import Month
 from tests.airflow_support import airbyte_env, parse_dags, run_dag, scripted_airbyte, task_states
+from tests.clock import TODAY, at
 from tests.fake_slack import FakeSlack
 
 pytest_plugins = ["tests.airflow_support"]
 
 CUSTOMERS, MONTHS = 50, 3
+RUN_DATES = (TODAY, date(2027, 1, 1))  # the pinned day, and a 1st of January (digest day, across a year)
 
 
 @dataclass
@@ -42,27 +45,33 @@ class Refreshed:
     states: dict[str, str]
     run_state: str
     env: dict[str, str]
+    day: date
 
 
-@pytest.fixture(scope="module")
-def refreshed(airflow_home: Path, make_database: Callable[[], str],
+@pytest.fixture(scope="module", params=RUN_DATES, ids=str)
+def refreshed(request: pytest.FixtureRequest, airflow_home: Path, make_database: Callable[[], str],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refreshed]:
+    """The data ends on the run's day (a pinned date, never the wall clock), the DAG runs on that day."""
     from ingestion.generator import generate
 
+    day: date = request.param
     dsn = make_database()
     apply_schema(dsn)
-    generate(dsn, customers=CUSTOMERS, months=MONTHS, seed=11, end_date=date.today())
-    # A live source: every table changed today. (On 50 generated customers the newest loan or investment row can be
-    # weeks old, which dbt's source freshness rightly reports as an error: see the freshness test below.)
+    generate(dsn, customers=CUSTOMERS, months=MONTHS, seed=11, end_date=day)
+    # A live source: dbt's source freshness compares the newest updated_at with the warehouse's clock, which is the
+    # real one: one row of every table is touched now (its data unchanged), as a running application would.
     with psycopg.connect(dsn) as pg:
-        for table, key in (("loans", "loan_id"), ("investments", "investment_id")):
-            pg.execute(f"UPDATE {table} SET updated_at = now() WHERE {key} = (SELECT max({key}) FROM {table})")
+        for table, key in PRIMARY_KEYS.items():
+            pg.execute(f"UPDATE {table} SET updated_at = greatest(updated_at, now()) "
+                       f"WHERE {key} = (SELECT max({key}) FROM {table})")
     data_dir = tmp_path_factory.mktemp("refresh")
-    env = {"FINEFIN_SOURCE_URL": dsn, "FINEFIN_WAREHOUSE": str(data_dir / "warehouse.duckdb")}
+    env = {"FINEFIN_SOURCE_URL": dsn, "FINEFIN_WAREHOUSE": str(data_dir / "warehouse.duckdb"),
+           # low enough that 50 customers put someone on the watchlist whatever the pinned day
+           "FINEFIN_WATCH_WITHDRAWALS_MIN": "500"}
     with pytest.MonkeyPatch.context() as mp:
         bag = parse_dags(mp, data_dir, **env)
-        run = run_dag(bag, "finefin_refresh", datetime.now(UTC))
-        yield Refreshed(data_dir, data_dir / "warehouse.duckdb", dsn, task_states(run), str(run.state), env)
+        run = run_dag(bag, "finefin_refresh", at(day, 6))
+        yield Refreshed(data_dir, data_dir / "warehouse.duckdb", dsn, task_states(run), str(run.state), env, day)
 
 
 def test_refresh_runs_end_to_end(refreshed: Refreshed) -> None:
@@ -92,8 +101,9 @@ def test_refresh_recorded_the_asset_events(refreshed: Refreshed) -> None:
         names = [name for (name,) in session.query(AssetModel.name).join(
             AssetEvent, AssetEvent.asset_id == AssetModel.id).all()]
         marts = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                 .filter(AssetModel.name == refresh.MARTS_ASSET_NAME).one())
-        assert marts.extra["warehouse"] == str(refreshed.warehouse)
+                 .filter(AssetModel.name == refresh.MARTS_ASSET_NAME).all())
+        # one event per refresh run in this Airflow database (one per pinned day): this run's names its warehouse
+        assert [e.extra["warehouse"] for e in marts].count(str(refreshed.warehouse)) == 1
     assert {refresh.MARTS_ASSET_NAME, refresh.SNAPSHOT_ASSET_NAME} <= set(names)
     # cosmos also records one asset per built model (duckdb://<file>/<catalog>/<schema>/<model>)
     assert any(name.endswith("/analytics/fct_transactions") for name in names)
@@ -122,17 +132,18 @@ def _posts(fake: FakeSlack) -> dict[str, list[dict[str, Any]]]:
     return posts
 
 
-def test_watchlist_dag_on_the_refreshed_warehouse(posting: tuple[Any, Any]) -> None:
+def test_watchlist_dag_on_the_refreshed_warehouse(refreshed: Refreshed, posting: tuple[Any, Any]) -> None:
     from bot.blocks import money
 
     bag, fake = posting
-    run = run_dag(bag, "advisor_watchlist", datetime.now(UTC))
+    run = run_dag(bag, "advisor_watchlist", at(refreshed.day, 7))
     posts = _posts(fake)
     assert run.state == "success", (task_states(run), posts.get("CALERT"))
     assert set(posts) == {"CADV"}  # nothing to the alerts channel
     text = json.dumps(posts["CADV"][0]["blocks"], ensure_ascii=False)
     watchlist = refresh.semantic_layer().watchlist(None)
-    assert watchlist.entries or watchlist.red_streaks  # 50 customers over 3 months put someone on the list
+    assert watchlist.entries  # 50 customers over 3 months, withdrawals over 500 in a month put someone on the list
+    assert watchlist.month == _last_complete_month(refreshed)
     for entry in watchlist.entries[:5]:
         assert f"(#{entry.customer_id})" in text and money(entry.value) in text
 
@@ -141,12 +152,13 @@ def test_digest_dag_on_the_refreshed_warehouse(refreshed: Refreshed, posting: tu
     from bot.blocks import money
 
     bag, fake = posting
-    run = run_dag(bag, "director_digest", datetime.now(UTC))
+    run = run_dag(bag, "director_digest", at(refreshed.day, 8))
     posts = _posts(fake)
     assert run.state == "success", (task_states(run), posts.get("CALERT"))
     assert set(posts) == {"CDIR"}
     text = json.dumps(posts["CDIR"][0]["blocks"], ensure_ascii=False)
     growth = refresh.semantic_layer().monthly_growth(None, 6)
+    assert growth.month == _last_complete_month(refreshed)
     assert f"Revenue: *{money(growth.current.revenue)}*" in text
     # the month's transaction count straight from the published warehouse, outside the semantic layer
     snapshot = refreshed.data_dir / "serving" / "current" / "warehouse.duckdb"
@@ -157,6 +169,18 @@ def test_digest_dag_on_the_refreshed_warehouse(refreshed: Refreshed, posting: tu
                             "WHERE booked_date >= ? AND booked_date < ?", [start, end]).fetchone()[0]
     assert growth.current.transaction_count == count
     assert f"{count:,d}" in text
+
+
+def _last_complete_month(refreshed: Refreshed) -> Month:
+    """Oracle on the source: the data's as-of date is its latest booking (or account opening) in UTC; its month is
+    complete only if that date is the month's last day."""
+    with psycopg.connect(refreshed.dsn) as pg:
+        as_of = pg.execute("SELECT greatest((SELECT max((booked_at AT TIME ZONE 'UTC')::date) FROM transactions "
+                           "WHERE status = 'booked'), (SELECT max((opened_at AT TIME ZONE 'UTC')::date) "
+                           "FROM accounts))").fetchone()[0]
+    assert as_of <= refreshed.day
+    month = Month.of(as_of)
+    return month if (as_of + timedelta(days=1)).day == 1 else month.previous
 
 
 # ------------------------------------------------------------------------------------ the steps on their own
