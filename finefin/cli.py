@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
@@ -65,13 +65,15 @@ def source_generate(
     from ingestion.source import apply_schema, source_dsn
 
     try:
-        end = date.fromisoformat(end_date) if end_date else date.today()
+        now = datetime.now(UTC)  # rows are written now: none may be updated or booked after this moment
+        end = date.fromisoformat(end_date) if end_date else now.date()
     except ValueError:
         raise fail(f"--end-date must be YYYY-MM-DD, got {end_date!r}") from None
     try:
         dsn = source_dsn(get_settings())
         apply_schema(dsn)
-        summary = generate(dsn, customers=customers, months=months, seed=seed, end_date=end, replace=replace)
+        summary = generate(dsn, customers=customers, months=months, seed=seed, end_date=end, replace=replace,
+                           now=now)
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(summary)
@@ -101,7 +103,8 @@ def ingest() -> None:
 
     settings = get_settings()
     try:
-        report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path)
+        report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
+                            lag_seconds=settings.ingest_lag_seconds)
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(report)

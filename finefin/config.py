@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         default=None, description="DuckDB warehouse file; default <data_dir>/warehouse.duckdb."
     )
     target: Literal["duckdb", "snowflake"] = Field(default="duckdb", description="dbt target.")
+    ingest_lag_seconds: float = Field(
+        default=600.0, ge=0,
+        description="How far before its high-water mark the updated_at cursor re-reads (late commits, clock skew).",
+    )
 
     @property
     def data_path(self) -> Path:

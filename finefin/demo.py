@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -63,8 +63,9 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
     summary.source = redact(dsn)
     step("apply schema", lambda: apply_schema(dsn) or "operational tables ready")
     if source_is_empty(dsn):
+        now = datetime.now(UTC)
         step("generate data", lambda: generate(dsn, customers=customers, months=months, seed=seed,
-                                               end_date=date.today()))
+                                               end_date=now.date(), now=now))
     else:
         summary.steps.append(DemoStep("generate data", 0.0, "source already holds data: kept"))
     step("ingest", lambda: run_ingest(dsn, settings.warehouse_path, settings.data_path))

@@ -143,7 +143,8 @@ def ingest(settings: Settings, mode: str, *, airbyte_http: httpx.Client | None =
         from ingestion.pipeline import run_ingest
         from ingestion.source import source_dsn
 
-        report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path)
+        report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
+                            lag_seconds=settings.ingest_lag_seconds)
         log.info("%s", report)
         return {"mode": "dlt", "run_id": report.run_id, "rows_loaded": report.rows_loaded,
                 "tables": {t.table: t.rows_loaded for t in report.tables}}

@@ -39,6 +39,7 @@ import duckdb
 import psycopg
 
 from finefin.errors import ConfigurationError, FinefinError, SourceDataError
+from ingestion.lag_window import Seen, drop_already_loaded, loaded_in_window
 from ingestion.load_log import RunRow, last_successful_load, write_runs
 from ingestion.source import PRIMARY_KEYS, SOURCE_TABLES, connect, redact
 
@@ -48,6 +49,9 @@ log = logging.getLogger(__name__)
 
 DATASET = "raw"
 CURSOR = "updated_at"
+DEFAULT_CURSOR_LAG_SECONDS = 600.0
+"""How far before its last value the cursor re-reads (FINEFIN_INGEST_LAG_SECONDS): longer than any source
+transaction stays open and any clock skew between the source's writers."""
 LOAD_ID_COLUMN = "_dlt_load_id"
 MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 
@@ -292,6 +296,7 @@ class _ExtractClock:
         """Map step: cast numerics to their declared precision, then stamp the time."""
         def _step(item: Any) -> Any:
             item = _cast_decimals(table, item, decimals)
+            _check_dates_in_range(table, item)
             self.last_item[table] = time.perf_counter()
             return item
 
@@ -316,6 +321,31 @@ class _ExtractClock:
         return out
 
 
+_DATE_RANGE: dict[str, tuple[int, int]] = {  # years 1 to 9999, what Python, Parquet readers and DuckDB agree on
+    "timestamp": (-62_135_596_800_000_000, 253_402_300_799_999_999),  # microseconds since 1970
+    "date": (-719_162, 2_932_896),  # days since 1970
+}
+
+
+def _check_dates_in_range(table: str, item: Any) -> None:
+    """PostgreSQL's +-infinity reaches Arrow as a far-away instant; refuse it rather than load a wrong date."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(item, pa.Table | pa.RecordBatch) or item.num_rows == 0:
+        return
+    for f in item.schema:
+        kind = "timestamp" if pa.types.is_timestamp(f.type) else "date" if pa.types.is_date32(f.type) else None
+        if kind is None:
+            continue
+        storage = item.column(f.name).cast(pa.int64() if kind == "timestamp" else pa.int32())
+        bounds = pc.min_max(storage).as_py()
+        low, high = _DATE_RANGE[kind]
+        if bounds["min"] is not None and (bounds["min"] < low or bounds["max"] > high):
+            raise SourceDataError(f"source column {table}.{f.name} holds a value the ingestion cannot load: "
+                                  f"a {kind} outside the years 1-9999 (PostgreSQL's infinity?)")
+
+
 def _cast_decimals(table: str, item: Any, decimals: dict[str, tuple[int, int]]) -> Any:
     """connectorx returns every numeric as decimal128(38,10); cast to the declared numeric(p,s). DuckDB then reads
     DECIMAL(14,2) natively (the 38-digit form halves its Parquet load speed), and a value that would lose digits
@@ -338,7 +368,7 @@ def _cast_decimals(table: str, item: Any, decimals: dict[str, tuple[int, int]]) 
 def _source(
     engine: Any, tables: Sequence[str], cx_url: str, chunk_size: int, clock: _ExtractClock,
     decimals: dict[str, dict[str, tuple[int, int]]], integer_widths: dict[str, dict[str, int]],
-    empty_tables: set[str],
+    empty_tables: set[str], lag_seconds: float, seen: dict[str, Seen],
 ) -> Any:
     """One dlt source over `tables`: connectorx, precise types, incremental on updated_at, merge on the key.
 
@@ -368,9 +398,13 @@ def _source(
             # no "deduplicated": True: a load resumed after a kill can copy a Parquet file into staging twice, and
             # dlt's de-duplication of staging by primary key is what keeps raw free of duplicates (tested)
             write_disposition="append" if table in empty_tables else MERGE,
-            incremental=dlt.sources.incremental(CURSOR, primary_key=_whole_row),
+            # the cursor re-reads `lag_seconds` before its last value: a row committed late with an older updated_at
+            # (a long transaction, a writer's clock behind) is still loaded; re-read rows merge on the primary key
+            incremental=dlt.sources.incremental(CURSOR, primary_key=_whole_row, lag=lag_seconds or None),
         )
         resource.add_map(clock.stamp(table, decimals.get(table, {})))
+        if seen.get(table):
+            resource.add_map(drop_already_loaded(PRIMARY_KEYS[table], seen[table]))
     return source
 
 
@@ -522,6 +556,7 @@ def run_ingest(
     *,
     tables: Sequence[str] = SOURCE_TABLES,
     chunk_size: int = 100_000,
+    lag_seconds: float = DEFAULT_CURSOR_LAG_SECONDS,
 ) -> IngestReport:
     """Load new and changed source rows into `<warehouse>.raw.<table>`; returns what was loaded per table.
 
@@ -564,13 +599,15 @@ def run_ingest(
         else:
             pipeline.sync_destination()
         empty_tables = _empty_raw_tables(warehouse_path, tables)
+        seen = loaded_in_window(warehouse_path, DATASET, PRIMARY_KEYS, CURSOR,
+                                [t for t in tables if t not in empty_tables], lag_seconds)
         phases.lap("recover")
 
         # 2. extract every table to local files (one package); nothing touches the warehouse yet
         clock = _ExtractClock(tables)
         try:
             pipeline.extract(_source(engine, tables, cx_url, chunk_size, clock, decimals, integer_widths,
-                                     empty_tables))
+                                     empty_tables, lag_seconds, seen))
         except PipelineStepFailed as exc:
             own = _find_cause(exc, SourceDataError)
             if own is not None:  # raised by our own map step (numeric outside its declared precision)

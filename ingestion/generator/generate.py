@@ -7,7 +7,9 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -102,6 +104,32 @@ def _in_background(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
     worker.join()
 
 
+def _end_history_at(conn: Any, end_date: date, now: datetime) -> None:
+    """Squeeze end_date's timestamps into [midnight, now): the same order and the same day, none in the future.
+
+    Every timestamptz column of the source tables is mapped linearly, so a row's created_at <= booked_at <= updated_at
+    order holds and every booking keeps its date. Scheduled transactions keep their due dates (a date column)."""
+    midnight = datetime.combine(end_date, dtime(0), tzinfo=UTC)
+    now = now.astimezone(UTC)
+    if now.date() != end_date:
+        return
+    share = (now - midnight) / timedelta(days=1)  # of the day elapsed
+    columns = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND data_type = 'timestamp with time zone' AND table_name = ANY(%s) ORDER BY table_name, column_name",
+        (list(SOURCE_TABLES),)).fetchall()
+    by_table: dict[str, list[str]] = {}
+    for table, column in columns:
+        by_table.setdefault(table, []).append(column)
+    for table, cols in by_table.items():
+        sets = sql.SQL(", ").join(
+            sql.SQL("{c} = CASE WHEN {c} >= %(midnight)s THEN %(midnight)s + ({c} - %(midnight)s) * %(share)s"
+                    " ELSE {c} END").format(c=sql.Identifier(c)) for c in cols)
+        where = sql.SQL(" OR ").join(sql.SQL("{} >= %(midnight)s").format(sql.Identifier(c)) for c in cols)
+        conn.execute(sql.SQL("UPDATE {} SET {} WHERE {}").format(sql.Identifier(table), sets, where),
+                     {"midnight": midnight, "share": share})
+
+
 def _check_args(customers: int, months: int) -> None:
     if customers < 1:
         raise GeneratorArgumentError(f"customers must be at least 1, got {customers}")
@@ -110,14 +138,24 @@ def _check_args(customers: int, months: int) -> None:
 
 
 def generate(dsn: str, *, customers: int, months: int, seed: int, end_date: date,
-             replace: bool = False) -> GenerateSummary:
+             replace: bool = False, now: datetime | None = None) -> GenerateSummary:
     """Fill the (existing, empty) operational schema; same arguments and seed give identical rows.
 
     History covers `months` calendar months ending with end_date; scheduled transactions fall in
     (end_date, end_date + 30 days]. With replace=True existing rows are truncated first, otherwise a non-empty source
     raises SourceNotEmptyError. Everything happens in one transaction.
+
+    `now` is the moment the rows are written (the CLI passes the wall clock). When end_date is now's day, that day's
+    history ends at `now` instead of midnight: no row is created, updated or booked in the future, so an `updated_at`
+    cursor taken after the load never skips an edit made later that day. Without `now` the rows depend on the
+    arguments alone (tests pin end_date).
     """
     _check_args(customers, months)
+    if now is not None and now.tzinfo is None:
+        raise GeneratorArgumentError("now must be timezone-aware")
+    if now is not None and end_date > now.astimezone(UTC).date():
+        raise GeneratorArgumentError(f"end date {end_date} is after today ({now.astimezone(UTC).date()}): "
+                                     "a source cannot hold bookings from the future")
     started = time.perf_counter()
     cal = HistoryCalendar(end_date=end_date, months=months)
     rng = np.random.default_rng(seed)
@@ -158,6 +196,8 @@ def generate(dsn: str, *, customers: int, months: int, seed: int, end_date: date
             ):
                 copy_csv(conn, table, list(columns), [ar.to_csv(columns)], freeze=True)
                 counts[table] = len(next(iter(columns.values())))
+            if now is not None:
+                _end_history_at(conn, end_date, now)
             log.info("loaded %s; rebuilding keys and indexes", counts)
         conn.commit()
         conn.autocommit = True
