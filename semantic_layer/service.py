@@ -43,6 +43,7 @@ from semantic_layer.types import (
     WatchlistEntry,
     WatchReason,
     money,
+    percent,
 )
 
 _PROFILE_COLUMNS = "customer_id, full_name, email, tier, created_at"
@@ -376,7 +377,7 @@ def _int(value: Any) -> int:
 
 
 def _pct(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value)).quantize(Decimal("0.1"))
+    return percent(value)
 
 
 def _growth(month: Month, row: dict[str, Any]) -> GrowthFigures:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, NamedTuple
 
 from semantic_layer.inputs import CustomerId, Month
@@ -13,22 +13,35 @@ Tier = Literal["Bronze", "Gold", "Diamond"]
 TIERS: tuple[Tier, ...] = ("Bronze", "Gold", "Diamond")
 
 CENT = Decimal("0.01")
+PCT_STEP = Decimal("0.1")
+
+
+def round_half_up(value: Decimal, step: Decimal) -> Decimal:
+    """The one rounding rule for every figure shown (money to the cent, percentages to 0.1): half-up, halves away
+    from zero, as a bank displays money (6.25 % -> 6.3 %, -0.005 -> -0.01). dbt's `half_up_cents` macro applies the
+    same rule in SQL (the tier score). Python's default, half-even, would show 6.2 %."""
+    return value.quantize(step, rounding=ROUND_HALF_UP)
 
 
 def money(value: float | int | str | Decimal | None) -> Decimal:
-    """A warehouse number (MetricFlow returns floats) as Decimal cents."""
+    """A warehouse number (MetricFlow returns floats) as Decimal cents; a float is read by its shortest repr."""
     if value is None:
         return Decimal("0.00")
     if type(value) is Decimal:  # DuckDB returns DECIMAL columns as Decimal: no round trip through str
-        return value.quantize(CENT)
-    return Decimal(str(value)).quantize(CENT)
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def percent(value: float | int | str | Decimal | None) -> Decimal | None:
+    """A warehouse percentage (MetricFlow float) to one decimal, half-up."""
+    return None if value is None else round_half_up(Decimal(str(value)), PCT_STEP)
 
 
 def pct_change(current: Decimal | int, previous: Decimal | int) -> Decimal | None:
-    """Month-over-month change in percent, one decimal; None when the previous value is zero."""
+    """Month-over-month change in percent, one decimal, half-up; None when the previous value is zero."""
     if previous == 0:
         return None
-    return (Decimal(current - previous) * 100 / abs(Decimal(previous))).quantize(Decimal("0.1"))
+    return round_half_up(Decimal(current - previous) * 100 / abs(Decimal(previous)), PCT_STEP)
 
 
 @dataclass(frozen=True)

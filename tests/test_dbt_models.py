@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from finefin.transform import BuildResult, run_dbt_build
 from tests.dbt_chain import MART_TABLES, Chain, columns, make_chain, project_vars, query
 from tests.dbt_fakesnow import fakesnow_server, seed_raw
-from tests.dbt_oracle import Oracle, load_oracle, month_start, sample_days
+from tests.dbt_oracle import Oracle, add_months, load_oracle, month_start, sample_days
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,24 @@ def test_tiers_per_customer_and_counts(chain: Chain, oracle: Oracle) -> None:
     counts = dict(query(chain.warehouse, "select tier, count(*) from analytics.dim_customers group by tier"))
     assert counts == dict(Counter(expected.values()))
     assert len(counts) >= 2
+
+
+def test_tier_scores_round_half_up_to_the_cent(chain: Chain, oracle: Oracle) -> None:
+    """The displayed score is the exact average rounded half-up (as a bank displays money), per customer-month."""
+    window = int(project_vars()["tier_months"])
+    rows = query(chain.warehouse, "select customer_id, month_start, tier_score, tier_months_counted "
+                                  "from analytics.fct_customer_tier_months")
+    assert len(rows) > 100
+    halves = 0
+    for customer_id, month, score, counted in rows:
+        first = oracle.first_month(customer_id)
+        months = [m for m in (add_months(month, -k) for k in range(window)) if m >= first]
+        assert counted == len(months)
+        total = sum(oracle.month_end_balance(customer_id, m) + oracle.investments_held(customer_id, m)
+                    for m in months)
+        assert score == (total / len(months)).quantize(Decimal("0.01"), ROUND_HALF_UP), (customer_id, month)
+        halves += (total * 100 / len(months)) % 1 == Decimal("0.5")
+    assert halves > 0  # the data holds exact halves, where truncating and rounding differ
 
 
 def test_monthly_withdrawals_per_customer(chain: Chain, oracle: Oracle) -> None:

@@ -38,8 +38,8 @@ customers as (
 
 select
     customers.customer_id,
-    -- rounded for display only; the tier compares exact sums (average >= x  <=>  sum >= x * months)
-    cast(round(scores.total_wealth / scores.tier_months_counted, 2) as decimal(18, 2)) as tier_score,
+    -- rounded half-up for display only; the tier compares exact sums (average >= x  <=>  sum >= x * months)
+    {{ half_up_cents('scores.total_wealth', 'scores.tier_months_counted') }} as tier_score,
     coalesce(scores.tier_months_counted, 0) as tier_months_counted,
     case
         when scores.total_wealth >= {{ var('tier_diamond_min') }} * scores.tier_months_counted then 'Diamond'

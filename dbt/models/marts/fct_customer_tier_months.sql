@@ -55,7 +55,7 @@ select
         as customer_tier_month_key,
     customer_id,
     month_start,
-    cast(round(total_wealth / tier_months_counted, 2) as decimal(18, 2)) as tier_score,
+    {{ half_up_cents('total_wealth', 'tier_months_counted') }} as tier_score,
     tier_months_counted,
     case
         when total_wealth >= {{ var('tier_diamond_min') }} * tier_months_counted then 'Diamond'
