@@ -19,6 +19,7 @@ from bot import files
 from bot.access import Capability, Identity, Role, allowed
 from bot.answer import Answer
 from bot.identity import IdentityResolver
+from bot.money import money_column
 from bot.settings import BotSettings
 from finefin.errors import FinefinError
 from semantic_layer.api import SemanticLayer
@@ -196,14 +197,14 @@ class Assistant:
             len(rows),
             f"accounts-{balance.customer_id}.csv",
             "Accounts (CSV)",
-            ["account_id", "type", "status", "balance"],
+            ["account_id", "type", "status", money_column("current_balance")],
             rows,
         )
 
     def _own_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         balance = self.sl.balance(self._customer_id(identity))
         return self._balance_answer(
-            balance, f"Your total balance: {bk.money(balance.total)} (as of {balance.as_of})", "Your balance"
+            balance, f"Your current balance: {bk.money(balance.total)} (as of {balance.as_of})", "Your balance"
         )
 
     def _customer_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
@@ -212,7 +213,7 @@ class Assistant:
         balance = self.sl.balance(customer_id)
         return self._balance_answer(
             balance,
-            f"{profile.full_name}: total balance {bk.money(balance.total)} (as of {balance.as_of})",
+            f"{profile.full_name}: current balance {bk.money(balance.total)} (as of {balance.as_of})",
             f"{profile.full_name} (#{customer_id}, {profile.tier})",
         )
 
@@ -242,7 +243,8 @@ class Assistant:
             len(rows),
             "upcoming.csv",
             "Upcoming transactions (CSV)",
-            ["scheduled_for", "transaction_id", "account_id", "type", "description", "amount", "projected_balance"],
+            ["scheduled_for", "transaction_id", "account_id", "type", "description", money_column("amount"),
+             money_column("projected_balance")],
             rows,
         )
 
@@ -282,7 +284,7 @@ class Assistant:
             len(rows),
             f"red-{watchlist.month}.csv",
             "Customers in the red (CSV)",
-            ["customer_id", "name", "months", "since", "balance"],
+            ["customer_id", "name", "months", "since", money_column(f"balance_at_{watchlist.month.last_day}")],
             rows,
         )
 
@@ -355,7 +357,8 @@ def watchlist_answer(watchlist: Watchlist, fresh: Freshness, limit: int, title: 
         answer.files.append(
             files.FileAttachment(
                 f"watchlist-{watchlist.month}.csv",
-                files.csv_bytes(["customer_id", "name", "reason", "value", "threshold"], rows),
+                files.csv_bytes(["customer_id", "name", "reason", money_column("value"), money_column("threshold")],
+                               rows),
                 "Watchlist (CSV)",
             )
         )

@@ -11,6 +11,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.money import money
 from semantic_layer.types import (
     CustomerBalance,
     Freshness,
@@ -38,11 +39,6 @@ REASON_LABELS = {
 def esc(text: str) -> str:
     """Escape the three characters Slack mrkdwn treats as control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def money(value: Decimal) -> str:
-    """`1234.5` → `1,234.50`; negatives keep their sign: `-12.00`."""
-    return f"{value:,.2f}"
 
 
 def pct(value: Decimal | None) -> str:
@@ -149,7 +145,8 @@ def balance_blocks(balance: CustomerBalance, title: str, freshness: Freshness, l
     ]
     blocks = [header(title)]
     blocks += lines_section(lines, len(lines), limit, "accounts") if lines else [section("_No accounts._")]
-    blocks.append(section(f"*Total: {money(balance.total)}* · as of {balance.as_of.isoformat()}"))
+    as_of = balance.as_of.isoformat()
+    blocks.append(section(f"*Current balance: {money(balance.total)}* (all accounts, as of {as_of})"))
     return message([*blocks, *freshness_blocks(freshness)])
 
 
@@ -162,7 +159,7 @@ def upcoming_blocks(upcoming: Upcoming, freshness: Freshness, limit: int) -> lis
     projected = upcoming.items[-1].projected_balance if upcoming.items else upcoming.starting_balance
     blocks = [
         header(f"Upcoming: next {upcoming.horizon_days} days"),
-        section(f"Balance now: *{money(upcoming.starting_balance)}* (as of {upcoming.as_of.isoformat()})"),
+        section(f"Current balance: *{money(upcoming.starting_balance)}* (as of {upcoming.as_of.isoformat()})"),
     ]
     blocks += (
         lines_section(lines, len(lines), limit, "transactions") if lines else [section("_No scheduled transactions._")]
@@ -177,7 +174,7 @@ def statement_blocks(statement: Statement, freshness: Freshness) -> list[Block]:
             header(f"Statement {statement.month}"),
             section(
                 f"Opening balance: *{money(statement.opening_balance)}*\n"
-                f"Money in: {money(statement.total_in)} · Money out: {money(statement.total_out)} "
+                f"Money in: {money(statement.total_in)} · Money out: {money(-statement.total_out)} "
                 f"({len(statement.lines)} transactions)\n"
                 f"Closing balance: *{money(statement.closing_balance)}*"
             ),
@@ -187,10 +184,15 @@ def statement_blocks(statement: Statement, freshness: Freshness) -> list[Block]:
     )
 
 
+def reason_period(reason: str, watchlist: Watchlist) -> str:
+    """When a watchlist figure applies: withdrawals are the month's total, loans and investments its month-end."""
+    return f"in {watchlist.month}" if reason == "high_withdrawals" else f"at {watchlist.month.last_day.isoformat()}"
+
+
 def watchlist_lines(watchlist: Watchlist) -> list[str]:
     return [
-        f"• *{esc(e.full_name)}* (#{e.customer_id}) — {REASON_LABELS.get(e.reason, e.reason)}: "
-        f"{money(e.value)} (threshold {money(e.threshold)})"
+        f"• *{esc(e.full_name)}* (#{e.customer_id}) — {REASON_LABELS.get(e.reason, e.reason)} "
+        f"{reason_period(e.reason, watchlist)}: {money(e.value)} (threshold {money(e.threshold)})"
         for e in watchlist.entries
     ]
 
@@ -212,7 +214,7 @@ def watchlist_blocks(watchlist: Watchlist, freshness: Freshness, limit: int, tit
 def red_lines(watchlist: Watchlist) -> list[str]:
     return [
         f"• *{esc(r.full_name)}* (#{r.customer_id}) — {r.months} months in the red since "
-        f"{r.since}, balance {money(r.balance)}"
+        f"{r.since}, balance at {watchlist.month.last_day.isoformat()}: {money(r.balance)}"
         for r in watchlist.red_streaks
     ]
 

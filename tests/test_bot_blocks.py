@@ -24,9 +24,10 @@ def _json(blocks: list[dict]) -> str:
 
 
 def test_money_and_percent_formats() -> None:
-    assert bk.money(Decimal("1234.5")) == "1,234.50"
-    assert bk.money(Decimal("-310.25")) == "-310.25"
-    assert bk.money(Decimal("0")) == "0.00"
+    assert bk.money(Decimal("1234.5")) == "1,234.50 EUR"
+    assert bk.money(Decimal("-310.25")) == "-310.25 EUR"
+    assert bk.money(Decimal("0")) == "0.00 EUR"
+    assert bk.money(Decimal("0.005")) == "0.01 EUR" and bk.money(Decimal("-0.005")) == "-0.01 EUR"  # half-up
     assert bk.pct(Decimal("10.0")) == "+10.0%"
     assert bk.pct(Decimal("-25.0")) == "-25.0%"
     assert bk.pct(None) == "n/a"
@@ -36,34 +37,35 @@ def test_balance_blocks_exact_numbers() -> None:
     sl = build_double()
     fresh = sl.freshness()
     out = _json(bk.balance_blocks(sl.balance(CustomerId(1)), "Your balance", fresh, 15))
-    assert "checking #10: *1,234.50*" in out
-    assert "savings #11: *20,000.00*" in out
-    assert "*Total: 21,234.50* · as of 2026-11-23" in out
+    assert "checking #10: *1,234.50 EUR*" in out
+    assert "savings #11: *20,000.00 EUR*" in out
+    assert "*Current balance: 21,234.50 EUR* (all accounts, as of 2026-11-23)" in out
     assert "Data as of 2026-11-24 04:00 UTC" in out
     assert "Stale data" not in out
     frozen = _json(bk.balance_blocks(sl.balance(CustomerId(3)), "x", fresh, 15))
-    assert "checking #30 (frozen): *7.00*" in frozen
+    assert "checking #30 (frozen): *7.00 EUR*" in frozen
 
 
 def test_upcoming_statement_growth_tiers_transactions_define_numbers() -> None:
     sl = build_double()
     fresh = sl.freshness()
     up = _json(bk.upcoming_blocks(sl.upcoming(CustomerId(1)), fresh, 15))
-    assert "2026-11-27 · bill_payment · Rent: *-950.00* → projected 20,284.50" in up
-    assert "*Projected balance after 30 days: 23,384.50*" in up
+    assert "2026-11-27 · bill_payment · Rent: *-950.00 EUR* → projected 20,284.50 EUR" in up
+    assert "*Projected balance after 30 days: 23,384.50 EUR*" in up
     st = _json(bk.statement_blocks(sl.statement(CustomerId(1), Month(2026, 10)), fresh))
-    assert "Opening balance: *18,000.00*" in st and "Closing balance: *21,234.50*" in st
-    assert "Money in: 3,430.00 · Money out: -195.50 (4 transactions)" in st
+    assert "Opening balance: *18,000.00 EUR*" in st and "Closing balance: *21,234.50 EUR*" in st
+    assert "Money in: 3,430.00 EUR · Money out: 195.50 EUR (4 transactions)" in st
     gr = _json(bk.growth_blocks(sl.monthly_growth(Month(2026, 10)), fresh))
-    assert "Revenue: *13,310.00* (+10.0% MoM)" in gr
-    assert "Transaction volume: *600,600.00* (+10.0% MoM), 4,851 transactions" in gr
+    assert "Revenue: *13,310.00 EUR* (+10.0% MoM)" in gr
+    assert "Transaction volume: *600,600.00 EUR* (+10.0% MoM), 4,851 transactions" in gr
     assert "New customers: *117* (+30.0% MoM)" in gr
-    assert "`2026-07` revenue 10,000.00" in gr
+    assert "`2026-07` revenue 10,000.00 EUR" in gr
     ti = _json(bk.tiers_blocks(sl.customers_per_tier(), fresh))
     assert "Bronze: *3,120* (+41 vs previous month)" in ti and "Gold: *1,480* (-7 vs previous month)" in ti
     assert "Total: *5,000*" in ti
     tx = _json(bk.transactions_blocks(sl.transactions_per_month(), fresh, 40))
-    assert "`2026-10` *4,000* — deposit: 1,500 (250,000.00) · transfer: 1,300 (90,000.00) · withdrawal: 1,200 " in tx
+    assert ("`2026-10` *4,000* — deposit: 1,500 (250,000.00 EUR) · transfer: 1,300 (90,000.00 EUR) · "
+            "withdrawal: 1,200 ") in tx
     assert tx.index("`2026-10`") < tx.index("`2026-07`")  # newest first
     de = _json(bk.define_blocks(sl.define("revenue"), fresh))
     assert "sum of fee_amount over booked transactions" in de
@@ -73,10 +75,11 @@ def test_watchlist_and_red_blocks_escape_names() -> None:
     sl = build_double()
     fresh = sl.freshness()
     wl = _json(bk.watchlist_blocks(sl.watchlist(), fresh, 15))
-    assert "*Bob &lt;b&gt;Brown&lt;/b&gt;* (#2) — high withdrawals: 4,200.00 (threshold 3,000.00)" in wl
+    assert ("*Bob &lt;b&gt;Brown&lt;/b&gt;* (#2) — high withdrawals in 2026-10: 4,200.00 EUR "
+            "(threshold 3,000.00 EUR)") in wl
     assert "<b>" not in wl
     red = _json(bk.red_blocks(sl.watchlist(), fresh, 15))
-    assert "(#2) — 4 months in the red since 2026-07, balance -310.25" in red
+    assert "(#2) — 4 months in the red since 2026-07, balance at 2026-10-31: -310.25 EUR" in red
 
 
 def test_stale_and_missing_freshness_warn() -> None:
