@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from finefin.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
@@ -52,3 +56,35 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def default_target_path(target: str) -> Path:
+    """Where dbt writes a target's artifacts (manifest, semantic manifest): read by the refresh and the semantic
+    layer alike."""
+    return DBT_PROJECT_DIR / ("target" if target == "duckdb" else f"target_{target}")
+
+
+def snowflake_connect_kwargs(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """snowflake.connector.connect() arguments from the same SNOWFLAKE_* variables as the dbt `snowflake` target
+    (dbt/profiles.yml): shared by the semantic layer and the Airbyte load log."""
+    env = dict(os.environ if env is None else env)
+    if not env.get("SNOWFLAKE_ACCOUNT"):
+        raise ConfigurationError("SNOWFLAKE_ACCOUNT is not set (needed with FINEFIN_TARGET=snowflake).")
+    kwargs: dict[str, Any] = {
+        "account": env["SNOWFLAKE_ACCOUNT"],
+        "user": env.get("SNOWFLAKE_USER", ""),
+        "role": env.get("SNOWFLAKE_ROLE") or None,
+        "warehouse": env.get("SNOWFLAKE_WAREHOUSE") or None,
+        "database": env.get("SNOWFLAKE_DATABASE", "FINEFIN"),
+        "schema": env.get("SNOWFLAKE_SCHEMA", "analytics"),
+        "paramstyle": "qmark",
+        "client_session_keep_alive": False,
+    }
+    if env.get("SNOWFLAKE_PRIVATE_KEY_PATH"):
+        kwargs["private_key_file"] = env["SNOWFLAKE_PRIVATE_KEY_PATH"]
+    else:
+        kwargs["password"] = env.get("SNOWFLAKE_PASSWORD", "")
+    if env.get("SNOWFLAKE_HOST"):
+        kwargs.update(host=env["SNOWFLAKE_HOST"], port=int(env.get("SNOWFLAKE_PORT", "443")),
+                      protocol=env.get("SNOWFLAKE_PROTOCOL", "https"))
+    return {k: v for k, v in kwargs.items() if v is not None}

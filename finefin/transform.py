@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from finefin.config import DBT_PROJECT_DIR, Settings
+from finefin.config import DBT_PROJECT_DIR, Settings, default_target_path
 from finefin.errors import FinefinError
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,6 @@ class BuildResult:
     def __rich__(self) -> str:
         """The one-line summary (rich would otherwise pretty-print every node of the dataclass)."""
         return str(self)
-
-
-def default_target_path(target: str) -> Path:
-    return DBT_PROJECT_DIR / ("target" if target == "duckdb" else f"target_{target}")
 
 
 @contextmanager

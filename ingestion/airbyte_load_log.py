@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from finefin.config import Settings
+from finefin.config import Settings, snowflake_connect_kwargs
 from ingestion.airbyte import SyncResult
 
 SNOWFLAKE_DDL = (
@@ -66,9 +66,7 @@ def _write_duckdb(settings: Settings, row: dict[str, Any]) -> None:
 def _write_snowflake(row: dict[str, Any]) -> None:
     import snowflake.connector
 
-    from semantic_layer.snowflake_client import connect_kwargs_from_env
-
-    conn = snowflake.connector.connect(**connect_kwargs_from_env())
+    conn = snowflake.connector.connect(**snowflake_connect_kwargs())
     try:
         cur = conn.cursor()
         for statement in SNOWFLAKE_DDL:

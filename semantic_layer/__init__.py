@@ -18,13 +18,12 @@ def get_semantic_layer() -> MetricFlowSemanticLayer:
     if _instance is None:
         with _lock:
             if _instance is None:
-                from finefin.config import get_settings
+                from finefin.config import default_target_path, get_settings
                 from semantic_layer.engine import DuckDbSnapshotEngine
                 from semantic_layer.service import MetricFlowSemanticLayer
 
                 settings = get_settings()
                 if settings.target == "snowflake":
-                    from finefin.transform import default_target_path
                     from semantic_layer.engine import SemanticEngine
                     from semantic_layer.snowflake_client import SnowflakeWarehouse, connect_kwargs_from_env
 

@@ -6,7 +6,6 @@ ingest run (ops.ingest_runs), checked at most every `poll_seconds`, so caches tu
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -17,33 +16,18 @@ from metricflow.protocols.sql_client import SqlEngine
 from metricflow.sql.render.snowflake import SnowflakeSqlPlanRenderer
 from metricflow.sql.render.sql_plan_renderer import SqlPlanRenderer
 
+from finefin.config import snowflake_connect_kwargs
+from finefin.errors import ConfigurationError
 from semantic_layer.errors import WarehouseUnavailableError
 from semantic_layer.sql_client_base import FetchingSqlClient
 
 
 def connect_kwargs_from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The same SNOWFLAKE_* variables as the dbt `snowflake` target (dbt/profiles.yml)."""
-    env = dict(os.environ if env is None else env)
-    if not env.get("SNOWFLAKE_ACCOUNT"):
-        raise WarehouseUnavailableError("SNOWFLAKE_ACCOUNT is not set (needed with FINEFIN_TARGET=snowflake).")
-    kwargs: dict[str, Any] = {
-        "account": env["SNOWFLAKE_ACCOUNT"],
-        "user": env.get("SNOWFLAKE_USER", ""),
-        "role": env.get("SNOWFLAKE_ROLE") or None,
-        "warehouse": env.get("SNOWFLAKE_WAREHOUSE") or None,
-        "database": env.get("SNOWFLAKE_DATABASE", "FINEFIN"),
-        "schema": env.get("SNOWFLAKE_SCHEMA", "analytics"),
-        "paramstyle": "qmark",
-        "client_session_keep_alive": False,
-    }
-    if env.get("SNOWFLAKE_PRIVATE_KEY_PATH"):
-        kwargs["private_key_file"] = env["SNOWFLAKE_PRIVATE_KEY_PATH"]
-    else:
-        kwargs["password"] = env.get("SNOWFLAKE_PASSWORD", "")
-    if env.get("SNOWFLAKE_HOST"):
-        kwargs.update(host=env["SNOWFLAKE_HOST"], port=int(env.get("SNOWFLAKE_PORT", "443")),
-                      protocol=env.get("SNOWFLAKE_PROTOCOL", "https"))
-    return {k: v for k, v in kwargs.items() if v is not None}
+    """The SNOWFLAKE_* connection settings (finefin.config); missing ones make the warehouse unavailable."""
+    try:
+        return snowflake_connect_kwargs(env)
+    except ConfigurationError as exc:
+        raise WarehouseUnavailableError(str(exc)) from exc
 
 
 class SnowflakeClient(FetchingSqlClient):
