@@ -245,8 +245,8 @@ def test_customer_balance_is_the_sum_of_booked_amounts(
     assert len(expected) >= 2
     assert lines[0] == "Your balance"
     assert bullets(lines) == expected
-    assert f"*Total: {money(total)}* · as of {facts.as_of.isoformat()}" in lines
-    assert post["text"] == f"Your total balance: {money(total)} (as of {facts.as_of})"
+    assert f"*Current balance: {money(total)}* (all accounts, as of {facts.as_of.isoformat()})" in lines
+    assert post["text"] == f"Your current balance: {money(total)} (as of {facts.as_of})"
     assert any(line.startswith(":clock3: Data as of ") for line in lines)
     assert not fake_slack.calls_to("files.getUploadURLExternal")
     # Recognised through Slack: users.info gave the (upper-cased) email, matched to the customer in the warehouse.
@@ -266,7 +266,7 @@ def test_customer_upcoming_projects_the_balance(
         (people.customer_id, facts.as_of, facts.as_of + timedelta(days=HORIZON_DAYS)),
     )
     assert rows
-    assert f"Balance now: *{money(running)}* (as of {facts.as_of.isoformat()})" in lines
+    assert f"Current balance: *{money(running)}* (as of {facts.as_of.isoformat()})" in lines
     expected = []
     for due, kind, description, amount in rows:
         running += amount
@@ -302,7 +302,7 @@ def test_customer_statement_pdf_and_csv_equal_the_source_ledger(
 
     assert lines[0] == f"Statement {month}"
     assert f"Opening balance: *{money(opening)}*" in lines
-    assert f"Money in: {money(money_in)} · Money out: {money(money_out)} ({len(rows)} transactions)" in lines
+    assert f"Money in: {money(money_in)} · Money out: {money(-money_out)} ({len(rows)} transactions)" in lines
     assert f"Closing balance: *{money(closing)}*" in lines
     assert post["text"].startswith(f"Statement {month}: opening {money(opening)}, closing {money(closing)}.")
 
@@ -414,7 +414,7 @@ def test_advisor_balance_of_a_customer(
     assert lines[0] == f"{facts.names[customer]} (#{customer}, {tier[customer]})"
     expected, total = account_lines(chain, facts.as_of, customer)
     assert expected and bullets(lines) == expected
-    assert f"*Total: {money(total)}* · as of {facts.as_of.isoformat()}" in lines
+    assert f"*Current balance: {money(total)}* (all accounts, as of {facts.as_of.isoformat()})" in lines
 
 
 def watchlist_oracle(chain: Chain, month: Month) -> list[tuple[int, str, str, Decimal, Decimal]]:
@@ -468,7 +468,9 @@ def test_advisor_watchlist_is_cut_in_slack_and_complete_in_the_csv(
     assert {e[2] for e in expected} == set(REASON_LABELS)
     assert lines[0] == f"Watchlist {facts.month}"
     assert bullets(lines) == [
-        f"• *{esc(name)}* (#{c}) — {REASON_LABELS[reason]}: {money(value)} (threshold {money(threshold)})"
+        f"• *{esc(name)}* (#{c}) — {REASON_LABELS[reason]} "
+        f"{'in ' + str(facts.month) if reason == 'high_withdrawals' else 'at ' + str(facts.month.last_day)}: "
+        f"{money(value)} (threshold {money(threshold)})"
         for c, name, reason, value, threshold in expected[:limit]
     ]
     assert f"Showing {limit} of {len(expected)} entries; the full list is attached as a CSV file." in lines
@@ -478,7 +480,8 @@ def test_advisor_watchlist_is_cut_in_slack_and_complete_in_the_csv(
     files = files_in_dm(fake_slack, people.advisor)
     table = list(csv.DictReader(io.StringIO(files[f"watchlist-{facts.month}.csv"].decode())))
     assert [
-        (int(r["customer_id"]), r["name"], r["reason"], Decimal(r["value"]), Decimal(r["threshold"])) for r in table
+        (int(r["customer_id"]), r["name"], r["reason"], Decimal(r["value_eur"]), Decimal(r["threshold_eur"]))
+        for r in table
     ] == expected
 
 
@@ -496,7 +499,7 @@ def test_advisor_red_lists_every_streak_of_three_months(
     assert lines[0] == f"In the red {minimum}+ months (to {facts.month})"
     assert bullets(lines) == [
         f"• *{esc(facts.names[c])}* (#{c}) — {length} months in the red since {Month.of(start)}, "
-        f"balance {money(balance)}"
+        f"balance at {facts.month.last_day}: {money(balance)}"
         for length, balance, c, start in rows
     ]
 

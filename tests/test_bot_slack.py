@@ -50,7 +50,7 @@ def test_ack_is_immediate_and_answer_is_ephemeral(
     assert not fake_slack.calls_to("chat.postMessage"), "customer data must never be posted in a channel"
     expected = semantic_layer_impl.balance(CustomerId(people.customer_id))
     text = blocks_json(post["blocks"])
-    assert f"*Total: {money(expected.total)}*" in text
+    assert f"*Current balance: {money(expected.total)}*" in text
     for account in expected.accounts:
         assert f"#{account.account_id}" in text and money(account.balance) in text
     assert "Data as of" in text
@@ -61,7 +61,7 @@ def test_advisor_balance_of_a_customer(
 ) -> None:
     _, text = _answer(bolt_app, fake_slack, people.advisor, f"balance cust-{people.red_customer_id}")
     expected = semantic_layer_impl.balance(CustomerId(people.red_customer_id))
-    assert f"*Total: {money(expected.total)}*" in text
+    assert f"*Current balance: {money(expected.total)}*" in text
     assert f"#{people.red_customer_id}" in text
 
 
@@ -272,7 +272,7 @@ def test_through_the_real_http_server(
     fake_slack.wait_calls("response")
     post = fake_slack.calls_to("response")[0].params
     total = semantic_layer_impl.balance(CustomerId(people.customer_id)).total
-    assert post["response_type"] == "ephemeral" and f"*Total: {money(total)}*" in json.dumps(post["blocks"])
+    assert post["response_type"] == "ephemeral" and f"*Current balance: {money(total)}*" in json.dumps(post["blocks"])
 
 
 def test_http_mode_factory_builds_from_settings(
@@ -396,7 +396,7 @@ def test_socket_mode_requests_take_the_same_path(
     assert resp.status == 200
     post = fake_slack.wait_calls("response")[0].params
     total = semantic_layer_impl.balance(CustomerId(people.customer_id)).total
-    assert post["response_type"] == "ephemeral" and f"*Total: {money(total)}*" in json.dumps(post["blocks"])
+    assert post["response_type"] == "ephemeral" and f"*Current balance: {money(total)}*" in json.dumps(post["blocks"])
     assert bolt_app.dispatch(BoltRequest(body=payload, mode="socket_mode")).status == 200  # redelivery: dropped
     time.sleep(0.3)
     assert len(fake_slack.calls_to("response")) == 1
