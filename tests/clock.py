@@ -3,7 +3,8 @@
 Behaviour that depends on the date reads it from the data (the generator's end date becomes the warehouse's as-of
 date), from a DAG run's logical date, or from an explicit `today` argument. Tests pin it:
 
-- `TODAY` is the default pinned date (override with FINEFIN_TEST_TODAY=YYYY-MM-DD to run the suite "as of" any day);
+- `TODAY` is the default pinned date (FINEFIN_TEST_TODAY=YYYY-MM-DD moves it, to run the tests that use it as of
+  another day);
 - `BOUNDARY_DATES` are the days every run also exercises, so month and year boundaries are tested on each run:
   a 1st, a 31st, 29 February, 31 December and 1 January.
 
