@@ -12,6 +12,7 @@ from rich.console import Console
 
 from bot.cli import ask, bot_app
 from finefin.config import get_settings
+from finefin.demo import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
 from finefin.errors import FinefinError
 
 app = typer.Typer(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
@@ -148,9 +149,10 @@ def refresh(
 
 @app.command("demo")
 def demo(
-    customers: Annotated[int, typer.Option(min=1, help="Customers to generate when the source is empty.")] = 5000,
-    months: Annotated[int, typer.Option(min=1, max=120, help="Months of history to generate.")] = 12,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    customers: Annotated[int, typer.Option(min=1, help="Customers to generate when the source is empty.")] = (
+        DEMO_CUSTOMERS),
+    months: Annotated[int, typer.Option(min=1, max=120, help="Months of history to generate.")] = DEMO_MONTHS,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = DEMO_SEED,
 ) -> None:
     """Run the main job end to end on the configured (default: embedded) source and warehouse."""
     from finefin.demo import run_demo

@@ -12,7 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 from finefin.config import Settings
-from ingestion.source import SOURCE_TABLES, apply_schema, connect, redact, source_dsn
+
+DEMO_CUSTOMERS = 5000
+DEMO_MONTHS = 12
+DEMO_SEED = 42
+"""The demo's data set (`finefin demo` defaults): the generator tests check every watchlist story shows on it."""
 
 
 @dataclass
@@ -39,6 +43,8 @@ class DemoSummary:
 
 
 def source_is_empty(dsn: str) -> bool:
+    from ingestion.source import SOURCE_TABLES, connect
+
     with connect(dsn) as conn:
         return all(conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {t})").fetchone()[0] for t in SOURCE_TABLES)
 
@@ -47,6 +53,7 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
     """Source → generate (if empty) → ingest → dbt build. Each step is timed and described."""
     from ingestion.generator import generate
     from ingestion.pipeline import run_ingest
+    from ingestion.source import apply_schema, redact, source_dsn
 
     settings.data_path.mkdir(parents=True, exist_ok=True)
     summary = DemoSummary(source="", warehouse=str(settings.warehouse_path))
