@@ -31,15 +31,26 @@ class DemoSummary:
     source: str
     warehouse: str
     steps: list[DemoStep] = field(default_factory=list)
+    people: Any = None  # bot.directory.DemoPeople: who the next steps act as
 
     def __rich__(self) -> Table:
-        table = Table(title="finefin demo", caption=f"source: {self.source}\nwarehouse: {self.warehouse}")
+        table = Table(title="finefin demo")
         table.add_column("step")
         table.add_column("seconds", justify="right")
-        table.add_column("what happened")
+        table.add_column("what happened", overflow="fold")  # a path longer than the column folds, never "…"
         for step in self.steps:
             table.add_row(step.name, f"{step.seconds:.1f}", step.detail)
         return table
+
+    def print(self, console: Console) -> None:
+        """The table, where things are (whole lines, never wrapped or cut), then the next steps."""
+        console.print(self)
+        console.print(f"source: {self.source}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"warehouse: {self.warehouse}", highlight=False, markup=False, soft_wrap=True)
+        if self.people is not None:
+            from bot.demo import next_steps, print_next_steps
+
+            print_next_steps(next_steps(self.people), console)
 
 
 def source_is_empty(dsn: str) -> bool:
@@ -49,8 +60,10 @@ def source_is_empty(dsn: str) -> bool:
         return all(conn.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {t})").fetchone()[0] for t in SOURCE_TABLES)
 
 
-def run_demo(settings: Settings, *, customers: int, months: int, seed: int, console: Console) -> DemoSummary:
-    """Source → generate (if empty) → ingest → dbt build. Each step is timed and described."""
+def run_demo(settings: Settings, *, customers: int, months: int, seed: int, console: Console,
+             end_date: date | None = None) -> DemoSummary:
+    """Source → generate (if empty; history up to end_date, default today) → ingest → dbt build → publish → demo users
+    and one bot answer per role. Each step is timed and described."""
     from ingestion.generator import generate
     from ingestion.pipeline import run_ingest
     from ingestion.source import apply_schema, redact, source_dsn
@@ -63,7 +76,7 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
         with console.status(f"[bold]{name}[/] …"):
             result = action()
         summary.steps.append(DemoStep(name, time.perf_counter() - start, _one_line(result)))
-        console.print(f"[green]✓[/] {name}: {summary.steps[-1].detail}", highlight=False)
+        console.print(f"[green]✓[/] {name}: {summary.steps[-1].detail}", highlight=False, soft_wrap=True)
         return result
 
     dsn = step("start source", lambda: source_dsn(settings))
@@ -71,10 +84,11 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
     step("apply schema", lambda: apply_schema(dsn) or "operational tables ready")
     if source_is_empty(dsn):
         step("generate data", lambda: generate(dsn, customers=customers, months=months, seed=seed,
-                                               end_date=date.today()))
+                                               end_date=end_date or date.today()))
     else:
         summary.steps.append(DemoStep("generate data", 0.0, "source already holds data: kept"))
     step("ingest", lambda: run_ingest(dsn, settings.warehouse_path, settings.data_path))
+    from bot.blocks import plural
     from finefin.transform import default_target_path, run_dbt_build
     from semantic_layer import get_semantic_layer
     from semantic_layer.publish import publish_warehouse, semantic_manifest_path
@@ -84,19 +98,23 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
     summary.steps.append(DemoStep("publish", 0.0, f"read-only snapshot {snapshot.load_id} for the bot"))
     summary.warehouse = f"{settings.warehouse_path} (published for readers: {snapshot.warehouse})"
     sl = get_semantic_layer()
-    step("warm semantic layer", lambda: f"{len(sl.metric_names())} governed metrics, data as of "
+    step("warm semantic layer", lambda: f"{plural(len(sl.metric_names()), 'governed metric')}, data as of "
                                        f"{sl.reporting_dates()[0]}")
-    from bot.demo import show_demo
-    from bot.directory import write_demo_directory
+    from bot.console import default_directory_path, demo_staff_path
+    from bot.demo import show_demo, write_demo_people
+    from bot.settings import get_bot_settings
 
-    directory = settings.data_path / "slack_directory.json"
-    people = write_demo_directory(sl, directory)
-    summary.steps.append(DemoStep("demo directory", 0.0, f"{directory}: customers #{people.customer_id}"
-                                  f" and #{people.red_customer_id} (red streak), an advisor, a director"))
+    directory = default_directory_path(get_bot_settings())
+    people = write_demo_people(sl, directory)
+    summary.people = people
+    summary.steps.append(DemoStep("demo users", 0.0, f"{directory}: customers #{people.customer_id}"
+                                  f" and #{people.red_customer_id} (red streak), an advisor, a director (staff in "
+                                  f"{demo_staff_path(directory).name}, console mode only)"))
     console.rule("What the bot would post")
     outcomes = show_demo(sl, directory, console)
     refused = sum(1 for _, _, ok in outcomes if not ok)
-    summary.steps.append(DemoStep("bot answers", 0.0, f"{len(outcomes)} requests, {refused} refused as expected"))
+    summary.steps.append(DemoStep("bot answers", 0.0, f"{plural(len(outcomes), 'request')}, {refused} refused as "
+                                  "expected"))
     return summary
 
 
