@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 
 from finefin.config import Settings
@@ -31,6 +32,7 @@ class DemoSummary:
     source: str
     warehouse: str
     steps: list[DemoStep] = field(default_factory=list)
+    users: str = ""  # where the demo users are
     people: Any = None  # bot.directory.DemoPeople: who the next steps act as
 
     def __rich__(self) -> Table:
@@ -47,6 +49,8 @@ class DemoSummary:
         console.print(self)
         console.print(f"source: {self.source}", highlight=False, markup=False, soft_wrap=True)
         console.print(f"warehouse: {self.warehouse}", highlight=False, markup=False, soft_wrap=True)
+        if self.users:
+            console.print(f"demo users: {self.users}", highlight=False, markup=False, soft_wrap=True)
         if self.people is not None:
             from bot.demo import next_steps, print_next_steps
 
@@ -101,16 +105,16 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
     step("warm semantic layer", lambda: f"{plural(len(sl.metric_names()), 'governed metric')}, data as of "
                                        f"{sl.reporting_dates()[0]}")
     from bot.console import default_directory_path, demo_staff_path
-    from bot.demo import show_demo, write_demo_people
+    from bot.demo import PANEL_WIDTH, show_demo, write_demo_people
     from bot.settings import get_bot_settings
 
     directory = default_directory_path(get_bot_settings())
     people = write_demo_people(sl, directory)
     summary.people = people
-    summary.steps.append(DemoStep("demo users", 0.0, f"{directory}: customers #{people.customer_id}"
-                                  f" and #{people.red_customer_id} (red streak), an advisor, a director (staff in "
-                                  f"{demo_staff_path(directory).name}, console mode only)"))
-    console.rule("What the bot would post")
+    summary.users = f"{directory} (staff: {demo_staff_path(directory)}, read by console mode only)"
+    red = f" and #{people.red_customer_id} (red streak)" if people.red_customer_id is not None else ""
+    summary.steps.append(DemoStep("demo users", 0.0, f"customers #{people.customer_id}{red}, an advisor, a director"))
+    console.print(Rule("What the bot would post"), width=min(console.width, PANEL_WIDTH))
     outcomes = show_demo(sl, directory, console)
     refused = sum(1 for _, _, ok in outcomes if not ok)
     summary.steps.append(DemoStep("bot answers", 0.0, f"{plural(len(outcomes), 'request')}, {refused} refused as "
