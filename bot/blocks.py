@@ -11,6 +11,7 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
+from finefin.text import plural
 from semantic_layer.types import (
     CustomerBalance,
     Freshness,
@@ -51,11 +52,6 @@ def pct(value: Decimal | None) -> str:
 
 def signed(value: int) -> str:
     return f"{value:+,d}"
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """`1 customer`, `2 customers`; `many` for irregular plurals: plural(n, "entry", "entries")."""
-    return f"{n:,d} " + (word if n == 1 else many or f"{word}s")
 
 
 def truncate(text: str, limit: int) -> str:
