@@ -10,17 +10,24 @@ TEST_STAMP := $(VENV)/.installed-test-$(DEPS_HASH)
 
 .PHONY: demo test lint bench install install-test clean
 
+# Installs are quiet: uv's output (about 125 lines) goes to $(INSTALL_LOG), which is printed only if the install fails.
+INSTALL_LOG := $(VENV)/install.log
+QUIETLY = > $(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); echo "error: install failed (log: $(INSTALL_LOG))" >&2; exit 1; }
+
 $(BIN)/uv:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check "uv==0.13.9"
+	@echo "creating $(VENV) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --disable-pip-version-check "uv==0.13.9" $(QUIETLY)
 
 $(CORE_STAMP): | $(BIN)/uv
-	$(BIN)/uv pip install --python $(BIN)/python -c constraints.txt -e .
-	rm -f $(VENV)/.installed-core-*; touch $@
+	@echo "installing finefin and its pinned dependencies into $(VENV) (log: $(INSTALL_LOG)) ..."
+	@$(BIN)/uv pip install --python $(BIN)/python -c constraints.txt -e . $(QUIETLY)
+	@rm -f $(VENV)/.installed-core-*; touch $@
 
 $(TEST_STAMP): | $(BIN)/uv
-	$(BIN)/uv pip install --python $(BIN)/python -c constraints.txt -e ".[dev,snowflake,airflow]"
-	rm -f $(VENV)/.installed-*; touch $@ $(CORE_STAMP)
+	@echo "installing finefin with its dev, snowflake and airflow extras into $(VENV) (log: $(INSTALL_LOG)) ..."
+	@$(BIN)/uv pip install --python $(BIN)/python -c constraints.txt -e ".[dev,snowflake,airflow]" $(QUIETLY)
+	@rm -f $(VENV)/.installed-*; touch $@ $(CORE_STAMP)
 
 install: $(CORE_STAMP)
 install-test: $(TEST_STAMP)

@@ -222,7 +222,7 @@ class Assistant:
         fresh = self.freshness()
         projected = upcoming.items[-1].projected_balance if upcoming.items else upcoming.starting_balance
         answer = Answer(
-            text=f"{len(upcoming.items)} upcoming transactions; projected balance {bk.money(projected)}",
+            text=f"{bk.plural(len(upcoming.items), 'upcoming transaction')}; projected balance {bk.money(projected)}",
             blocks=bk.upcoming_blocks(upcoming, fresh, self.settings.list_limit),
             data=upcoming,
         )
@@ -348,7 +348,7 @@ def check_reconciles(statement: Statement) -> None:
 def watchlist_answer(watchlist: Watchlist, fresh: Freshness, limit: int, title: str | None = None) -> Answer:
     """Shared by the `watchlist` command and the scheduled advisor post: blocks + the full list as CSV when cut."""
     answer = Answer(
-        text=f"Watchlist {watchlist.month}: {len(watchlist.entries)} entries",
+        text=f"Watchlist {watchlist.month}: {bk.plural(len(watchlist.entries), 'entry', 'entries')}",
         blocks=bk.watchlist_blocks(watchlist, fresh, limit, title),
         data=watchlist,
     )

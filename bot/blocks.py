@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.money import money
+from finefin.text import plural
 from semantic_layer.types import (
     CustomerBalance,
     Freshness,
@@ -47,10 +48,6 @@ def pct(value: Decimal | None) -> str:
 
 def signed(value: int) -> str:
     return f"{value:+,d}"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,d} {word}" + ("" if n == 1 else "s")
 
 
 def truncate(text: str, limit: int) -> str:
@@ -175,7 +172,7 @@ def statement_blocks(statement: Statement, freshness: Freshness) -> list[Block]:
             section(
                 f"Opening balance: *{money(statement.opening_balance)}*\n"
                 f"Money in: {money(statement.total_in)} · Money out: {money(-statement.total_out)} "
-                f"({len(statement.lines)} transactions)\n"
+                f"({plural(len(statement.lines), 'transaction')})\n"
                 f"Closing balance: *{money(statement.closing_balance)}*"
             ),
             context("The PDF and CSV are in your direct messages with FineFinance."),
@@ -213,7 +210,7 @@ def watchlist_blocks(watchlist: Watchlist, freshness: Freshness, limit: int, tit
 
 def red_lines(watchlist: Watchlist) -> list[str]:
     return [
-        f"• *{esc(r.full_name)}* (#{r.customer_id}) — {r.months} months in the red since "
+        f"• *{esc(r.full_name)}* (#{r.customer_id}) — {plural(r.months, 'month')} in the red since "
         f"{r.since}, balance at {watchlist.month.last_day.isoformat()}: {money(r.balance)}"
         for r in watchlist.red_streaks
     ]
@@ -238,7 +235,7 @@ def growth_body(growth: MonthlyGrowth) -> list[Block]:
         section(
             f"Revenue: *{money(c.revenue)}* ({pct(c.revenue_mom_pct)} MoM)\n"
             f"Transaction volume: *{money(c.transaction_volume)}* ({pct(c.volume_mom_pct)} MoM), "
-            f"{c.transaction_count:,d} transactions\n"
+            f"{plural(c.transaction_count, 'transaction')}\n"
             f"New customers: *{c.new_customers:,d}* ({pct(c.new_customers_mom_pct)} MoM)"
         ),
         *lines_section(history, len(history), 24, "months"),

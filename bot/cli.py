@@ -13,7 +13,8 @@ from rich.console import Console
 from finefin.errors import FinefinError
 
 bot_app = typer.Typer(
-    help="The Slack bot: run it (Socket Mode / HTTP), scheduled posts, console demo.", no_args_is_help=True
+    help="The Slack bot: run it, scheduled posts, demo. Socket Mode or HTTP; console demo without Slack.",
+    no_args_is_help=True, rich_markup_mode=None,
 )
 _err = Console(stderr=True)
 
@@ -54,12 +55,15 @@ def _month(text: str | None) -> Any:
 
 
 def ask(
-    words: Annotated[list[str], typer.Argument(help="The command as typed after /finefin, e.g. balance.")],
-    as_user: Annotated[str, typer.Option("--as", help="Slack user ID to act as (from the user directory).")],
+    words: Annotated[list[str] | None, typer.Argument(
+        help="The command as typed after /finefin, e.g. balance; none: the bot's help.", show_default=False)] = None,
+    as_user: Annotated[str, typer.Option("--as", help="Slack user ID to act as (from the user directory).")] = ...,
     json_out: Annotated[bool, typer.Option("--json", help='Print {"text", "blocks", "data"} as JSON.')] = False,
     out: Annotated[Path | None, typer.Option(help="Folder for attached files (PDF, CSV, PNG).")] = None,
 ) -> None:
-    """Ask the bot without Slack: roles from FINEFIN_ADVISORS/DIRECTORS, emails from FINEFIN_DIRECTORY_FILE."""
+    """Ask the bot from the terminal, without Slack. Users and emails come from the directory file
+    (FINEFIN_DIRECTORY_FILE, default the one `finefin demo` writes), staff from FINEFIN_ADVISORS / FINEFIN_DIRECTORS
+    and the demo's staff file. Answers go to stdout; a refusal goes to stderr with exit status 1."""
     from bot.console import console_assistant, dumps, save_files
     from bot.render import blocks_to_text
     from bot.settings import get_bot_settings
@@ -71,20 +75,17 @@ def ask(
         assistant = console_assistant(sl, settings)
     except FinefinError as exc:
         raise _fail(str(exc)) from None
-    answer = assistant.answer(as_user, " ".join(words))
-    if json_out:
-        print(dumps(answer))
-    else:
-        Console().print(blocks_to_text(answer.blocks), highlight=False, markup=False)
+    answer = assistant.answer(as_user, " ".join(words or []))
+    print(dumps(answer) if json_out else blocks_to_text(answer.blocks), file=sys.stdout if answer.ok else sys.stderr)
     for path in save_files(answer, out or get_settings().data_path / "bot-files"):
-        _err.print(f"file: {path}", highlight=False)
+        _err.print(f"file: {path}", highlight=False, soft_wrap=True)
     if not answer.ok:
         raise typer.Exit(code=1)
 
 
 @bot_app.command("socket")
 def socket_mode() -> None:
-    """Run the bot over Socket Mode (SLACK_APP_TOKEN, SLACK_BOT_TOKEN): the Procfile's worker."""
+    """Run the bot over Socket Mode (the Procfile's worker). Needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN."""
     from bot.server import run_socket_mode
 
     try:
@@ -98,7 +99,8 @@ def http_mode(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
     port: Annotated[int, typer.Option(envvar="PORT", help="Port (env PORT).")] = 3000,
 ) -> None:
-    """Serve Slack's requests on /slack/events under uvicorn (SLACK_SIGNING_SECRET): the Procfile's web."""
+    """Serve Slack's requests over HTTP (the Procfile's web). On /slack/events under uvicorn; needs
+    SLACK_SIGNING_SECRET."""
     from bot.server import run_http
 
     run_http(host, port)
@@ -129,7 +131,8 @@ def post_watchlist(
     month: Annotated[str | None, typer.Option(help="YYYY-MM; default the latest.")] = None,
     force: Annotated[bool, FORCE] = False,
 ) -> None:
-    """Post the daily watchlist to FINEFIN_ADVISOR_CHANNEL (+ DMs to advisors with assigned customers)."""
+    """Post the daily watchlist to the advisors. To FINEFIN_ADVISOR_CHANNEL, plus DMs to advisors with assigned
+    customers."""
     from bot.scheduled import post_advisor_watchlist
 
     _post(post_advisor_watchlist, month, force)
@@ -140,7 +143,7 @@ def post_digest(
     month: Annotated[str | None, typer.Option(help="YYYY-MM; default the last complete.")] = None,
     force: Annotated[bool, FORCE] = False,
 ) -> None:
-    """Post the monthly digest (growth, tiers, chart, definitions) to FINEFIN_DIRECTOR_CHANNEL."""
+    """Post the monthly digest to the directors. Growth, tiers, chart and definitions, to FINEFIN_DIRECTOR_CHANNEL."""
     from bot.scheduled import post_director_digest
 
     _post(post_director_digest, month, force)
@@ -148,7 +151,7 @@ def post_digest(
 
 @bot_app.command("alert")
 def alert(text: Annotated[str, typer.Argument(help="The alert text.")]) -> None:
-    """Post an operational alert to FINEFIN_ALERTS_CHANNEL (DAG failure callbacks)."""
+    """Post an operational alert to FINEFIN_ALERTS_CHANNEL. The DAGs' failure callbacks use it."""
     from bot.scheduled import post_alert
     from bot.server import web_client
     from bot.settings import get_bot_settings
@@ -162,19 +165,24 @@ def alert(text: Annotated[str, typer.Argument(help="The alert text.")]) -> None:
 
 @bot_app.command("demo")
 def demo(directory: Annotated[Path | None, typer.Option(help="Where to write the user directory.")] = None) -> None:
-    """Write a demo user directory from real customers, then show one answer per role and a refusal."""
+    """Show one answer per demo user and a refusal. Writes the demo users first (real customers, an advisor, a
+    director), then prints commands to try next."""
     from bot.console import default_directory_path
-    from bot.demo import show_demo
-    from bot.directory import write_demo_directory
+    from bot.demo import finefin_command, next_steps, print_next_steps, show_demo, write_demo_people
     from bot.settings import get_bot_settings
+    from finefin.cli import make_console
 
     sl = _semantic_layer()
     path = directory or default_directory_path(get_bot_settings())
+    console = make_console()
     try:
-        write_demo_directory(sl, path)
-        show_demo(sl, path, Console())
+        people = write_demo_people(sl, path)
+        show_demo(sl, path, console)
     except FinefinError as exc:
         raise _fail(str(exc)) from None
+    # a --directory elsewhere than where `finefin ask` looks by default: the next steps say where
+    env = {"FINEFIN_DIRECTORY_FILE": str(path.expanduser().resolve())} if directory is not None else {}
+    print_next_steps(next_steps(people, finefin_command(env)), console)
 
 
 if __name__ == "__main__":  # pragma: no cover

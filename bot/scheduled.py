@@ -74,7 +74,7 @@ class PostLedger:
 class PostFailedError(FinefinError):
     def __init__(self, report: PostReport) -> None:
         self.report = report
-        super().__init__(f"{len(report.failed)} Slack post(s) failed: {'; '.join(report.failed)}")
+        super().__init__(f"{bk.plural(len(report.failed), 'Slack post')} failed: {'; '.join(report.failed)}")
 
 
 def checked_freshness(sl: SemanticLayer, settings: BotSettings) -> Freshness:

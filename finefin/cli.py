@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
@@ -12,29 +14,62 @@ from rich.console import Console
 
 from bot.cli import ask, bot_app
 from finefin.config import get_settings
+from finefin.demo import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
 from finefin.errors import FinefinError
 
+# Plain click help (rich_markup_mode=None): Typer's rich help labels every flag `<bool>`, as if it took a value.
 app = typer.Typer(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-source_app = typer.Typer(help="The operational PostgreSQL (embedded unless FINEFIN_SOURCE_URL is set).",
-                         no_args_is_help=True)
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
+source_app = typer.Typer(help="The operational PostgreSQL. Embedded unless FINEFIN_SOURCE_URL is set.",
+                         no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(source_app, name="source")
 app.add_typer(bot_app, name="bot")
-app.command("ask")(ask)
+# words that look like options (`balance -5`) belong to the bot's command, which answers them
+app.command("ask", context_settings={"ignore_unknown_options": True})(ask)
 
-console = Console(stderr=True)
+NO_TERMINAL_WIDTH = 200
+"""Console width when output goes to a pipe or a file (CI, logs): rich would otherwise assume 80 columns."""
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A rich console; without a terminal (and no COLUMNS) it is NO_TERMINAL_WIDTH wide, so tables do not squeeze
+    paths. Lines that hold a path or a command are printed with soft_wrap=True: never wrapped or cut at any width."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=NO_TERMINAL_WIDTH)
+    return console
+
+
+console = make_console(stderr=True)
 # platformdirs (via dlt/dbt) warns on machines without XDG_RUNTIME_DIR (containers, CI); it changes nothing for us.
 warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR is not set.*")
 
 
 def fail(message: str) -> typer.Exit:
     """Print one clear error line and return the exit to raise (status 1)."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
+def package_version() -> str:
+    try:
+        return version("finefin")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"finefin {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False) -> None:
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+    show_version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="Print the version and exit.")] = False,
+) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -97,7 +132,7 @@ def source_simulate_day(
 
 @app.command("ingest")
 def ingest() -> None:
-    """Copy the source into the warehouse `raw` schema: incremental merge on primary keys."""
+    """Copy the source into the warehouse's raw schema, incrementally. Merge on primary keys, updated_at cursor."""
     from ingestion.pipeline import run_ingest
     from ingestion.source import source_dsn
 
@@ -130,7 +165,7 @@ def refresh(
     skip_freshness: Annotated[bool, typer.Option(
         help="Skip `dbt source freshness` (replaying historical data, whose newest rows are old on purpose).")] = False,
 ) -> None:
-    """One refresh, as the Airflow DAG runs it: ingest (FINEFIN_INGEST_MODE) -> source freshness -> dbt build ->
+    """One refresh, as the Airflow DAG runs it. Ingest (FINEFIN_INGEST_MODE) -> source freshness -> dbt build ->
     publish for readers."""
     from finefin import refresh as steps
 
@@ -151,19 +186,27 @@ def refresh(
 
 @app.command("demo")
 def demo(
-    customers: Annotated[int, typer.Option(min=1, help="Customers to generate when the source is empty.")] = 5000,
-    months: Annotated[int, typer.Option(min=1, max=120, help="Months of history to generate.")] = 12,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    customers: Annotated[int, typer.Option(min=1, help="Customers to generate when the source is empty.")] = (
+        DEMO_CUSTOMERS),
+    months: Annotated[int, typer.Option(min=1, max=120, help="Months of history to generate.")] = DEMO_MONTHS,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = DEMO_SEED,
+    end_date: Annotated[str | None, typer.Option(help="Last day of the generated history, YYYY-MM-DD (default: "
+                                                      "today).")] = None,
 ) -> None:
-    """Run the main job end to end on the configured (default: embedded) source and warehouse."""
+    """Everything end to end, then the bot's answers. Runs the main job on the configured (default: embedded)
+    source and warehouse, shows the bot answering the demo users and prints commands to try next."""
     from finefin.demo import run_demo
 
+    try:
+        end = date.fromisoformat(end_date) if end_date else None
+    except ValueError:
+        raise fail(f"--end-date must be YYYY-MM-DD, got {end_date!r}") from None
     settings = get_settings()
     try:
-        summary = run_demo(settings, customers=customers, months=months, seed=seed, console=console)
+        summary = run_demo(settings, customers=customers, months=months, seed=seed, console=console, end_date=end)
     except FinefinError as exc:
         raise fail(str(exc)) from None
-    Console().print(summary)
+    summary.print(make_console())
 
 
 if __name__ == "__main__":

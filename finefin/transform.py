@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from finefin.config import DBT_PROJECT_DIR, Settings, default_target_path
 from finefin.errors import FinefinError
+from finefin.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class BuildResult:
 
     def __str__(self) -> str:
         counts = ", ".join(f"{status} {n}" for status, n in sorted(self.counts.items()))
-        return f"dbt build on {self.target}: {len(self.nodes)} nodes in {self.seconds:.1f} s ({counts})"
+        return f"dbt build on {self.target}: {plural(len(self.nodes), 'node')} in {self.seconds:.1f} s ({counts})"
 
     def __rich__(self) -> str:
         """The one-line summary (rich would otherwise pretty-print every node of the dataclass)."""
@@ -234,7 +235,7 @@ def run_dbt_build(
     if not result.success:
         failed = build.failed
         skipped = build.counts.get("skipped", 0)
-        lines = [f"dbt build on {target} failed: {len(failed)} node(s) failed, {skipped} skipped"]
+        lines = [f"dbt build on {target} failed: {plural(len(failed), 'node')} failed, {skipped} skipped"]
         lines += [f"  {n.resource_type} {n.name}: {n.status}: {n.message}" for n in failed]
         raise DbtError("\n".join(lines))
     return build

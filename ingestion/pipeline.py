@@ -39,6 +39,7 @@ import duckdb
 import psycopg
 
 from finefin.errors import ConfigurationError, FinefinError, SourceDataError
+from finefin.text import plural
 from ingestion.lag_window import Seen, drop_already_loaded, loaded_in_window
 from ingestion.load_log import RunRow, last_successful_load, write_runs
 from ingestion.source import PRIMARY_KEYS, SOURCE_TABLES, connect, redact
@@ -101,7 +102,7 @@ class IngestReport:
         header = f"{'table':<14} {'rows loaded':>12} {'extract s':>9}  high-water mark (updated_at, UTC)"
         lines = [
             f"ingest run {self.run_id} -> {self.warehouse_path} (schema {DATASET}): "
-            f"{self.rows_loaded:,} rows in {self.duration_seconds:.2f} s",
+            f"{plural(self.rows_loaded, 'row')} in {self.duration_seconds:.2f} s",
             header,
             "-" * len(header),
         ]
@@ -109,7 +110,8 @@ class IngestReport:
             hwm = t.high_water_mark.astimezone(UTC).isoformat(sep=" ") if t.high_water_mark else "-"
             lines.append(f"{t.table:<14} {t.rows_loaded:>12,} {t.duration_seconds:>9.2f}  {hwm}")
         if self.recovered_packages:
-            lines.append(f"(first finished {self.recovered_packages} load package(s) left by an interrupted run)")
+            lines.append(f"(first finished {plural(self.recovered_packages, 'load package')} left by an interrupted "
+                         "run)")
         if self.phase_seconds:
             lines.append("phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.phase_seconds.items()))
         return "\n".join(lines)
@@ -118,8 +120,9 @@ class IngestReport:
         """A rich table for the CLI (rich would otherwise pretty-print the dataclass repr)."""
         from rich.table import Table
 
-        table = Table(title=f"ingest run {self.run_id}: {self.rows_loaded:,} rows in {self.duration_seconds:.2f} s "
-                            f"-> {self.warehouse_path} (schema {DATASET})", title_justify="left")
+        table = Table(title=f"ingest run {self.run_id}: {plural(self.rows_loaded, 'row')} in "
+                            f"{self.duration_seconds:.2f} s -> {self.warehouse_path} (schema {DATASET})",
+                      title_justify="left")
         table.add_column("table")
         table.add_column("rows loaded", justify="right")
         table.add_column("extract s", justify="right")

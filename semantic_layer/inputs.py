@@ -9,6 +9,7 @@ from datetime import date
 from semantic_layer.errors import FutureMonthError, InvalidInputError, UnknownMetricError
 
 _CUSTOMER_RE = re.compile(r"(?:cust(?:omer)?[-_#:]?)?0*([1-9][0-9]{0,11})", re.IGNORECASE)
+_NOT_POSITIVE_RE = re.compile(r"(?:-\s*[0-9]+|[+]?0+)")
 _MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
 _METRIC_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
@@ -35,6 +36,9 @@ class CustomerId:
     def parse(cls, text: str) -> CustomerId:
         match = _CUSTOMER_RE.fullmatch(text.strip().lstrip("#"))
         if match is None:
+            if _NOT_POSITIVE_RE.fullmatch(text.strip()):
+                raise InvalidInputError(f"Customer ids are positive: “{_shorten(text)}” is not one; use a number "
+                                        "like 42.")
             raise InvalidInputError(f"“{_shorten(text)}” is not a customer id; use a number like 42.")
         return cls(int(match.group(1)))
 
@@ -58,7 +62,12 @@ class Month:
         match = _MONTH_RE.fullmatch(text.strip())
         if match is None:
             raise InvalidInputError(f"“{_shorten(text)}” is not a month; write it YYYY-MM, like 2026-03.")
-        return cls(int(match.group(1)), int(match.group(2)))
+        year, month = int(match.group(1)), int(match.group(2))
+        if not 1 <= month <= 12:
+            raise InvalidInputError(f"{match.group(0)} is not a valid month: months run from 01 to 12.")
+        if not 1900 <= year <= 9999:
+            raise InvalidInputError(f"{match.group(0)} is not a valid month: years run from 1900.")
+        return cls(year, month)
 
     @classmethod
     def of(cls, day: date) -> Month:

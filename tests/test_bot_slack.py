@@ -154,7 +154,7 @@ def test_advisor_watchlist_and_red(bolt_app: Any, fake_slack: Any, people: Peopl
     ("text", "expected"),
     [
         ("frobnicate", "I don't know “frobnicate”. Try `/finefin help`."),
-        ("statement 2026-13", "A month is written YYYY-MM"),
+        ("statement 2026-13", "2026-13 is not a valid month: months run from 01 to 12."),
         ("statement March", "is not a month; write it YYYY-MM"),
         ("statement 2026-01 extra", "Usage: `/finefin statement [YYYY-MM]`."),
         ("growth 2999-01", "has not started yet"),

@@ -81,7 +81,7 @@ def test_failed_node_is_named(tmp_path: Path, window_days: int | None) -> None:
     with pytest.raises(FinefinError) as caught:
         _build_staging(settings, window_days)
     lines = str(caught.value).splitlines()
-    assert lines[0].startswith("dbt build on duckdb failed: 1 node(s) failed")
+    assert lines[0].startswith("dbt build on duckdb failed: 1 node failed, ")
     assert any("unique_stg_raw__transactions_transaction_id" in line and "fail" in line for line in lines[1:])
     # the lock on the warehouse was released: another connection can write
     duckdb.connect(str(settings.warehouse_path)).close()

@@ -527,3 +527,45 @@ def test_cli_generate_and_simulate(make_database: Callable[[], str], monkeypatch
         assert "2026-05-01" in result.output and "2026-05-02" in result.output
     finally:
         get_settings.cache_clear()
+
+
+# -- the demo's data set shows every story -----------------------------------------------------------------------
+WATCH_MONTH_FIGURES = """
+SELECT a.customer_id,
+       coalesce(sum(-t.amount) FILTER (WHERE t.transaction_type = 'withdrawal' AND t.booked_at >= %(month)s), 0),
+       coalesce(sum(t.amount) FILTER (WHERE t.transaction_type IN ('loan_disbursement', 'loan_repayment')), 0),
+       coalesce(sum(-t.amount) FILTER (WHERE t.transaction_type IN ('investment_buy', 'investment_sell')), 0)
+FROM transactions t JOIN accounts a USING (account_id)
+WHERE t.status = 'booked' AND t.booked_at < %(month)s::timestamptz + interval '1 month'
+GROUP BY a.customer_id
+"""
+
+
+def _first_of_month_before(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+# a 1st (its month has just started: the last complete one is the previous) and a year's last day (complete itself)
+@pytest.mark.parametrize("end", [date(2026, 3, 1), date(2026, 12, 31)])
+def test_the_demo_data_set_shows_every_watchlist_story(make_database: Callable[[], str], end: date) -> None:
+    """On `finefin demo`'s data set, in the last complete month, some customers cross each watchlist threshold (the
+    configured defaults: withdrawals in the month, loans outstanding and investments held at its end) and some are in
+    a red streak of the default length: every story the advisors' watchlist tells is visible in the demo."""
+    from finefin.demo import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
+    from semantic_layer.settings import SemanticLayerSettings
+
+    defaults = {name: field.default for name, field in SemanticLayerSettings.model_fields.items()}
+    dsn = _generated(make_database, customers=DEMO_CUSTOMERS, months=DEMO_MONTHS, seed=DEMO_SEED, end_date=end)
+    following = end + timedelta(days=1)
+    month = end.replace(day=1) if following.day == 1 else _first_of_month_before(end, 1)
+    figures = query(dsn, WATCH_MONTH_FIGURES, {"month": f"{month} 00:00+00"})  # type: ignore[arg-type]
+    for column, threshold in ((1, "watch_withdrawals_min"), (2, "watch_loans_min"), (3, "watch_investments_min")):
+        crossing = [row[0] for row in figures if row[column] >= defaults[threshold]]
+        assert len(crossing) >= 3, (threshold, defaults[threshold], max(row[column] for row in figures))
+    with connect(dsn) as conn:
+        streaks = conn.execute(STREAKS, {  # type: ignore[arg-type]
+            "cut": f"{following} 00:00+00", "start": f"{_first_of_month_before(end, DEMO_MONTHS - 1)} 00:00+00",
+            "end": f"{month} 00:00+00"}).fetchall()
+    in_red = [s[0] for s in streaks if s[3] == month and s[1] >= defaults["red_streak_min_months"]]
+    assert len(in_red) >= 3

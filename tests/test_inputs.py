@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -39,9 +40,22 @@ def test_customer_id_accepts_usual_forms(text: str, value: int) -> None:
     assert CustomerId.parse(text) == CustomerId(value)
 
 
-@pytest.mark.parametrize("text", ["2026-13", "2026-00", "26-03", "2026/03", "2026-03'; --", "march", ""])
+@pytest.mark.parametrize("text", ["-5", "0", "-0", "+0", "000"])
+def test_customer_id_zero_or_negative_says_ids_are_positive(text: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"^Customer ids are positive: “{re.escape(text)}” is not one"):
+        CustomerId.parse(text)
+
+
+@pytest.mark.parametrize("text", ["26-03", "2026/03", "2026-03'; --", "march", "", "2026-3"])
 def test_month_rejects_malformed(text: str) -> None:
-    with pytest.raises(InvalidInputError, match="YYYY-MM"):
+    with pytest.raises(InvalidInputError, match="is not a month; write it YYYY-MM"):
+        Month.parse(text)
+
+
+@pytest.mark.parametrize(("text", "why"), [("2024-13", "months run from 01 to 12"), ("2026-00", "months run from 01"),
+                                           ("1899-12", "years run from 1900"), ("0000-01", "years run from 1900")])
+def test_month_well_written_but_invalid_says_so(text: str, why: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"^{text} is not a valid month: {why}"):
         Month.parse(text)
 
 

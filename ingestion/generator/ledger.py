@@ -256,8 +256,12 @@ class Ledger:
         rng, ib, pop = self.rng, self.inv, self.pop
         cur, end = pop.current_id, int(self.cal.window_ends[m])
         j = np.flatnonzero(ib.open_month == m)
-        amount = rng.integers(10, 201, len(j)) * 1000
+        amount = np.where(ib.lump_sum[j] > 0, ib.lump_sum[j], rng.integers(10, 201, len(j)) * 1000)
         c = ib.cust[j]
+        # a big investor's lump sum arrives from another bank shortly before it is invested
+        lump = ib.lump_sum[j] > 0
+        out.add(c[lump], cur[c[lump]], T["deposit"], amount[lump],
+                np.maximum(ib.opened_at[j[lump]] - 20 * US_PER_MINUTE, out.lo), D["transfer_in"])
         out.add(c, cur[c], T["investment_buy"], -amount, ib.opened_at[j], D["inv_buy"], inv=ib.investment_id[j])
         ib.invested[j] += amount
         running = np.flatnonzero((ib.open_month < m) & (ib.closed_at < 0))
@@ -282,6 +286,8 @@ class Ledger:
         t = self._at_day(m, rng.integers(21, 27, len(sell)), len(sell), 8, 20)
         sell, t = sell[t < end], t[t < end]
         amount = (ib.invested[sell] * rng.uniform(0.2, 0.6, len(sell))).astype(np.int64)
+        held = ib.lump_sum[sell] > 0  # a big investor's lump sum stays invested
+        sell, t, amount = sell[~held], t[~held], amount[~held]
         c = ib.cust[sell]
         out.add(c, cur[c], T["investment_sell"], amount, t, D["inv_sell"], inv=ib.investment_id[sell])
         ib.invested[sell] -= amount

@@ -3,6 +3,11 @@
 Loans are independent of balances, so their whole schedule (disbursement, monthly principal repayments, monthly
 interest) is computed up front; `outstanding_principal` is then principal minus the booked repayments by construction.
 Investments carry a running cost basis and are stepped month by month by the ledger (`InvestmentBook.step`).
+
+A few borrowers and investors are big: a long loan of 25,000 to 80,000 (within what their income affords), or a lump
+sum of 30,000 to 150,000 brought in from another bank, invested at once and held. They are the customers the advisors'
+watchlist thresholds are for. Who is big and how big is drawn from a child stream (`rng.spawn`), so tuning these shares
+does not change who borrows or invests.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ SHARE_BORROWER = 0.12
 SHARE_INVESTOR = 0.15
 SHARE_DEFAULT = 0.08
 TERMS = np.array([6, 12, 24, 36, 48, 60])
+SHARE_BIG_LOAN = 0.05          # of loans: 25,000 to 80,000 over 48 or 60 months, if the income affords it
+BIG_LOAN_EUR = (25_000, 80_000)
+BIG_LOAN_TERMS = np.array([48, 60])
+SHARE_BIG_INVESTOR = 0.03      # of investments: a lump sum of 30,000 to 150,000, bought at opening and held
+BIG_INVESTMENT_EUR = (30_000, 150_000)
 
 
 @dataclass
@@ -78,6 +88,7 @@ def plan_loans(rng: np.random.Generator, pop: Population, cal: HistoryCalendar) 
     term = rng.choice(TERMS, k)
     affordable = pop.income[cust] * term // 4  # instalment at most a quarter of income
     principal = np.minimum(rng.integers(10, 201, k) * 10_000, np.maximum(affordable // 10_000 * 10_000, 100_000))
+    term, principal = _big_loans(rng.spawn(1)[0], pop.income[cust], term, principal)
     rate_bp = rng.integers(290, 1190, k)
     repay_day = rng.integers(5, 16, k)
     instalment = -(-principal // term)
@@ -122,6 +133,19 @@ def plan_loans(rng: np.random.Generator, pop: Population, cal: HistoryCalendar) 
     )
 
 
+def _big_loans(rng: np.random.Generator, income: np.ndarray, term: np.ndarray,
+               principal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A few loans become big: a whole number of thousands in BIG_LOAN_EUR over a long term, the instalment at most a
+    quarter of the income; a borrower whose income cannot carry the smallest big loan keeps the ordinary one."""
+    k = len(term)
+    big = rng.random(k) < SHARE_BIG_LOAN
+    long_term = rng.choice(BIG_LOAN_TERMS, k)
+    wanted = rng.integers(BIG_LOAN_EUR[0] // 1000, BIG_LOAN_EUR[1] // 1000 + 1, k) * 100_000
+    affordable = income * long_term // 4 // 100_000 * 100_000
+    big &= affordable >= BIG_LOAN_EUR[0] * 100
+    return np.where(big, long_term, term), np.where(big, np.minimum(wanted, affordable), principal)
+
+
 @dataclass
 class InvestmentBook:
     cust: np.ndarray
@@ -133,6 +157,7 @@ class InvestmentBook:
     invested: np.ndarray         # running cost basis (cents)
     closed_at: np.ndarray
     updated_at: np.ndarray
+    lump_sum: np.ndarray         # cents bought at opening by a big investor (funded by a transfer in), 0 otherwise
 
     def columns(self, pop: Population) -> dict[str, pa.Array]:
         return {
@@ -163,10 +188,15 @@ def plan_investments(rng: np.random.Generator, pop: Population, cal: HistoryCale
     closing = (open_month <= months - 3) & (rng.random(k) < 0.12)
     close_month = np.where(closing, open_month + 1 + (rng.random(k) * (months - 2 - open_month)).astype(np.int64),
                            -1)
+    big_rng = rng.spawn(1)[0]
+    big = (big_rng.random(k) < SHARE_BIG_INVESTOR) & ~closing
+    lump_sum = np.where(
+        big, big_rng.integers(BIG_INVESTMENT_EUR[0] // 1000, BIG_INVESTMENT_EUR[1] // 1000 + 1, k) * 100_000, 0)
     return InvestmentBook(
         cust=cust, investment_id=np.arange(1, k + 1, dtype=np.int64), product=rng.integers(0, len(PRODUCTS), k),
-        opened_at=opened, open_month=open_month, close_month=close_month, invested=np.zeros(k, np.int64),
-        closed_at=np.full(k, -1, np.int64), updated_at=opened.copy(),
+        opened_at=opened, open_month=open_month, close_month=close_month,
+        invested=np.zeros(k, np.int64), closed_at=np.full(k, -1, np.int64), updated_at=opened.copy(),
+        lump_sum=lump_sum,
     )
 
 

@@ -9,6 +9,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from finefin.text import plural
+
 
 def _table(title: str, counts: dict[str, int], extra: dict[str, int] | None = None) -> Group:
     table = Table()
@@ -43,7 +45,7 @@ class GenerateSummary:
         return self.total_rows / self.seconds if self.seconds > 0 else float("inf")
 
     def _headline(self) -> str:
-        return (f"generated {self.total_rows:,} rows ({self.start_date} .. {self.end_date}, seed {self.seed}) "
+        return (f"generated {plural(self.total_rows, 'row')} ({self.start_date} .. {self.end_date}, seed {self.seed}) "
                 f"in {self.seconds:.1f} s, {self.rows_per_second:,.0f} rows/s")
 
     def __str__(self) -> str:
@@ -72,7 +74,8 @@ class SimulateSummary:
 
     def _headline(self) -> str:
         span = f"{self.days[0]} .. {self.days[-1]}" if self.days else "no day"
-        return (f"simulated {len(self.days)} day(s) ({span}): {sum(self.inserted.values()):,} rows inserted, "
+        return (f"simulated {plural(len(self.days), 'day')} ({span}): {plural(sum(self.inserted.values()), 'row')} "
+                f"inserted, "
                 f"{sum(self.updated.values()):,} updated in {self.seconds:.2f} s")
 
     def __str__(self) -> str:

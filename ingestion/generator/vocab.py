@@ -59,12 +59,13 @@ DESCRIPTIONS: tuple[str, ...] = (
     "Transfer to a friend",          # 16
     "Transfer from a friend",        # 17
     "Standing transfer",             # 18
+    "Incoming transfer",             # 19
     *(f"Card payment {m}" for m in MERCHANTS),
 )
 D = {
     "salary": 0, "initial": 1, "rent": 2, "atm": 3, "to_savings": 4, "from_current": 5, "from_savings": 6,
     "to_current": 7, "fee": 8, "overdraft_interest": 9, "loan_interest": 10, "savings_interest": 11,
     "loan_disbursement": 12, "loan_instalment": 13, "inv_buy": 14, "inv_sell": 15, "p2p_out": 16, "p2p_in": 17,
-    "standing_p2p": 18,
+    "standing_p2p": 18, "transfer_in": 19,
 }
-MERCHANT_BASE = 19
+MERCHANT_BASE = 20
