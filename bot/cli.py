@@ -170,7 +170,7 @@ def demo(directory: Annotated[Path | None, typer.Option(help="Where to write the
     from bot.console import default_directory_path
     from bot.demo import finefin_command, next_steps, print_next_steps, show_demo, write_demo_people
     from bot.settings import get_bot_settings
-    from finefin.cli import make_console
+    from finefin.text import make_console
 
     sl = _semantic_layer()
     path = directory or default_directory_path(get_bot_settings())

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from bot.cli import ask, bot_app
 from finefin.config import get_settings
 from finefin.demo import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
 from finefin.errors import FinefinError
+from finefin.text import make_console
 
 # Plain click help (rich_markup_mode=None): Typer's rich help labels every flag `<bool>`, as if it took a value.
 app = typer.Typer(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
@@ -26,19 +25,6 @@ app.add_typer(source_app, name="source")
 app.add_typer(bot_app, name="bot")
 # words that look like options (`balance -5`) belong to the bot's command, which answers them
 app.command("ask", context_settings={"ignore_unknown_options": True})(ask)
-
-NO_TERMINAL_WIDTH = 200
-"""Console width when output goes to a pipe or a file (CI, logs): rich would otherwise assume 80 columns."""
-
-
-def make_console(*, stderr: bool = False) -> Console:
-    """A rich console; without a terminal (and no COLUMNS) it is NO_TERMINAL_WIDTH wide, so tables do not squeeze
-    paths. Lines that hold a path or a command are printed with soft_wrap=True: never wrapped or cut at any width."""
-    console = Console(stderr=stderr)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, width=NO_TERMINAL_WIDTH)
-    return console
-
 
 console = make_console(stderr=True)
 # platformdirs (via dlt/dbt) warns on machines without XDG_RUNTIME_DIR (containers, CI); it changes nothing for us.
