@@ -276,7 +276,7 @@ class MetricFlowSemanticLayer:
     def transactions_per_month(self, months: int = 12) -> TransactionsPerMonth:
         if not isinstance(months, int) or not 1 <= months <= 120:
             raise InvalidInputError("Ask for 1 to 120 months.")
-        _, last_complete = self.reporting_dates()
+        as_of, last_complete = self.reporting_dates()
         first = last_complete
         for _ in range(months - 1):
             first = first.previous
@@ -294,7 +294,7 @@ class MetricFlowSemanticLayer:
         first = max(first, data_first)  # the range starts where the data starts, not before
         rows = tuple(sorted((row for row in all_rows if first <= row.month <= last_complete),
                             key=lambda row: (row.month, row.transaction_type)))
-        return TransactionsPerMonth(first, last_complete, rows)
+        return TransactionsPerMonth(first, last_complete, rows, as_of)
 
     # -- advisor ----------------------------------------------------------------------------------------------
     def watchlist(self, month: Month | None = None) -> Watchlist:

@@ -202,6 +202,7 @@ class TransactionsPerMonth:
     first_month: Month
     last_month: Month
     rows: tuple[TransactionsMonthRow, ...]
+    as_of: date | None = None  # the data's as-of date (latest booking day)
 
 
 WatchReason = Literal["high_withdrawals", "loans_outstanding", "investments_held"]

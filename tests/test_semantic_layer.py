@@ -328,7 +328,7 @@ def test_transactions_per_month_start_where_the_data_starts(sl: MetricFlowSemant
         asked = asked.previous
     assert asked < Month.of(first_booked)  # ten years back is before the data
     answer = sl.transactions_per_month(months=120)
-    assert (answer.first_month, answer.last_month) == (Month.of(first_booked), last)
+    assert (answer.first_month, answer.last_month, answer.as_of) == (Month.of(first_booked), last, oracle.as_of)
     assert min(r.month for r in answer.rows) == answer.first_month
 
 
