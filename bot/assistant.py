@@ -15,7 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from bot import blocks as bk
-from bot import files
+from bot import charts, files
 from bot.access import Capability, Identity, Role, allowed
 from bot.answer import Answer
 from bot.identity import IdentityResolver
@@ -293,10 +293,11 @@ class Assistant:
         growth = self.sl.monthly_growth(month, 6)
         fresh = self.freshness()
         c = growth.current
+        period = f" {bk.growth_period(c)}" if c.is_month_to_date else ""
         return Answer(
             text=(
-                f"Growth {growth.month}: revenue {bk.money(c.revenue)} ({bk.pct(c.revenue_mom_pct)}), "
-                f"new customers {c.new_customers}"
+                f"Growth {growth.month}{period}: revenue {bk.money(c.revenue)} "
+                f"({bk.pct(c.revenue_mom_pct)} {bk.growth_compared(c)}), new customers {c.new_customers}"
             ),
             blocks=bk.growth_blocks(growth, fresh),
             data=growth,
@@ -317,7 +318,7 @@ class Assistant:
             text=f"Transactions per month {tpm.first_month} – {tpm.last_month} (chart in your DMs)",
             blocks=bk.transactions_blocks(tpm, fresh, self.settings.list_limit),
             data=tpm,
-            files=[files.transactions_chart(tpm), files.transactions_csv(tpm)],
+            files=[charts.transactions_chart(tpm, fresh), files.transactions_csv(tpm)],
         )
 
     def _define(self, identity: Identity, args: tuple[str, ...]) -> Answer:

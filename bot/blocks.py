@@ -7,15 +7,17 @@ Text from the warehouse (names, descriptions) is escaped so it cannot form links
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.labels import transaction_type_label
 from bot.money import money
 from finefin.text import plural
 from semantic_layer.types import (
     CustomerBalance,
     Freshness,
+    GrowthFigures,
     MetricDefinition,
     MonthlyGrowth,
     Statement,
@@ -223,23 +225,52 @@ def red_blocks(watchlist: Watchlist, freshness: Freshness, limit: int) -> list[B
     return message([*blocks, *freshness_blocks(freshness)])
 
 
+_MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def day_range(first: date, last: date) -> str:
+    """Days of one month: `1–29 Nov` (`1 Nov` for a single day)."""
+    days = f"{first.day}" if first == last else f"{first.day}–{last.day}"
+    return f"{days} {_MONTH_ABBR[last.month - 1]}"
+
+
+def growth_period(g: GrowthFigures) -> str:
+    """`month to date (1–29 Nov)` for a month not over yet; empty for a whole month."""
+    return f"month to date ({day_range(g.month.first_day, g.last_day)})" if g.is_month_to_date else ""
+
+
+def growth_compared(g: GrowthFigures) -> str:
+    """What the percentages compare with: `MoM`, or for a month to date the same days of the month before."""
+    if not g.is_month_to_date:
+        return "MoM"
+    return f"vs {day_range(g.month.previous.first_day, g.compared_last_day)}"
+
+
 def growth_body(growth: MonthlyGrowth) -> list[Block]:
     c = growth.current
     history = [
-        f"`{g.month}` revenue {money(g.revenue)} · volume {money(g.transaction_volume)} · "
-        f"new customers {g.new_customers:,d}"
+        f"`{g.month}`" + (f" ({day_range(g.month.first_day, g.last_day)}, month to date)" if g.is_month_to_date else "")
+        + f" revenue {money(g.revenue)} · volume {money(g.transaction_volume)} · new customers {g.new_customers:,d}"
         for g in growth.history
     ]
-    return [
-        header(f"Growth {growth.month}"),
+    vs = growth_compared(c)
+    blocks = [
+        header(f"Growth {growth.month}" + (f", {growth_period(c)}" if c.is_month_to_date else "")),
         section(
-            f"Revenue: *{money(c.revenue)}* ({pct(c.revenue_mom_pct)} MoM)\n"
-            f"Transaction volume: *{money(c.transaction_volume)}* ({pct(c.volume_mom_pct)} MoM), "
+            f"Revenue: *{money(c.revenue)}* ({pct(c.revenue_mom_pct)} {vs})\n"
+            f"Transaction volume: *{money(c.transaction_volume)}* ({pct(c.volume_mom_pct)} {vs}), "
             f"{plural(c.transaction_count, 'transaction')}\n"
-            f"New customers: *{c.new_customers:,d}* ({pct(c.new_customers_mom_pct)} MoM)"
+            f"New customers: *{c.new_customers:,d}* ({pct(c.new_customers_mom_pct)} {vs})"
         ),
-        *lines_section(history, len(history), 24, "months"),
     ]
+    if c.is_month_to_date:
+        days, before = day_range(c.month.first_day, c.last_day), day_range(c.month.previous.first_day,
+                                                                          c.compared_last_day)
+        blocks.append(context(
+            f":hourglass_flowing_sand: {growth.month} is not over: figures for {days} (data as of "
+            f"{c.last_day.isoformat()}), compared with the same days of the month before ({before})."
+        ))
+    return [*blocks, *lines_section(history, len(history), 24, "months")]
 
 
 def growth_blocks(growth: MonthlyGrowth, freshness: Freshness) -> list[Block]:
@@ -256,16 +287,20 @@ def tiers_blocks(tiers: TierBreakdown, freshness: Freshness) -> list[Block]:
 
 
 def transactions_lines(tpm: TransactionsPerMonth) -> list[str]:
-    """One line per month, newest first: every type's count and volume, then the month's total."""
-    by_month: dict[Any, list[Any]] = {}
+    """One line per month, newest first: every type's count and volume (by label, largest count first; a P2P
+    transfer is one "P2P transfer"), then the month's total."""
+    by_month: dict[Any, dict[str, list[Any]]] = {}
     for row in tpm.rows:
-        by_month.setdefault(row.month, []).append(row)
+        label = transaction_type_label(row.transaction_type)
+        totals = by_month.setdefault(row.month, {}).setdefault(label, [0, Decimal("0.00")])
+        totals[0] += row.transaction_count
+        totals[1] += row.transaction_volume
     lines = []
     for month in sorted(by_month, reverse=True):
-        rows = sorted(by_month[month], key=lambda r: r.transaction_type)
-        parts = [f"{esc(r.transaction_type)}: {r.transaction_count:,d} ({money(r.transaction_volume)})" for r in rows]
-        count = sum(r.transaction_count for r in rows)
-        lines.append(f"`{month}` *{count:,d}* — " + " · ".join(parts))
+        types = sorted(by_month[month].items(), key=lambda item: (-item[1][0], item[0]))
+        parts = [f"{esc(label)}: {count:,d} ({money(volume)})" for label, (count, volume) in types]
+        total = sum(count for count, _ in by_month[month].values())
+        lines.append(f"`{month}` *{total:,d}* — " + " · ".join(parts))
     return lines
 
 
@@ -275,7 +310,10 @@ def transactions_blocks(tpm: TransactionsPerMonth, freshness: Freshness, limit: 
         [
             header(f"Transactions per month {tpm.first_month} – {tpm.last_month}"),
             *lines_section(lines, len(lines), max(limit, 24), "months"),
-            context("Transactions (volume). Chart: transactions.png, and the table as CSV, in your direct messages."),
+            context(
+                "Transactions (volume) per type; a P2P transfer between two customers counts once. "
+                "Chart: transactions.png, and the table as CSV, in your direct messages."
+            ),
             *freshness_blocks(freshness),
         ]
     )

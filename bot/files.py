@@ -1,4 +1,5 @@
-"""Files attached to answers: statement PDF (fpdf2) and CSV, full lists as CSV, the transactions chart (PNG)."""
+"""Files attached to answers: statement PDF (fpdf2) and CSV, full lists as CSV, the transactions CSV (the chart is
+bot.charts)."""
 
 from __future__ import annotations
 
@@ -121,37 +122,17 @@ def statement_pdf(statement: Statement, freshness: Freshness) -> FileAttachment:
 
 
 def transactions_csv(tpm: TransactionsPerMonth) -> FileAttachment:
-    rows = [[str(r.month), r.transaction_type, r.transaction_count, r.transaction_volume] for r in tpm.rows]
-    return FileAttachment(
-        "transactions.csv", csv_bytes(["month", "type", "count", "volume"], rows), "Transactions per month (CSV)"
-    )
+    """Month, type (its human label: a P2P transfer is one "P2P transfer"), count, volume (currency in the header)."""
+    from decimal import Decimal
 
+    from bot.labels import transaction_type_label
+    from bot.money import money_column
 
-def transactions_chart(tpm: TransactionsPerMonth) -> FileAttachment:
-    """Stacked bars: transaction count per month, one colour per type. Agg backend: no display needed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    months = sorted({r.month for r in tpm.rows})
-    types = sorted({r.transaction_type for r in tpm.rows})
-    counts = {(r.month, r.transaction_type): r.transaction_count for r in tpm.rows}
-    fig = Figure(figsize=(9, 4.5), dpi=100)
-    ax = fig.add_subplot()
-    bottom = [0] * len(months)
-    positions = list(range(len(months)))
-    palette = matplotlib.colormaps["tab20"]  # up to 20 distinct colours: tab10 repeats after 10 types
-    for i, ttype in enumerate(types):
-        values = [counts.get((m, ttype), 0) for m in months]
-        ax.bar(positions, values, bottom=bottom, label=ttype, color=palette(i % palette.N))
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax.set_title(f"Transactions per month by type, {tpm.first_month} – {tpm.last_month}")
-    ax.set_ylabel("transactions")
-    ax.set_xticks(positions, [str(m) for m in months], rotation=45)
-    if types:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return FileAttachment("transactions.png", buf.getvalue(), "Transactions per month")
+    totals: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for r in tpm.rows:
+        key = (str(r.month), transaction_type_label(r.transaction_type))
+        count, volume = totals.get(key, (0, Decimal("0.00")))
+        totals[key] = (count + r.transaction_count, volume + r.transaction_volume)
+    rows = [[month, label, count, volume] for (month, label), (count, volume) in sorted(totals.items())]
+    header = ["month", "type", "count", money_column("volume")]
+    return FileAttachment("transactions.csv", csv_bytes(header, rows), "Transactions per month (CSV)")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 from decimal import Decimal
-from functools import lru_cache
 
 from finefin.errors import ConfigurationError
 from semantic_layer.types import CENT, round_half_up
@@ -18,7 +17,6 @@ from semantic_layer.types import CENT, round_half_up
 DEFAULT_CURRENCY = "EUR"
 
 
-@lru_cache(maxsize=1)
 def currency() -> str:
     """The configured currency code; a wrong value is a configuration error, never a silent default."""
     code = os.environ.get("FINEFIN_CURRENCY", DEFAULT_CURRENCY).strip().upper() or DEFAULT_CURRENCY

@@ -19,13 +19,14 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import blocks as bk
-from bot import files
+from bot import charts
 from bot.answer import Answer
 from bot.assistant import watchlist_answer
 from bot.delivery import open_dm, upload_files
 from bot.settings import BotSettings
 from finefin.errors import ConfigurationError, FinefinError
 from semantic_layer.api import SemanticLayer
+from semantic_layer.errors import FutureMonthError
 from semantic_layer.inputs import Month
 from semantic_layer.types import Freshness, Watchlist
 
@@ -174,6 +175,8 @@ def post_director_digest(
         raise ConfigurationError("FINEFIN_DIRECTOR_CHANNEL is not set.")
     fresh = checked_freshness(sl, settings)
     growth = sl.monthly_growth(month, 6)
+    if growth.is_month_to_date:  # a running month is a month to date: the digest reports complete months only
+        raise FutureMonthError(f"{growth.month} is not over yet; the digest covers complete months.")
     tiers = sl.customers_per_tier(growth.month)
     tpm = sl.transactions_per_month(12)
     known = set(sl.metric_names())
@@ -181,7 +184,7 @@ def post_director_digest(
     answer = Answer(
         text=f"Monthly digest {growth.month}: revenue {bk.money(growth.current.revenue)}",
         blocks=bk.digest_blocks(growth, tiers, definitions, fresh),
-        files=[files.transactions_chart(tpm)],
+        files=[charts.transactions_chart(tpm, fresh)],
     )
     report = PostReport()
     _post(

@@ -73,6 +73,25 @@ def month_between(first: Month, last: Month) -> Filter:
     return Filter(f"{column} >= §0§ AND {column} <= §1§", (first.first_day, last.first_day))
 
 
+def day_ranges(*ranges: tuple[date, date]) -> Filter:
+    """metric_time days inside any of the inclusive ranges [first, last]: e.g. a month to date and the same days of
+    the month before, read in one query grouped by month."""
+    if not ranges:
+        raise ValueError("day_ranges() takes at least one range")
+    column = "{{ TimeDimension('metric_time', 'day') }}"
+    parts: list[str] = []
+    values: list[date] = []
+    for first, last in ranges:
+        # a datetime is a date too: refuse it, a day range is whole days
+        if type(first) is not date or type(last) is not date:
+            raise TypeError("day_ranges() takes (date, date) pairs")
+        if first > last:
+            raise ValueError(f"empty day range {first} to {last}")
+        parts.append(f"({column} >= §{len(values)}§ AND {column} <= §{len(values) + 1}§)")
+        values += [first, last]
+    return Filter("(" + " OR ".join(parts) + ")", tuple(values))
+
+
 _MONTHLY_MODELS = frozenset({"customer_month", "customer_tier_month"})
 
 

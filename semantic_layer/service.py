@@ -43,6 +43,7 @@ from semantic_layer.types import (
     WatchlistEntry,
     WatchReason,
     money,
+    pct_change,
     percent,
 )
 
@@ -217,8 +218,38 @@ class MetricFlowSemanticLayer:
             first = min(rows) if rows else None
             raise InvalidInputError(f"No data for {month}" + (f"; the data starts in {first}." if first else "."))
         months = [m for m in sorted(rows) if m <= month][-max(1, history):]
-        figures = tuple(_growth(m, rows[m]) for m in months)
-        return MonthlyGrowth(month, figures[-1], figures)
+        figures = [_growth(m, rows[m]) for m in months]
+        if month > last_complete:  # the data's current month, not over yet: a month to date, not a month
+            figures[-1] = self._month_to_date(month, as_of)
+        return MonthlyGrowth(month, figures[-1], tuple(figures))
+
+    def _month_to_date(self, month: Month, as_of: dt.date) -> GrowthFigures:
+        """`month`'s days 1 to `as_of` against the same days of the month before (cut at its last day: 1–30 March
+        vs 1–28 February), both read from the growth metrics in one query filtered on metric_time days. The
+        governed MoM metrics compare whole months, so the percentages here are the change between the two periods'
+        governed figures."""
+        previous = month.previous
+        compared = min(previous.last_day, previous.first_day + dt.timedelta(days=as_of.day - 1))
+        result = self.engine.query(
+            _GROWTH_METRICS, ["metric_time__month"],
+            where=[filters.day_ranges((previous.first_day, compared), (month.first_day, as_of))],
+        )
+        periods = {Month.of(r["metric_time__month"]): r for r in result.dicts()}
+        now, before = periods.get(month, {}), periods.get(previous, {})
+        revenue, volume = money(now.get("revenue")), money(now.get("transaction_volume"))
+        new_customers = _int(now.get("new_customers"))
+        return GrowthFigures(
+            month=month,
+            revenue=revenue,
+            transaction_volume=volume,
+            transaction_count=_int(now.get("transaction_count")),
+            new_customers=new_customers,
+            revenue_mom_pct=pct_change(revenue, money(before.get("revenue"))),
+            volume_mom_pct=pct_change(volume, money(before.get("transaction_volume"))),
+            new_customers_mom_pct=pct_change(new_customers, _int(before.get("new_customers"))),
+            through=as_of,
+            compared_through=compared,
+        )
 
     def customers_per_tier(self, month: Month | None = None) -> TierBreakdown:
         as_of, last_complete = self.reporting_dates()
@@ -246,22 +277,25 @@ class MetricFlowSemanticLayer:
     def transactions_per_month(self, months: int = 12) -> TransactionsPerMonth:
         if not isinstance(months, int) or not 1 <= months <= 120:
             raise InvalidInputError("Ask for 1 to 120 months.")
-        _, last_complete = self.reporting_dates()
+        as_of, last_complete = self.reporting_dates()
         first = last_complete
         for _ in range(months - 1):
             first = first.previous
-        rows = tuple(
-            sorted(
-                (
-                    TransactionsMonthRow(Month.of(r["metric_time__month"]), r["transaction__transaction_type"],
-                                         int(r["transaction_count"] or 0), money(r["transaction_volume"]))
-                    for r in self.engine.query(saved_query="transactions_per_month").dicts()
-                    if first <= Month.of(r["metric_time__month"]) <= last_complete
-                ),
-                key=lambda row: (row.month, row.transaction_type),
-            )
-        )
-        return TransactionsPerMonth(first, last_complete, rows)
+        # P2P transfers once (their p2p_out side): the saved query asks for the *_p2p_once metrics
+        result = self.engine.query(saved_query="transactions_per_month").dicts()
+        all_rows = [
+            TransactionsMonthRow(Month.of(r["metric_time__month"]), r["transaction__transaction_type"],
+                                 int(r["transaction_count_p2p_once"] or 0), money(r["transaction_volume_p2p_once"]))
+            for r in result
+        ]
+        data_first = min((row.month for row in all_rows), default=None)
+        if data_first is None or data_first > last_complete:
+            raise InvalidInputError("No complete month of transactions yet"
+                                    + (f"; the data starts in {data_first}." if data_first else "."))
+        first = max(first, data_first)  # the range starts where the data starts, not before
+        rows = tuple(sorted((row for row in all_rows if first <= row.month <= last_complete),
+                            key=lambda row: (row.month, row.transaction_type)))
+        return TransactionsPerMonth(first, last_complete, rows, as_of)
 
     # -- advisor ----------------------------------------------------------------------------------------------
     def watchlist(self, month: Month | None = None) -> Watchlist:
@@ -378,6 +412,10 @@ def _int(value: Any) -> int:
 
 def _pct(value: Any) -> Decimal | None:
     return percent(value)
+
+
+# the figures of the growth answer (saved query monthly_growth without its month-over-month metrics)
+_GROWTH_METRICS = ("revenue", "transaction_volume", "transaction_count", "new_customers")
 
 
 def _growth(month: Month, row: dict[str, Any]) -> GrowthFigures:

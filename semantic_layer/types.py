@@ -139,6 +139,10 @@ class Statement:
 
 @dataclass(frozen=True)
 class GrowthFigures:
+    """A month's growth figures. A whole month compares with the whole month before (the governed MoM metrics).
+    A month to date (the data's current month, not over yet) covers days 1 to `through` and compares with the same
+    days of the month before: days 1 to `compared_through`, cut at that month's last day (1–31 March vs 1–28 Feb)."""
+
     month: Month
     revenue: Decimal
     transaction_volume: Decimal
@@ -147,13 +151,33 @@ class GrowthFigures:
     revenue_mom_pct: Decimal | None
     volume_mom_pct: Decimal | None
     new_customers_mom_pct: Decimal | None
+    through: date | None = None  # set for a month to date: the data's as-of date
+    compared_through: date | None = None  # set for a month to date: the last day of the previous month compared
+
+    @property
+    def is_month_to_date(self) -> bool:
+        return self.through is not None
+
+    @property
+    def last_day(self) -> date:
+        """The last day the figures cover."""
+        return self.through or self.month.last_day
+
+    @property
+    def compared_last_day(self) -> date:
+        """The last day of the previous month's period the MoM % compares with."""
+        return self.compared_through or self.month.previous.last_day
 
 
 @dataclass(frozen=True)
 class MonthlyGrowth:
     month: Month
     current: GrowthFigures
-    history: tuple[GrowthFigures, ...]  # oldest first, ending with `current`
+    history: tuple[GrowthFigures, ...]  # oldest first, ending with `current`; only `current` may be a month to date
+
+    @property
+    def is_month_to_date(self) -> bool:
+        return self.current.is_month_to_date
 
 
 @dataclass(frozen=True)
@@ -175,6 +199,9 @@ class TierBreakdown:
 
 @dataclass(frozen=True)
 class TransactionsMonthRow:
+    """One month and type: a P2P transfer between two customers counts once, on its sending side (`p2p_out`); the
+    receiving `p2p_in` rows are the same transfers and have no row here (metric `transaction_count_p2p_once`)."""
+
     month: Month
     transaction_type: str
     transaction_count: int
@@ -183,9 +210,12 @@ class TransactionsMonthRow:
 
 @dataclass(frozen=True)
 class TransactionsPerMonth:
+    """Complete months from `first_month` (never before the data's first month) to `last_month`."""
+
     first_month: Month
     last_month: Month
     rows: tuple[TransactionsMonthRow, ...]
+    as_of: date | None = None  # the data's as-of date (latest booking day)
 
 
 WatchReason = Literal["high_withdrawals", "loans_outstanding", "investments_held"]

@@ -238,6 +238,10 @@ def build_double(extra_watch_entries: int = 0) -> InMemorySemanticLayer:
         GrowthFigures(months[3], D("13310.00"), D("600600.00"), 4851, 117, D("10.0"), D("10.0"), D("30.0")),
     ]
     sl.growth = {m: MonthlyGrowth(m, figures[i], tuple(figures[: i + 1])) for i, m in enumerate(months)}
+    # November is running (the data is as of the 23rd): a month to date against 1-23 October
+    november = GrowthFigures(Month(2026, 11), D("9000.00"), D("450000.00"), 3500, 80, D("-5.0"), D("2.5"), None,
+                             through=as_of, compared_through=date(2026, 10, 23))
+    sl.growth[november.month] = MonthlyGrowth(november.month, november, (*figures[1:], november))
     sl.tiers = TierBreakdown(
         october, (TierCount("Bronze", 3120, 41), TierCount("Gold", 1480, -7), TierCount("Diamond", 400, 3))
     )
@@ -250,7 +254,7 @@ def build_double(extra_watch_entries: int = 0) -> InMemorySemanticLayer:
             for t, n, v in (
                 ("deposit", 1500, "250000.00"),
                 ("withdrawal", 1200, "180000.00"),
-                ("transfer", 1300, "90000.00"),
+                ("p2p_out", 1300, "90000.00"),  # a P2P transfer once: the semantic layer has no p2p_in rows
             )
         ),
     )

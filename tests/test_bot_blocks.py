@@ -64,11 +64,49 @@ def test_upcoming_statement_growth_tiers_transactions_define_numbers() -> None:
     assert "Bronze: *3,120* (+41 vs previous month)" in ti and "Gold: *1,480* (-7 vs previous month)" in ti
     assert "Total: *5,000*" in ti
     tx = _json(bk.transactions_blocks(sl.transactions_per_month(), fresh, 40))
-    assert ("`2026-10` *4,000* — deposit: 1,500 (250,000.00 EUR) · transfer: 1,300 (90,000.00 EUR) · "
-            "withdrawal: 1,200 ") in tx
+    assert ("`2026-10` *4,000* — Deposit: 1,500 (250,000.00 EUR) · P2P transfer: 1,300 (90,000.00 EUR) · "
+            "Withdrawal: 1,200 (180,000.00 EUR)") in tx
     assert tx.index("`2026-10`") < tx.index("`2026-07`")  # newest first
     de = _json(bk.define_blocks(sl.define("revenue"), fresh))
     assert "sum of fee_amount over booked transactions" in de
+
+
+def test_growth_of_a_running_month_says_month_to_date_and_what_it_compares() -> None:
+    sl = build_double()
+    growth = sl.monthly_growth(Month(2026, 11))
+    assert growth.is_month_to_date
+    blocks = bk.growth_blocks(growth, sl.freshness())
+    assert blocks[0]["text"]["text"] == "Growth 2026-11, month to date (1–23 Nov)"
+    out = _json(blocks)
+    assert "Revenue: *9,000.00* (-5.0% vs 1–23 Oct)" in out
+    assert "Transaction volume: *450,000.00* (+2.5% vs 1–23 Oct), 3,500 transactions" in out
+    assert "New customers: *80* (n/a vs 1–23 Oct)" in out
+    assert "2026-11 is not over: figures for 1–23 Nov (data as of 2026-11-23)" in out
+    assert "the same days of the month before (1–23 Oct)" in out
+    assert "`2026-11` (1–23 Nov, month to date) revenue 9,000.00" in out
+    assert "`2026-10` revenue 13,310.00" in out and "MoM" not in out
+    # a whole month says MoM and nothing about a month to date
+    whole = _json(bk.growth_blocks(sl.monthly_growth(Month(2026, 10)), sl.freshness()))
+    assert "month to date" not in whole and "not over" not in whole and "(+10.0% MoM)" in whole
+
+
+def test_growth_day_ranges_at_month_ends() -> None:
+    from datetime import date
+
+    from semantic_layer.types import GrowthFigures
+
+    zero = Decimal("0.00")
+
+    def figures(month: Month, through: date, compared: date) -> GrowthFigures:
+        return GrowthFigures(month, zero, zero, 0, 0, None, None, None, through=through, compared_through=compared)
+
+    march = figures(Month(2028, 3), date(2028, 3, 30), date(2028, 2, 29))
+    assert (bk.growth_period(march), bk.growth_compared(march)) == ("month to date (1–30 Mar)", "vs 1–29 Feb")
+    first = figures(Month(2027, 1), date(2027, 1, 1), date(2026, 12, 1))
+    assert (bk.growth_period(first), bk.growth_compared(first)) == ("month to date (1 Jan)", "vs 1 Dec")
+    whole = GrowthFigures(Month(2026, 5), zero, zero, 0, 0, None, None, None)
+    assert (bk.growth_period(whole), bk.growth_compared(whole)) == ("", "MoM")
+    assert (whole.last_day, whole.compared_last_day) == (date(2026, 5, 31), date(2026, 4, 30))
 
 
 def test_watchlist_and_red_blocks_escape_names() -> None:

@@ -39,6 +39,7 @@ from tests.bot_support import People, ask_slack
 from tests.dbt_chain import Chain, make_chain, project_vars
 from tests.dbt_oracle import Oracle, add_months, load_oracle
 from tests.fake_slack import FakeSlack
+from tests.growth_oracle import pct_matches, period, same_days_last_month
 
 pytest_plugins = ["tests.bot_support"]
 
@@ -555,6 +556,35 @@ def test_director_growth_equals_revenue_volume_and_sign_ups_in_the_source(
     ]
 
 
+def test_director_growth_of_the_running_month_is_month_to_date(
+    bolt_app: Any, fake_slack: FakeSlack, people: People, facts: Facts, chain: Chain
+) -> None:
+    as_of = facts.as_of
+    month = Month.of(as_of)
+    assert month > facts.month  # the data's month is running
+    post, lines = ask(bolt_app, fake_slack, people.director, f"growth {month}")
+    abbr = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    before_first, before_last = same_days_last_month(as_of)
+    days, before = f"1–{as_of.day} {abbr[as_of.month - 1]}", f"1–{before_last.day} {abbr[before_last.month - 1]}"
+    assert lines[0] == f"Growth {month}, month to date ({days})"
+    now, then = period(chain.dsn, month.first_day, as_of), period(chain.dsn, before_first, before_last)
+    shown = {}
+    for what, regex in {
+        "revenue": rf"Revenue: \*{re.escape(money(now.revenue))}\* \((n/a|[+-][\d.]+%) vs {before}\)",
+        "volume": rf"Transaction volume: \*{re.escape(money(now.volume))}\* \((n/a|[+-][\d.]+%) vs {before}\), "
+                  rf"{now.count:,d} transactions",
+        "new": rf"New customers: \*{now.new_customers:,d}\* \((n/a|[+-][\d.]+%) vs {before}\)",
+    }.items():
+        match = next((m for m in map(re.compile(regex).fullmatch, lines) if m), None)
+        assert match is not None, (what, regex, lines)
+        shown[what] = _pct_shown(match.group(1))
+    assert pct_matches(shown["revenue"], now.revenue, then.revenue)
+    assert pct_matches(shown["volume"], now.volume, then.volume)
+    assert pct_matches(shown["new"], now.new_customers, then.new_customers)
+    assert any(f"{month} is not over: figures for {days}" in line for line in lines)
+    assert post["text"].startswith(f"Growth {month} month to date ({days}): revenue {money(now.revenue)} (")
+
+
 def tiers_at(oracle: Oracle, month: date) -> dict[str, int]:
     """The governed tier rule (dbt_project.yml vars) applied at `month` to the source ledgers."""
     v = project_vars()
@@ -583,26 +613,46 @@ def test_director_tiers_with_change_since_last_month(
     assert f"Total: *{sum(now.values()):,d}*" in lines
 
 
+# Booked transactions per month and type, a P2P transfer once: a p2p_in that is the other side of a booked p2p_out
+# (same accounts crossed, same amount, same time) is that transfer again.
+TRANSACTIONS_ONCE_SQL = """
+    SELECT date_trunc('month', t.booked_at AT TIME ZONE 'UTC')::date, t.transaction_type, count(*), sum(abs(t.amount))
+    FROM transactions t
+    WHERE t.status = 'booked' AND (t.booked_at AT TIME ZONE 'UTC')::date BETWEEN %s AND %s
+      AND NOT (t.transaction_type = 'p2p_in' AND EXISTS (
+          SELECT 1 FROM transactions o WHERE o.status = 'booked' AND o.transaction_type = 'p2p_out'
+          AND o.account_id = t.counterparty_account_id AND o.counterparty_account_id = t.account_id
+          AND o.amount = -t.amount AND o.booked_at = t.booked_at))
+    GROUP BY 1, 2 ORDER BY 1, 2"""
+TYPE_LABELS = {  # the product's wording for each type, written out (not read from bot.labels)
+    "deposit": "Deposit", "withdrawal": "Withdrawal", "p2p_out": "P2P transfer", "p2p_in": "P2P transfer",
+    "card_payment": "Card payment", "loan_disbursement": "Loan disbursement", "loan_repayment": "Loan repayment",
+    "investment_buy": "Investment purchase", "investment_sell": "Investment sale", "fee": "Fee",
+    "interest_charge": "Interest charged", "interest_payout": "Interest paid out",
+}
+
+
 def test_director_transactions_per_month_and_chart(
-    bolt_app: Any, fake_slack: FakeSlack, people: People, facts: Facts, chain: Chain
+    bolt_app: Any, fake_slack: Any, people: People, facts: Facts, chain: Chain
 ) -> None:
+    from bot.money import currency
+
     post, lines = ask(bolt_app, fake_slack, people.director, "transactions")
     first = facts.month
     for _ in range(CHART_MONTHS - 1):
         first = first.previous
-    rows = pg(
-        chain,
-        "SELECT date_trunc('month', booked_at AT TIME ZONE 'UTC')::date, transaction_type, count(*),"
-        " sum(abs(amount)) FROM transactions WHERE status = 'booked'"
-        " AND (booked_at AT TIME ZONE 'UTC')::date BETWEEN %s AND %s GROUP BY 1, 2 ORDER BY 1, 2",
-        (first.first_day, facts.month.last_day),
-    )
+    (data_first,) = pg(chain, "SELECT min(date_trunc('month', booked_at AT TIME ZONE 'UTC')::date) FROM transactions"
+                              " WHERE status = 'booked'")[0]
+    assert Month.of(data_first) > first  # the data is shorter than twelve months: the range starts with it
+    first = Month.of(data_first)
+    rows = pg(chain, TRANSACTIONS_ONCE_SQL, (first.first_day, facts.month.last_day))
     assert len({r[0] for r in rows}) >= 6
+    assert "p2p_out" in {r[1] for r in rows} and "p2p_in" not in {r[1] for r in rows}
     assert lines[0] == f"Transactions per month {first} – {facts.month}"
     expected = []
     for month in sorted({r[0] for r in rows}, reverse=True):
-        of_month = [r for r in rows if r[0] == month]
-        parts = " · ".join(f"{esc(kind)}: {n:,d} ({money(volume)})" for _, kind, n, volume in of_month)
+        of_month = sorted((r for r in rows if r[0] == month), key=lambda r: (-r[2], TYPE_LABELS[r[1]]))
+        parts = " · ".join(f"{TYPE_LABELS[kind]}: {n:,d} ({money(volume)})" for _, kind, n, volume in of_month)
         expected.append(f"`{Month.of(month)}` *{sum(r[2] for r in of_month):,d}* — {parts}")
     assert [line for line in lines if line.startswith("`")] == expected
     assert post["text"] == f"Transactions per month {first} – {facts.month} (chart in your DMs)"
@@ -610,9 +660,10 @@ def test_director_transactions_per_month_and_chart(
     assert set(files) == {"transactions.png", "transactions.csv"}
     assert files["transactions.png"].startswith(b"\x89PNG\r\n\x1a\n") and len(files["transactions.png"]) > 10_000
     table = list(csv.DictReader(io.StringIO(files["transactions.csv"].decode())))
-    assert [(r["month"], r["type"], int(r["count"]), Decimal(r["volume"])) for r in table] == [
-        (str(Month.of(m)), kind, n, volume) for m, kind, n, volume in rows
-    ]
+    volume = f"volume_{currency().lower()}"
+    assert [(r["month"], r["type"], int(r["count"]), Decimal(r[volume])) for r in table] == sorted(
+        (str(Month.of(m)), TYPE_LABELS[kind], n, v) for m, kind, n, v in rows
+    )
 
 
 def test_director_define_revenue_is_the_governed_definition(

@@ -113,6 +113,19 @@ def test_director_digest(semantic_layer_impl: Any, fake_slack: Any, people: Peop
     assert fake_slack.calls_to("files.completeUploadExternal")[0].params["channel_id"] == "CDIR"
 
 
+def test_director_digest_refuses_a_month_not_over(semantic_layer_impl: Any, fake_slack: Any, people: People) -> None:
+    from semantic_layer.errors import FutureMonthError
+    from semantic_layer.inputs import Month
+
+    require_double(semantic_layer_impl)
+    settings, client = _setup(fake_slack, people)
+    running = Month.of(semantic_layer_impl.today)
+    assert semantic_layer_impl.monthly_growth(running).is_month_to_date  # what `growth` answers for it
+    with pytest.raises(FutureMonthError, match=f"{running} is not over yet; the digest covers complete months"):
+        post_director_digest(semantic_layer_impl, client, settings, running)
+    assert fake_slack.calls_to("chat.postMessage") == [] and fake_slack.uploaded() == {}
+
+
 def test_retried_task_never_posts_twice(
     semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -97,6 +97,21 @@ def test_filters_take_only_typed_values() -> None:
     assert ">= 3000 OR" in text and ">= 20000.50 OR" in text
     with pytest.raises(TypeError):
         filters.Filter("x >= §0§", (Decimal("NaN"),))
+
+
+def test_day_ranges_filter_takes_whole_days_in_order() -> None:
+    day = "{{ TimeDimension('metric_time', 'day') }}"
+    text = str(filters.day_ranges((date(2028, 2, 1), date(2028, 2, 29)), (date(2028, 3, 1), date(2028, 3, 30))))
+    assert text == (f"(({day} >= '2028-02-01' AND {day} <= '2028-02-29')"
+                    f" OR ({day} >= '2028-03-01' AND {day} <= '2028-03-30'))")
+    with pytest.raises(TypeError):
+        filters.day_ranges((datetime(2026, 1, 1), date(2026, 1, 2)))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        filters.day_ranges(("2026-01-01", date(2026, 1, 2)))  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        filters.day_ranges((date(2026, 1, 2), date(2026, 1, 1)))
+    with pytest.raises(ValueError):
+        filters.day_ranges()
 
 
 @settings(deadline=None)  # timing varies on shared CI cores; the property, not speed, is under test

@@ -19,8 +19,9 @@ from semantic_layer.errors import FutureMonthError, InvalidInputError, UnknownCu
 from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.settings import SemanticLayerSettings
-from tests.dbt_chain import Chain, make_chain, project_vars
+from tests.dbt_chain import END_DATE, Chain, make_chain, project_vars
 from tests.dbt_oracle import Oracle, add_months, load_oracle, month_end
+from tests.growth_oracle import month_days, month_first, pct_matches, period, same_days_last_month
 
 ZERO = Decimal("0.00")
 BOOKED_MONTH = "date_trunc('month', t.booked_at AT TIME ZONE 'UTC')::date"
@@ -211,6 +212,34 @@ def test_monthly_growth_matches_oracle_including_mom(sl: MetricFlowSemanticLayer
                 assert abs(got - want) <= Decimal("0.1")  # float vs Decimal rounding at the 0.05 edge only
 
 
+def test_growth_of_the_running_month_is_month_to_date_against_the_same_days(
+        sl: MetricFlowSemanticLayer, chain: Chain, oracle: Oracle) -> None:
+    as_of = END_DATE  # the generator's end date: the data's "today"
+    assert oracle.as_of == as_of and as_of != month_end(as_of)  # its month is running
+    month = Month.of(as_of)
+    growth = sl.monthly_growth(month, history=3)
+    assert growth.month == month and growth.is_month_to_date
+    current = growth.current
+    compared = same_days_last_month(as_of)
+    assert (current.through, current.last_day, current.compared_last_day) == (as_of, as_of, compared[1])
+    now, before = period(chain.dsn, month_first(as_of), as_of), period(chain.dsn, *compared)
+    assert before.count and now.count  # both periods hold data: the percentages are computed
+    assert (current.revenue, current.transaction_volume, current.transaction_count, current.new_customers) == (
+        now.revenue, now.volume, now.count, now.new_customers)
+    assert pct_matches(current.revenue_mom_pct, now.revenue, before.revenue)
+    assert pct_matches(current.volume_mom_pct, now.volume, before.volume)
+    assert pct_matches(current.new_customers_mom_pct, now.new_customers, before.new_customers)
+    # the months before it are whole months, as without a month to date
+    assert [f.month for f in growth.history] == [month.previous.previous, month.previous, month]
+    for figures in growth.history[:-1]:
+        whole = period(chain.dsn, *month_days(figures.month.first_day))
+        assert not figures.is_month_to_date and figures.last_day == figures.month.last_day
+        assert (figures.revenue, figures.transaction_volume, figures.transaction_count) == (
+            whole.revenue, whole.volume, whole.count)
+    # the default month is the last complete one, whole
+    assert not sl.monthly_growth(None, 1).is_month_to_date
+
+
 # -- API functions ----------------------------------------------------------------------------------------------
 def _some_customers(chain: Chain, n: int = 8) -> list[int]:
     return [r[0] for r in pg(chain, "SELECT customer_id FROM customers ORDER BY customer_id LIMIT %s", (n,))]
@@ -266,15 +295,41 @@ def test_statement_reconciles_with_source(sl: MetricFlowSemanticLayer, chain: Ch
         assert opening + statement.total_in + statement.total_out == closing
 
 
+# Transactions per month and type with a P2P transfer once: the sending side of each pair of booked rows that
+# point at each other (same amount, same time). Every p2p_in must be the other side of a p2p_out.
+TRANSACTIONS_ONCE_SQL = f"""
+    SELECT {BOOKED_MONTH}, t.transaction_type, count(*), sum(abs(t.amount)) FROM transactions t
+    WHERE t.status = 'booked' AND t.booked_at AT TIME ZONE 'UTC' >= %(first)s
+      AND t.booked_at AT TIME ZONE 'UTC' < %(end)s
+      AND (t.transaction_type <> 'p2p_in' OR NOT EXISTS (
+          SELECT 1 FROM transactions o WHERE o.status = 'booked' AND o.transaction_type = 'p2p_out'
+          AND o.account_id = t.counterparty_account_id AND o.counterparty_account_id = t.account_id
+          AND o.amount = -t.amount AND o.booked_at = t.booked_at))
+    GROUP BY 1, 2 ORDER BY 1, 2"""
+
+
 def test_transactions_per_month_by_type(sl: MetricFlowSemanticLayer, chain: Chain, oracle: Oracle) -> None:
     answer = sl.transactions_per_month(months=4)
     assert answer.last_month == Month.of(oracle.last_complete_month)
-    rows = pg(chain, f"SELECT {BOOKED_MONTH}, transaction_type, count(*), sum(abs(amount)) FROM transactions t"
-                     " WHERE status = 'booked' AND booked_at AT TIME ZONE 'UTC' >= %s AND"
-                     " booked_at AT TIME ZONE 'UTC' < %s GROUP BY 1, 2 ORDER BY 1, 2",
-              (answer.first_month.first_day, answer.last_month.next.first_day))
+    assert answer.first_month == Month.of(oracle.last_complete_month).previous.previous.previous
+    rows = pg(chain, TRANSACTIONS_ONCE_SQL,
+              {"first": answer.first_month.first_day, "end": answer.last_month.next.first_day})  # type: ignore[arg-type]
+    assert any(t == "p2p_out" for _, t, _, _ in rows) and not any(t == "p2p_in" for _, t, _, _ in rows)
     assert [(r.month.first_day, r.transaction_type, r.transaction_count, r.transaction_volume)
             for r in answer.rows] == [(m, t, c, v) for m, t, c, v in rows]
+
+
+def test_transactions_per_month_start_where_the_data_starts(sl: MetricFlowSemanticLayer, chain: Chain,
+                                                           oracle: Oracle) -> None:
+    (first_booked,) = pg(chain, f"SELECT min({BOOKED_MONTH}) FROM transactions t WHERE status = 'booked'")[0]
+    last = Month.of(oracle.last_complete_month)
+    asked = last
+    for _ in range(119):
+        asked = asked.previous
+    assert asked < Month.of(first_booked)  # ten years back is before the data
+    answer = sl.transactions_per_month(months=120)
+    assert (answer.first_month, answer.last_month, answer.as_of) == (Month.of(first_booked), last, oracle.as_of)
+    assert min(r.month for r in answer.rows) == answer.first_month
 
 
 def test_watchlist_reasons_thresholds_and_red_streaks(sl: MetricFlowSemanticLayer, chain: Chain,

@@ -16,7 +16,7 @@ import sqlglot
 
 from finefin.transform import run_dbt, run_dbt_build
 from semantic_layer.engine import SemanticEngine
-from semantic_layer.inputs import CustomerId
+from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.settings import SemanticLayerSettings
 from semantic_layer.snowflake_client import SnowflakeWarehouse, connect_kwargs_from_env
@@ -146,7 +146,9 @@ def test_every_saved_query_and_api_function_agrees_with_duckdb(
     calls: list[Callable[[MetricFlowSemanticLayer], Any]] = [
         lambda sl: sl.reporting_dates(),
         lambda sl: sl.monthly_growth(history=4),
+        lambda sl: sl.monthly_growth(Month.of(sl.reporting_dates()[0]), history=2),  # the running month, to date
         lambda sl: sl.transactions_per_month(months=3),
+        lambda sl: sl.transactions_per_month(months=24),  # starts where the data starts
         lambda sl: sl.watchlist(),
         lambda sl: sl.define("revenue"),
         lambda sl: sl.customer_by_email(duck.customer(CustomerId(2)).email),
