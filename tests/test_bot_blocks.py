@@ -78,8 +78,8 @@ def test_growth_of_a_running_month_says_month_to_date_and_what_it_compares() -> 
     blocks = bk.growth_blocks(growth, sl.freshness())
     assert blocks[0]["text"]["text"] == "Growth 2026-11, month to date (1–23 Nov)"
     out = _json(blocks)
-    assert "Revenue: *9,000.00* (-5.0% vs 1–23 Oct)" in out
-    assert "Transaction volume: *450,000.00* (+2.5% vs 1–23 Oct), 3,500 transactions" in out
+    assert "Revenue: *9,000.00 EUR* (-5.0% vs 1–23 Oct)" in out
+    assert "Transaction volume: *450,000.00 EUR* (+2.5% vs 1–23 Oct), 3,500 transactions" in out
     assert "New customers: *80* (n/a vs 1–23 Oct)" in out
     assert "2026-11 is not over: figures for 1–23 Nov (data as of 2026-11-23)" in out
     assert "the same days of the month before (1–23 Oct)" in out
