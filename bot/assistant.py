@@ -242,7 +242,7 @@ class Assistant:
         return self._cut_list_csv(
             answer,
             len(rows),
-            "upcoming.csv",
+            f"upcoming-{upcoming.customer_id}-{upcoming.as_of}.csv",  # per customer: never another one's file
             "Upcoming transactions (CSV)",
             ["scheduled_for", "transaction_id", "account_id", "type", "description", money_column("amount"),
              money_column("projected_balance")],
