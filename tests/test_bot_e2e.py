@@ -310,7 +310,7 @@ def test_customer_statement_pdf_and_csv_equal_the_source_ledger(
 
     assert lines[0] == f"Statement {month}"
     assert f"Opening balance: *{money(opening)}*" in lines
-    assert f"Money in: {money(money_in)} · Money out: {money(-money_out)} ({len(rows)} transactions)" in lines
+    assert f"Money in: {money(money_in)} · Money out: {money(money_out)} ({len(rows)} transactions)" in lines
     assert f"Closing balance: *{money(closing)}*" in lines
     assert post["text"].startswith(f"Statement {month}: opening {money(opening)}, closing {money(closing)}.")
 
