@@ -108,6 +108,22 @@ def test_statement_pdf_and_csv_reconcile_and_go_to_the_dm(
     assert len(rows) == len(st.lines) + 2
 
 
+def test_statement_for_a_month_before_the_first_account_says_so(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
+    """No blank statement of zeros: the customer is told they had no account then, and no file is sent."""
+    from semantic_layer.errors import NoAccountInMonthError
+    from semantic_layer.inputs import Month
+
+    month = Month(2023, 6)  # complete, and before every customer of both the double and the generated data
+    with pytest.raises(NoAccountInMonthError) as info:
+        semantic_layer_impl.statement(CustomerId(people.customer_id), month)
+    posts, text = _answer(bolt_app, fake_slack, people.customer, f"statement {month}")
+    assert str(info.value).startswith(f"You had no account with FineFinance in {month} (your first account opened on ")
+    assert str(info.value) in text and posts[0]["response_type"] == "ephemeral"
+    assert not fake_slack.calls_to("files.getUploadURLExternal")
+
+
 def test_statement_for_a_month_not_over_is_refused_politely(
     bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
 ) -> None:
