@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from bot import blocks as bk
 from bot import charts, files
+from bot import statement_pdf as statements
 from bot.access import Capability, Identity, Role, allowed
 from bot.answer import Answer
 from bot.identity import IdentityResolver
@@ -241,7 +242,7 @@ class Assistant:
         return self._cut_list_csv(
             answer,
             len(rows),
-            "upcoming.csv",
+            f"upcoming-{upcoming.customer_id}-{upcoming.as_of}.csv",  # per customer: never another one's file
             "Upcoming transactions (CSV)",
             ["scheduled_for", "transaction_id", "account_id", "type", "description", money_column("amount"),
              money_column("projected_balance")],
@@ -260,7 +261,8 @@ class Assistant:
             ),
             blocks=bk.statement_blocks(statement, fresh),
             data=statement,
-            files=[files.statement_pdf(statement, fresh), files.statement_csv(statement)],
+            files=[statements.statement_pdf(statement, fresh, statements.Bank.from_settings(self.settings)),
+                   statements.statement_csv(statement)],
         )
 
     def _watchlist(self, identity: Identity, args: tuple[str, ...]) -> Answer:

@@ -11,7 +11,7 @@ from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot.labels import transaction_type_label
+from bot.labels import aggregate_type_label
 from bot.money import money
 from finefin.text import plural
 from semantic_layer.types import (
@@ -291,7 +291,7 @@ def transactions_lines(tpm: TransactionsPerMonth) -> list[str]:
     transfer is one "P2P transfer"), then the month's total."""
     by_month: dict[Any, dict[str, list[Any]]] = {}
     for row in tpm.rows:
-        label = transaction_type_label(row.transaction_type)
+        label = aggregate_type_label(row.transaction_type)
         totals = by_month.setdefault(row.month, {}).setdefault(label, [0, Decimal("0.00")])
         totals[0] += row.transaction_count
         totals[1] += row.transaction_volume

@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from bot.answer import FileAttachment
 from bot.blocks import money, plural
-from bot.labels import transaction_type_label
+from bot.labels import aggregate_type_label
 from bot.money import currency
 from semantic_layer.inputs import Month
 from semantic_layer.types import Freshness, TransactionsPerMonth
@@ -87,7 +87,7 @@ def transactions_chart_data(tpm: TransactionsPerMonth, freshness: Freshness,
     for row in tpm.rows:
         if row.month not in index:
             continue
-        label = transaction_type_label(row.transaction_type)
+        label = aggregate_type_label(row.transaction_type)
         counts.setdefault(label, [0] * len(months))[index[row.month]] += row.transaction_count
         volumes.setdefault(label, [Decimal("0.00")] * len(months))[index[row.month]] += row.transaction_volume
         types.setdefault(label, set()).add(row.transaction_type)

@@ -61,6 +61,16 @@ class BotSettings(BaseSettings):
     )
     identity_cache_seconds: float = Field(default=300.0, ge=0, description="TTL of user → role/customer lookups.")
     list_limit: int = Field(default=15, ge=1, le=40, description="Rows shown in Slack before a list is truncated.")
+    bank_name: str = Field(default="FineFinance", min_length=1, description="Bank name printed on statements.")
+    bank_address: str = Field(
+        default="12 rue de la Banque, 75002 Paris, France", min_length=1,
+        description="Bank postal address printed on statements (one line).",
+    )
+    bank_legal: str = Field(
+        default="FineFinance SA, 12 rue de la Banque, 75002 Paris, France. A demonstration bank: the customers and "
+                "figures are synthetic. Please report any error on this statement within 30 days.",
+        min_length=1, description="Legal line printed at the foot of every statement page.",
+    )
 
     _split = field_validator("advisors", "directors", mode="before")(_split_ids)
 

@@ -38,7 +38,8 @@ class SemanticLayer(Protocol):
     def upcoming(self, customer_id: CustomerId, days: int = 30) -> Upcoming: ...
 
     def statement(self, customer_id: CustomerId, month: Month | None = None) -> Statement:
-        """Default month: the last complete one. Raises FutureMonthError for a month not over yet."""
+        """Default month: the last complete one. Raises FutureMonthError for a month not over yet and
+        NoAccountInMonthError for a month in which the customer held no account."""
         ...
 
     def monthly_growth(self, month: Month | None = None, history: int = 6) -> MonthlyGrowth: ...

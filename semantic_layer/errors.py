@@ -19,6 +19,11 @@ class FutureMonthError(InvalidInputError):
     """A month that has not started yet (or, for statements, not ended yet)."""
 
 
+class NoAccountInMonthError(InvalidInputError):
+    """A statement asked for a month in which the customer held no account (before the first one opened, which is
+    also the case before the data starts, or after the last one closed)."""
+
+
 class UnknownMetricError(InvalidInputError):
     """A metric name that is not defined in the semantic layer."""
 

@@ -109,7 +109,7 @@ class Upcoming:
 @dataclass(frozen=True)
 class StatementLine:
     transaction_id: int
-    account_id: int
+    account_id: int  # internal: a statement shows the account's IBAN (Statement.iban_of)
     booked_at: datetime
     transaction_type: str
     description: str
@@ -118,8 +118,28 @@ class StatementLine:
 
 
 @dataclass(frozen=True)
+class PostalAddress:
+    street: str
+    postal_code: str
+    city: str
+    country_code: str  # ISO 3166-1 alpha-2
+
+
+@dataclass(frozen=True)
+class StatementAccount:
+    """An account the statement covers: open at some time in the month, or with lines in it."""
+
+    account_id: int
+    iban: str  # electronic form (no spaces)
+    account_type: str
+    opened_on: date
+    closed_on: date | None
+
+
+@dataclass(frozen=True)
 class Statement:
-    """A customer's month: opening + Σ lines = closing (checked when built)."""
+    """A customer's month: opening + Σ lines = closing (checked when built). `as_of` is the data's as-of date when
+    it was produced (the statement's issue date); `address` is None when the source holds none for the customer."""
 
     customer_id: CustomerId
     month: Month
@@ -127,6 +147,9 @@ class Statement:
     opening_balance: Decimal
     lines: tuple[StatementLine, ...]
     closing_balance: Decimal
+    address: PostalAddress | None = None
+    accounts: tuple[StatementAccount, ...] = ()
+    as_of: date | None = None
 
     @property
     def total_in(self) -> Decimal:
@@ -134,7 +157,16 @@ class Statement:
 
     @property
     def total_out(self) -> Decimal:
+        """Money out as a signed (negative) sum: opening + total_in + total_out = closing."""
         return sum((line.amount for line in self.lines if line.amount < 0), Decimal("0.00"))
+
+    @property
+    def money_out(self) -> Decimal:
+        """Money out as a positive amount, the way a statement prints it next to "Money out"."""
+        return -self.total_out
+
+    def iban_of(self, account_id: int) -> str | None:
+        return next((a.iban for a in self.accounts if a.account_id == account_id), None)
 
 
 @dataclass(frozen=True)

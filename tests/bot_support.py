@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.settings import BotSettings
-from semantic_layer.errors import FutureMonthError, UnknownCustomerError
+from semantic_layer.errors import FutureMonthError, NoAccountInMonthError, UnknownCustomerError
 from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.types import (
     AccountBalance,
@@ -32,8 +32,10 @@ from semantic_layer.types import (
     GrowthFigures,
     MetricDefinition,
     MonthlyGrowth,
+    PostalAddress,
     RedStreak,
     Statement,
+    StatementAccount,
     StatementLine,
     TierBreakdown,
     TierCount,
@@ -56,6 +58,19 @@ def _profile(cid: int, name: str, email: str, tier: str = "Gold") -> CustomerPro
     return CustomerProfile(CustomerId(cid), name, email, tier, datetime(2025, 1, cid % 28 + 1, tzinfo=UTC))  # type: ignore[arg-type]
 
 
+def iban_of(account_id: int) -> str:
+    """A valid French IBAN for a test account (the generator's rule)."""
+    import numpy as np
+
+    from ingestion.generator.identity import ibans, identity_rng
+
+    return str(ibans(identity_rng(0), np.array([account_id]))[0])
+
+
+def _account(cid: int) -> StatementAccount:
+    return StatementAccount(cid * 10, iban_of(cid * 10), "current", date(2025, 1, cid % 28 + 1), None)
+
+
 def _statement(cid: int, name: str, month: Month, opening: Decimal, amounts: list[Decimal]) -> Statement:
     lines, running = [], opening
     for i, amount in enumerate(amounts):
@@ -71,7 +86,8 @@ def _statement(cid: int, name: str, month: Month, opening: Decimal, amounts: lis
                 running,
             )
         )
-    return Statement(CustomerId(cid), month, name, opening, tuple(lines), running)
+    return Statement(CustomerId(cid), month, name, opening, tuple(lines), running,
+                     PostalAddress(f"{cid} rue des Tests", "75011", "Paris", "FR"), (_account(cid),), TODAY)
 
 
 @dataclass
@@ -140,9 +156,14 @@ class InMemorySemanticLayer:
         month = month or self.last_complete_month
         month.require_complete(self.today)
         found = self.statements.get((cid.value, month))
-        if found is None:
-            return Statement(cid, month, self.profiles[cid.value].full_name, D("0.00"), (), D("0.00"))
-        return found
+        if found is not None:
+            return found
+        account = _account(cid.value)
+        if account.opened_on > month.last_day:  # as the real layer: no statement before the first account
+            raise NoAccountInMonthError(f"You had no account with FineFinance in {month} (your first account "
+                                        f"opened on {account.opened_on.isoformat()}).")
+        return Statement(cid, month, self.profiles[cid.value].full_name, D("0.00"), (), D("0.00"), None, (account,),
+                         self.today)
 
     def monthly_growth(self, month: Month | None = None, history: int = 6) -> MonthlyGrowth:
         self._record("monthly_growth", month, history)

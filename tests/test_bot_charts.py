@@ -14,7 +14,7 @@ import pytest
 from bot import charts
 from bot.blocks import money
 from bot.files import transactions_csv
-from bot.labels import transaction_type_label
+from bot.labels import aggregate_type_label
 from semantic_layer.inputs import Month
 from semantic_layer.types import Freshness, TransactionsMonthRow, TransactionsPerMonth
 
@@ -54,8 +54,8 @@ def test_at_most_eight_series_the_largest_named_the_rest_other() -> None:
     labels = [s.label for s in chart.series]
     assert len(chart.series) == charts.MAX_SERIES
     # largest share of the count or of the volume, whichever is larger, first (bottom of the stack); Other on top
-    assert labels == ["Deposit", "Card payment", "Withdrawal", "Loan disbursement", "P2P transfer", "Fee",
-                      "Interest paid out", "Other"]
+    assert labels == ["Deposit", "Card payment", "Withdrawal", "Loan paid out", "P2P transfer", "Fee",
+                      "Interest paid", "Other"]
     other = chart.series[-1]
     assert other.types == ("interest_charge", "investment_buy", "investment_sell", "loan_repayment")
     for i, month in enumerate(chart.months):
@@ -76,9 +76,9 @@ def test_human_labels_and_p2p_transfer_once() -> None:
     p2p = next(s for s in chart.series if s.label == "P2P transfer")
     assert p2p.types == ("p2p_out",) and p2p.counts == (200, 400, 600)
     assert not any("_" in s.label for s in chart.series)
-    assert transaction_type_label("card_payment") == "Card payment"
-    assert transaction_type_label("p2p_in") == transaction_type_label("p2p_out") == "P2P transfer"
-    assert transaction_type_label("brand_new_type") == "Brand new type"
+    assert aggregate_type_label("card_payment") == "Card payment"
+    assert aggregate_type_label("p2p_in") == aggregate_type_label("p2p_out") == "P2P transfer"
+    assert aggregate_type_label("brand_new_type") == "Brand new type"
 
 
 def test_few_types_no_other_and_title_is_the_real_period() -> None:

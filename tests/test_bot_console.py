@@ -90,7 +90,7 @@ def test_cli_ask_text_files_and_refusal(cli_env: Path, people: People) -> None:
     result = runner.invoke(app, ["ask", "--as", people.customer, "statement", "2026-10", "--out", str(cli_env / "out")])
     assert result.exit_code == 0, result.output
     assert "Statement 2026-10" in result.stdout
-    assert (cli_env / "out" / "statement-2026-10.pdf").read_bytes().startswith(b"%PDF")
+    assert (cli_env / "out" / f"statement-{people.customer_id}-2026-10.pdf").read_bytes().startswith(b"%PDF")
     refused = runner.invoke(app, ["ask", "--as", people.director, "balance", "1"])
     assert refused.exit_code == 1 and "not available to you" in refused.stderr and refused.stdout == ""
 

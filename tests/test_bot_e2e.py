@@ -30,6 +30,7 @@ import yaml
 from pypdf import PdfReader
 
 from bot.blocks import esc, money
+from bot.money import money_column
 from bot.settings import BotSettings
 from finefin.config import DBT_PROJECT_DIR
 from semantic_layer.inputs import Month
@@ -51,6 +52,13 @@ CHART_MONTHS = 12  # transactions per month: twelve months
 WATCH = SemanticLayerSettings(
     watch_withdrawals_min=Decimal("500"), watch_loans_min=Decimal("1000"), watch_investments_min=Decimal("1000")
 )
+# What a customer reads for each transaction type, written out as the product specification.
+TYPE_LABELS = {
+    "deposit": "Deposit", "withdrawal": "Withdrawal", "p2p_in": "Transfer received", "p2p_out": "Transfer sent",
+    "card_payment": "Card payment", "loan_disbursement": "Loan paid out", "loan_repayment": "Loan repayment",
+    "investment_buy": "Investment purchase", "investment_sell": "Investment sale", "fee": "Fee",
+    "interest_charge": "Interest charged", "interest_payout": "Interest paid",
+}
 REASON_LABELS = {
     "high_withdrawals": "high withdrawals",
     "loans_outstanding": "loans outstanding",
@@ -291,59 +299,76 @@ def test_customer_statement_pdf_and_csv_equal_the_source_ledger(
     (closing,) = pg(chain, booked, (customer, month.last_day))[0]
     rows = pg(
         chain,
-        "SELECT t.transaction_id, t.account_id, t.booked_at AT TIME ZONE 'UTC', t.transaction_type,"
+        "SELECT t.transaction_id, a.iban, a.account_type, t.booked_at AT TIME ZONE 'UTC', t.transaction_type,"
         " t.description, t.amount FROM transactions t JOIN accounts a USING (account_id)"
         f" WHERE a.customer_id = %s AND t.status = 'booked' AND {UTC_DAY} BETWEEN %s AND %s"
         " ORDER BY t.booked_at, t.transaction_id",
         (customer, month.first_day, month.last_day),
     )
-    assert rows and opening + sum(r[5] for r in rows) == closing
-    money_in = sum((r[5] for r in rows if r[5] > 0), ZERO)
-    money_out = sum((r[5] for r in rows if r[5] < 0), ZERO)
+    assert rows and opening + sum(r[6] for r in rows) == closing
+    money_in = sum((r[6] for r in rows if r[6] > 0), ZERO)
+    money_out = -sum((r[6] for r in rows if r[6] < 0), ZERO)
 
     assert lines[0] == f"Statement {month}"
     assert f"Opening balance: *{money(opening)}*" in lines
-    assert f"Money in: {money(money_in)} · Money out: {money(-money_out)} ({len(rows)} transactions)" in lines
+    assert f"Money in: {money(money_in)} · Money out: {money(money_out)} ({len(rows)} transactions)" in lines
     assert f"Closing balance: *{money(closing)}*" in lines
     assert post["text"].startswith(f"Statement {month}: opening {money(opening)}, closing {money(closing)}.")
 
     files = files_in_dm(fake_slack, people.customer)
-    assert set(files) == {f"statement-{month}.pdf", f"statement-{month}.csv"}
+    pdf_name, csv_name = f"statement-{customer}-{month}.pdf", f"statement-{customer}-{month}.csv"
+    assert set(files) == {pdf_name, csv_name}
     running, pdf_rows = opening, []
-    for _, account, booked_at, kind, description, amount in rows:
+    for _, iban, account_type, booked_at, kind, description, amount in rows:
         running += amount
-        pdf_rows.append(
-            f"{booked_at:%Y-%m-%d %H:%M} {account} {kind} {description[:60]} {money(amount)} {money(running)}"
-        )
-    reader = PdfReader(io.BytesIO(files[f"statement-{month}.pdf"]))
-    pdf_lines = [line.strip() for page in reader.pages for line in page.extract_text().split("\n")]
-    assert f"{facts.names[customer]} (customer {customer})" in pdf_lines
-    assert f"Period {month.first_day.isoformat()} to {month.last_day.isoformat()}" in pdf_lines
-    assert f"Opening balance: {money(opening)}" in pdf_lines
-    assert f"Closing balance: {money(closing)}" in pdf_lines
-    assert [line for line in pdf_lines if re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} ", line)] == pdf_rows
+        cells = [f"{booked_at:%Y-%m-%d}", description, TYPE_LABELS[kind], f"{account_type.capitalize()} …{iban[-4:]}",
+                 money(amount) if amount > 0 else "", money(-amount) if amount < 0 else "", money(running)]
+        pdf_rows.append(" ".join(c for c in cells if c))
+    reader = PdfReader(io.BytesIO(files[pdf_name]))
+    pages = [[line.strip() for line in page.extract_text().split("\n")] for page in reader.pages]
+    pdf_lines = [line for page in pages for line in page]
+    (street, postal_code, city), = pg(chain, "SELECT street, postal_code, city FROM customers WHERE customer_id = %s",
+                                      (customer,))
+    first = pages[0]
+    assert first[first.index(facts.names[customer]) + 1:first.index(facts.names[customer]) + 3] == [
+        street, f"{postal_code} {city}"]
+    for number, page in enumerate(pages, start=1):
+        assert page[1].endswith(f"{facts.names[customer]} · customer {customer}")
+        assert f"Page {number} of {len(pages)}" in page[-1]
+    month_name = f"{month.first_day:%B %Y}"
+    assert f"Period 1 {month_name} to {month.last_day.day} {month_name}" in first
+    opening_text = f"{money(opening)}{' (overdrawn)' if opening < 0 else ''}"
+    closing_text = f"{money(closing)}{' (overdrawn)' if closing < 0 else ''}"
+    assert f"Opening balance on {month.previous.last_day.day} {month.previous.first_day:%B %Y} {opening_text}" in first
+    assert f"Closing balance on {month.last_day.day} {month_name} {closing_text}" in first
+    outs = sum(1 for r in rows if r[6] < 0)
+    assert f"Money out ({outs} transaction{'' if outs == 1 else 's'}) {money(money_out)}" in first
+    for (iban,) in pg(chain, "SELECT iban FROM accounts WHERE customer_id = %s", (customer,)):
+        assert any(" ".join(iban[i:i + 4] for i in range(0, len(iban), 4)) in line for line in first)
+    assert [line for line in pdf_lines if re.match(r"\d{4}-\d{2}-\d{2} ", line)] == pdf_rows
 
-    table = list(csv.DictReader(io.StringIO(files[f"statement-{month}.csv"].decode())))
-    assert table[0]["type"] == "opening_balance" and Decimal(table[0]["running_balance"]) == opening
-    assert table[-1]["type"] == "closing_balance" and Decimal(table[-1]["running_balance"]) == closing
+    table = list(csv.DictReader(io.StringIO(files[csv_name].decode())))
+    amount_col, balance_col = money_column("amount"), money_column("running_balance")
+    assert table[0]["type"] == "Opening balance" and Decimal(table[0][balance_col]) == opening
+    assert table[-1]["type"] == "Closing balance" and Decimal(table[-1][balance_col]) == closing
     body, running = table[1:-1], opening
     assert len(body) == len(rows)
-    for line, (tx_id, account, booked_at, kind, description, amount) in zip(body, rows, strict=True):
+    for line, (tx_id, iban, _, booked_at, kind, description, amount) in zip(body, rows, strict=True):
         running += amount
         stamp = datetime.fromisoformat(line["booked_at"])
         stamp = stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
         assert (
             int(line["transaction_id"]),
-            int(line["account_id"]),
+            line["iban"],
             stamp,
             line["type"],
             line["description"],
-            Decimal(line["amount"]),
-            Decimal(line["running_balance"]),
-        ) == (tx_id, account, booked_at, kind, description, amount, running)
+            Decimal(line[amount_col]),
+            Decimal(line[balance_col]),
+        ) == (tx_id, iban, booked_at, TYPE_LABELS[kind], description, amount, running)
     # The CSV reconciles on its own: opening + every line = closing.
-    assert Decimal(table[0]["running_balance"]) + sum((Decimal(r["amount"]) for r in body), ZERO) == Decimal(
-        table[-1]["running_balance"]
+    assert Decimal(table[0][balance_col]) + sum((Decimal(r[amount_col]) for r in body), ZERO) == Decimal(
+        table[-1][balance_col]
     )
 
 
@@ -624,12 +649,8 @@ TRANSACTIONS_ONCE_SQL = """
           AND o.account_id = t.counterparty_account_id AND o.counterparty_account_id = t.account_id
           AND o.amount = -t.amount AND o.booked_at = t.booked_at))
     GROUP BY 1, 2 ORDER BY 1, 2"""
-TYPE_LABELS = {  # the product's wording for each type, written out (not read from bot.labels)
-    "deposit": "Deposit", "withdrawal": "Withdrawal", "p2p_out": "P2P transfer", "p2p_in": "P2P transfer",
-    "card_payment": "Card payment", "loan_disbursement": "Loan disbursement", "loan_repayment": "Loan repayment",
-    "investment_buy": "Investment purchase", "investment_sell": "Investment sale", "fee": "Fee",
-    "interest_charge": "Interest charged", "interest_payout": "Interest paid out",
-}
+# in totals over every customer a transfer's two sides are one "P2P transfer"
+AGGREGATE_TYPE_LABELS = {**TYPE_LABELS, "p2p_out": "P2P transfer", "p2p_in": "P2P transfer"}
 
 
 def test_director_transactions_per_month_and_chart(
@@ -651,8 +672,9 @@ def test_director_transactions_per_month_and_chart(
     assert lines[0] == f"Transactions per month {first} – {facts.month}"
     expected = []
     for month in sorted({r[0] for r in rows}, reverse=True):
-        of_month = sorted((r for r in rows if r[0] == month), key=lambda r: (-r[2], TYPE_LABELS[r[1]]))
-        parts = " · ".join(f"{TYPE_LABELS[kind]}: {n:,d} ({money(volume)})" for _, kind, n, volume in of_month)
+        of_month = sorted((r for r in rows if r[0] == month), key=lambda r: (-r[2], AGGREGATE_TYPE_LABELS[r[1]]))
+        parts = " · ".join(f"{AGGREGATE_TYPE_LABELS[kind]}: {n:,d} ({money(volume)})"
+                           for _, kind, n, volume in of_month)
         expected.append(f"`{Month.of(month)}` *{sum(r[2] for r in of_month):,d}* — {parts}")
     assert [line for line in lines if line.startswith("`")] == expected
     assert post["text"] == f"Transactions per month {first} – {facts.month} (chart in your DMs)"
@@ -662,7 +684,7 @@ def test_director_transactions_per_month_and_chart(
     table = list(csv.DictReader(io.StringIO(files["transactions.csv"].decode())))
     volume = f"volume_{currency().lower()}"
     assert [(r["month"], r["type"], int(r["count"]), Decimal(r[volume])) for r in table] == sorted(
-        (str(Month.of(m)), TYPE_LABELS[kind], n, v) for m, kind, n, v in rows
+        (str(Month.of(m)), AGGREGATE_TYPE_LABELS[kind], n, v) for m, kind, n, v in rows
     )
 
 

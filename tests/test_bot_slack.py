@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -25,7 +26,8 @@ from typing import Any
 from pypdf import PdfReader
 
 from bot.blocks import money
-from bot.labels import transaction_type_label
+from bot.labels import aggregate_type_label
+from bot.money import money_column
 from semantic_layer.inputs import CustomerId
 from tests.bot_support import People, ask_slack, blocks_json, command_body, dispatch, require_double, sign
 
@@ -89,17 +91,38 @@ def test_statement_pdf_and_csv_reconcile_and_go_to_the_dm(
     assert complete.params["channel_id"] == f"D{people.customer}"  # the user's DM (conversations.open)
     assert fake_slack.calls_to("conversations.open")[0].params["users"] == people.customer
     files = fake_slack.uploaded()
-    pdf_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(files[f"statement-{st.month}.pdf"])).pages)
-    assert f"Opening balance: {money(st.opening_balance)}" in pdf_text
-    assert f"Closing balance: {money(st.closing_balance)}" in pdf_text
+    pdf_name, csv_name = f"statement-{st.customer_id}-{st.month}.pdf", f"statement-{st.customer_id}-{st.month}.csv"
+    assert set(files) == {pdf_name, csv_name}
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(files[pdf_name])).pages)
+    assert re.search(rf"Opening balance on .* {re.escape(money(st.opening_balance))}", pdf_text)
+    assert re.search(rf"Closing balance on .* {re.escape(money(st.closing_balance))}", pdf_text)
     for line in st.lines:
-        assert money(line.amount) in pdf_text and money(line.running_balance) in pdf_text
-    rows = list(csv.DictReader(io.StringIO(files[f"statement-{st.month}.csv"].decode())))
-    assert rows[0]["type"] == "opening_balance" and rows[-1]["type"] == "closing_balance"
-    amounts = sum((Decimal(r["amount"]) for r in rows[1:-1]), Decimal("0"))
-    assert Decimal(rows[0]["running_balance"]) + amounts == Decimal(rows[-1]["running_balance"])
-    assert Decimal(rows[-1]["running_balance"]) == st.closing_balance
+        assert money(abs(line.amount)) in pdf_text and money(line.running_balance) in pdf_text
+    for account in st.accounts:
+        assert " ".join(account.iban[i:i + 4] for i in range(0, len(account.iban), 4)) in pdf_text
+    rows = list(csv.DictReader(io.StringIO(files[csv_name].decode())))
+    assert rows[0]["type"] == "Opening balance" and rows[-1]["type"] == "Closing balance"
+    amount, balance = money_column("amount"), money_column("running_balance")
+    amounts = sum((Decimal(r[amount]) for r in rows[1:-1]), Decimal("0"))
+    assert Decimal(rows[0][balance]) + amounts == Decimal(rows[-1][balance])
+    assert Decimal(rows[-1][balance]) == st.closing_balance
     assert len(rows) == len(st.lines) + 2
+
+
+def test_statement_for_a_month_before_the_first_account_says_so(
+    bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any
+) -> None:
+    """No blank statement of zeros: the customer is told they had no account then, and no file is sent."""
+    from semantic_layer.errors import NoAccountInMonthError
+    from semantic_layer.inputs import Month
+
+    month = Month(2023, 6)  # complete, and before every customer of both the double and the generated data
+    with pytest.raises(NoAccountInMonthError) as info:
+        semantic_layer_impl.statement(CustomerId(people.customer_id), month)
+    posts, text = _answer(bolt_app, fake_slack, people.customer, f"statement {month}")
+    assert str(info.value).startswith(f"You had no account with FineFinance in {month} (your first account opened on ")
+    assert str(info.value) in text and posts[0]["response_type"] == "ephemeral"
+    assert not fake_slack.calls_to("files.getUploadURLExternal")
 
 
 def test_statement_for_a_month_not_over_is_refused_politely(
@@ -132,7 +155,7 @@ def test_transactions_chart_is_a_png_in_the_dm(
     _, text = _answer(bolt_app, fake_slack, people.director, "transactions")
     tpm = semantic_layer_impl.transactions_per_month(12)
     for row in tpm.rows:  # one row per month and label (a P2P transfer once): each shows as it is
-        label = transaction_type_label(row.transaction_type)
+        label = aggregate_type_label(row.transaction_type)
         assert f"{label}: {row.transaction_count:,d} ({money(row.transaction_volume)})" in text
     last = [r for r in tpm.rows if r.month == tpm.last_month]
     assert f"`{tpm.last_month}` *{sum(r.transaction_count for r in last):,d}* — " in text
@@ -380,7 +403,8 @@ def test_long_upcoming_list_is_cut_and_attached(
     _, text = _answer(bolt_app, fake_slack, people.customer, "upcoming")
     assert "Showing 15 of 40 transactions; the full list is attached as a CSV file." in text
     fake_slack.wait_calls("files.completeUploadExternal")
-    assert len(fake_slack.uploaded()["upcoming.csv"].decode().strip().splitlines()) == 41
+    name = f"upcoming-{people.customer_id}-{up.as_of}.csv"  # per customer: never another customer's file
+    assert len(fake_slack.uploaded()[name].decode().strip().splitlines()) == 41
 
 
 def test_socket_mode_requests_take_the_same_path(

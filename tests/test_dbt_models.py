@@ -106,6 +106,22 @@ def test_current_red_streak_per_customer(chain: Chain, oracle: Oracle) -> None:
     assert {c: (n, s) for c, n, s in rows} == oracle.current_red_streaks()
 
 
+def test_dims_carry_postal_addresses_and_ibans_from_the_source(built: tuple[Chain, BuildResult]) -> None:
+    chain, result = built
+    import psycopg
+
+    with psycopg.connect(chain.dsn) as conn:
+        addresses = conn.execute("SELECT customer_id, street, postal_code, city, country FROM customers").fetchall()
+        ibans = conn.execute("SELECT account_id, iban FROM accounts").fetchall()
+    assert addresses and all(a[1] and a[2] and a[3] for a in addresses)
+    got = query(chain.warehouse, "select customer_id, street, postal_code, city, country_code "
+                                 "from analytics.dim_customers")
+    assert sorted(got) == sorted(addresses)
+    assert sorted(query(chain.warehouse, "select account_id, iban from analytics.dim_accounts")) == sorted(ibans)
+    names = {n.name for n in result.nodes if n.resource_type == "test"}
+    assert {"unique_dim_accounts_iban", "not_null_dim_accounts_iban"} <= names
+
+
 def test_tiers_per_customer_and_counts(chain: Chain, oracle: Oracle) -> None:
     variables = project_vars()
     expected = oracle.tiers(Decimal(str(variables["tier_gold_min"])), Decimal(str(variables["tier_diamond_min"])),

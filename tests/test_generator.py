@@ -6,6 +6,7 @@ Every scenario check is an SQL query over the generated rows, written independen
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -324,6 +325,54 @@ def test_customer_profiles(source: str) -> None:
     assert scalar(source, "SELECT count(*) FROM customers WHERE updated_at > created_at") > 0
 
 
+IBAN_LETTERS = {chr(ord("A") + i): str(10 + i) for i in range(26)}
+POSTAL_CODE_FORMATS = {"FR": r"^\d{5}$", "BE": r"^\d{4}$", "DE": r"^\d{5}$", "ES": r"^\d{5}$", "IT": r"^\d{5}$",
+                       "NL": r"^\d{4} [A-Z]{2}$", "PT": r"^\d{4}-\d{3}$", "LU": r"^L-\d{4}$"}
+
+
+def iban_checksum_ok(iban: str) -> bool:
+    """ISO 13616 / ISO 7064 mod 97-10: country and check digits moved to the end, letters as 10..35, mod 97 == 1."""
+    rearranged = iban[4:] + iban[:4]
+    return int("".join(IBAN_LETTERS.get(c, c) for c in rearranged)) % 97 == 1
+
+
+def french_rib_key_ok(iban: str) -> bool:
+    """The French BBAN's own key: 97 - (89 bank + 15 branch + 3 account) mod 97 (numeric account numbers)."""
+    bank, branch, account, key = int(iban[4:9]), int(iban[9:14]), int(iban[14:25]), int(iban[25:27])
+    return key == 97 - (89 * bank + 15 * branch + 3 * account) % 97
+
+
+def assert_ibans_valid(dsn: str) -> list[str]:
+    ibans = [r[0] for r in query(dsn, "SELECT iban FROM accounts ORDER BY account_id")]
+    assert ibans and None not in ibans
+    assert len(set(ibans)) == len(ibans)
+    assert all(re.fullmatch(r"FR\d{25}", iban) for iban in ibans), ibans[:5]
+    assert all(iban_checksum_ok(iban) and french_rib_key_ok(iban) for iban in ibans)
+    assert not iban_checksum_ok(ibans[0][:-1] + str((int(ibans[0][-1]) + 1) % 10))  # the check can fail
+    return ibans
+
+
+def test_accounts_carry_unique_valid_ibans(source: str, make_database: Callable[[], str]) -> None:
+    ibans = assert_ibans_valid(source)
+    assert all(iban.startswith("FR76") for iban in ibans)  # a valid French RIB key always gives check digits 76
+    # the internal account id is not readable in the IBAN's account number
+    ids = [r[0] for r in query(source, "SELECT account_id FROM accounts ORDER BY account_id")]
+    assert sum(int(iban[14:25]) == account_id for iban, account_id in zip(ibans, ids, strict=True)) == 0
+    # deterministic from the seed: another seed changes the branches, the ids' account numbers stay distinct
+    other = _generated(make_database, seed=SEED + 1, customers=60, months=3)
+    assert_ibans_valid(other)
+
+
+def test_customers_have_postal_addresses_in_their_country(source: str) -> None:
+    rows = query(source, "SELECT country, street, postal_code, city FROM customers")
+    assert len(rows) == CUSTOMERS
+    for country, street, postal_code, city in rows:
+        assert street and street.strip() == street and re.search(r"\d", street), street
+        assert city and city.strip() == city
+        assert re.fullmatch(POSTAL_CODE_FORMATS[country], postal_code), (country, postal_code)
+    assert len({r[1] for r in rows}) > CUSTOMERS // 4  # streets vary
+
+
 # -- replace -------------------------------------------------------------------------------------------------------
 def test_refuses_a_non_empty_source_unless_replace(make_database: Callable[[], str]) -> None:
     dsn = _generated(make_database, seed=3, customers=120, months=3)
@@ -395,6 +444,10 @@ def test_simulate_days_adds_and_updates_after_the_cursor(make_database: Callable
            AND t.status = 'booked')""") == 0
     assert scalar(dsn, """SELECT count(*) FROM transactions WHERE status = 'scheduled'
                           AND scheduled_for > %s + 30""", (END + timedelta(days=3),)) == 0
+    # the new customers and accounts have addresses and IBANs, unique across generated and simulated accounts
+    assert scalar(dsn, "SELECT count(*) FROM customers WHERE street IS NULL OR postal_code IS NULL"
+                       " OR city IS NULL") == 0
+    assert_ibans_valid(dsn)
     # a second call continues from the new current day
     assert simulate_days(dsn, days=1, seed=11).days == [END + timedelta(days=4)]
 

@@ -31,14 +31,19 @@ MONEY_COLUMNS = {
 
 SEED_SQL = """
 INSERT INTO customers VALUES
-  (1, 'ada@example.com', 'Ada Lovelace', 'FR', '1990-01-01', '2024-01-01 10:00+02', '2024-01-01 10:00+02'),
-  (2, 'bob@example.com', 'Bob Martin', 'DE', '1985-05-05', '2024-01-02 00:00+00', '2024-01-02 00:00+00'),
-  (3, 'cyd@example.com', 'Cyd Charisse', 'FR', '1970-12-31', '2024-01-03 00:00+00', '2024-01-03 00:00+00');
+  (1, 'ada@example.com', 'Ada Lovelace', 'FR', '1990-01-01', '2024-01-01 10:00+02', '2024-01-01 10:00+02',
+   '12 rue de l''Église', '75002', 'Paris'),
+  (2, 'bob@example.com', 'Bob Martin', 'DE', '1985-05-05', '2024-01-02 00:00+00', '2024-01-02 00:00+00',
+   'Hauptstraße 5', '10115', 'Berlin'),
+  (3, 'cyd@example.com', 'Cyd Charisse', 'FR', '1970-12-31', '2024-01-03 00:00+00', '2024-01-03 00:00+00',
+   NULL, NULL, NULL);
 INSERT INTO accounts VALUES
-  (10, 1, 'current', 'EUR', 'active', 999999999999.99, '2024-01-01', NULL, '2024-01-01 00:00:00.123456+00'),
-  (11, 1, 'savings', 'EUR', 'active', 0, '2024-01-01', NULL, '2024-01-01 00:00+00'),
-  (20, 2, 'current', 'EUR', 'active', 500.50, '2024-01-02', NULL, '2024-01-02 00:00+00'),
-  (30, 3, 'current', 'EUR', 'closed', 0, '2024-01-03', '2024-06-01', '2024-06-01 00:00+00');
+  (10, 1, 'current', 'EUR', 'active', 999999999999.99, '2024-01-01', NULL, '2024-01-01 00:00:00.123456+00',
+   'FR7617569104263032441093722'),
+  (11, 1, 'savings', 'EUR', 'active', 0, '2024-01-01', NULL, '2024-01-01 00:00+00', 'FR7617569106303346600359030'),
+  (20, 2, 'current', 'EUR', 'active', 500.50, '2024-01-02', NULL, '2024-01-02 00:00+00',
+   'FR7617569107953660759624341'),
+  (30, 3, 'current', 'EUR', 'closed', 0, '2024-01-03', '2024-06-01', '2024-06-01 00:00+00', NULL);
 INSERT INTO loans VALUES
   (100, 1, 10, 10000.00, 0.0499, 24, 'active', 7500.01, '2024-02-01', '2024-02-01 00:00+00'),
   (101, 2, 20, 1000.00, 0.1234, 12, 'repaid', 0, '2024-02-01', '2024-03-01 00:00+00');
@@ -176,6 +181,31 @@ def test_timestamps_keep_the_instant_in_utc(source: str, warehouse_path: Path, d
     assert created == datetime(2024, 1, 1, 8, 0, tzinfo=UTC)  # inserted as 10:00+02
     (micro,) = wh(warehouse_path, "SELECT updated_at FROM raw.accounts WHERE account_id = 10")[0]
     assert micro.microsecond == 123456
+
+
+def test_columns_added_to_an_existing_source_reach_raw(empty_source: str, warehouse_path: Path,
+                                                       data_dir: Path) -> None:
+    """A source and warehouse of the first release (no address, no IBAN), then `finefin source init` adds the
+    columns: the next run brings them into raw, the accounts' backfilled IBANs included, rows unchanged otherwise."""
+    execute(empty_source, "DROP INDEX accounts_iban_key; ALTER TABLE accounts DROP COLUMN iban;"
+                          " ALTER TABLE customers DROP COLUMN street, DROP COLUMN postal_code, DROP COLUMN city")
+    execute(empty_source, """
+        INSERT INTO customers VALUES
+          (1, 'ada@example.com', 'Ada', 'FR', '1990-01-01', '2024-01-01', '2024-01-01'),
+          (2, 'bob@example.com', 'Bob', 'DE', '1985-05-05', '2024-01-02', '2024-01-02');
+        INSERT INTO accounts VALUES
+          (10, 1, 'current', 'EUR', 'active', 0, '2024-01-01', NULL, '2024-01-01'),
+          (11, 1, 'savings', 'EUR', 'active', 0, '2024-01-01', NULL, '2024-01-01'),
+          (20, 2, 'current', 'EUR', 'active', 0, '2024-01-02', NULL, '2024-01-02');""")
+    run_ingest(empty_source, warehouse_path, data_dir)
+    assert "iban" not in [r[0] for r in wh(warehouse_path, "SELECT column_name FROM information_schema.columns "
+                                                          "WHERE table_schema = 'raw' AND table_name = 'accounts'")]
+    apply_schema(empty_source)
+    report = run_ingest(empty_source, warehouse_path, data_dir)
+    assert report.table("accounts").rows_loaded == 3  # customers: only the row at the high-water mark is re-read
+    assert_warehouse_equals_source(warehouse_path, empty_source)
+    assert wh(warehouse_path, "SELECT count(iban), count(DISTINCT iban) FROM raw.accounts") == [(3, 3)]
+    assert wh(warehouse_path, "SELECT count(*) FROM raw.customers WHERE street IS NULL") == [(2,)]
 
 
 # --- incremental ---------------------------------------------------------------------------------------------------

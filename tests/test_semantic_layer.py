@@ -15,10 +15,17 @@ import psycopg
 import pytest
 
 from semantic_layer import filters
-from semantic_layer.errors import FutureMonthError, InvalidInputError, UnknownCustomerError, UnknownMetricError
+from semantic_layer.errors import (
+    FutureMonthError,
+    InvalidInputError,
+    NoAccountInMonthError,
+    UnknownCustomerError,
+    UnknownMetricError,
+)
 from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.settings import SemanticLayerSettings
+from semantic_layer.types import PostalAddress, StatementAccount
 from tests.dbt_chain import END_DATE, Chain, make_chain, project_vars
 from tests.dbt_oracle import Oracle, add_months, load_oracle, month_end
 from tests.growth_oracle import month_days, month_first, pct_matches, period, same_days_last_month
@@ -293,6 +300,58 @@ def test_statement_reconciles_with_source(sl: MetricFlowSemanticLayer, chain: Ch
                    (customer, month.first_day, month.last_day))
         assert sorted((line.transaction_id, line.amount) for line in statement.lines) == sorted(lines)
         assert opening + statement.total_in + statement.total_out == closing
+        assert statement.money_out == -statement.total_out >= 0
+        assert statement.as_of == oracle.as_of  # the issue date: the data's as-of date, not the wall clock
+        ((street, postal_code, city, country),) = pg(
+            chain, "SELECT street, postal_code, city, country FROM customers WHERE customer_id = %s", (customer,))
+        assert statement.address == PostalAddress(street, postal_code, city, country)
+        # the accounts open in the month, with the IBAN the source stores for each; every line's account among them
+        open_accounts = pg(chain, "SELECT account_id, iban FROM accounts WHERE customer_id = %s"
+                                  " AND (opened_at AT TIME ZONE 'UTC')::date <= %s AND (closed_at IS NULL"
+                                  " OR (closed_at AT TIME ZONE 'UTC')::date >= %s)",
+                           (customer, month.last_day, month.first_day))
+        assert sorted((a.account_id, a.iban) for a in statement.accounts) == sorted(open_accounts)
+        assert all(statement.iban_of(line.account_id) for line in statement.lines)
+
+
+def test_statement_of_a_month_without_any_account_says_so(sl: MetricFlowSemanticLayer, chain: Chain,
+                                                           oracle: Oracle) -> None:
+    """Before the customer's first account opened (and before the data starts): a clear refusal, not zeros."""
+    last = Month.of(oracle.last_complete_month)
+    # a customer whose first account opened after the data's first month, asked about the month before it
+    (customer, first_opened), *_ = pg(
+        chain, "SELECT customer_id, min((opened_at AT TIME ZONE 'UTC')::date) FROM accounts GROUP BY 1"
+               " HAVING min((opened_at AT TIME ZONE 'UTC')::date) > %s + 40"
+               " AND min((opened_at AT TIME ZONE 'UTC')::date) <= %s ORDER BY 1",
+        (min(oracle.account_opened.values()), last.last_day))
+    before = Month.of(first_opened).previous
+    with pytest.raises(NoAccountInMonthError) as info:
+        sl.statement(CustomerId(customer), before)
+    assert str(info.value) == (f"You had no account with FineFinance in {before} "
+                               f"(your first account opened on {first_opened.isoformat()}).")
+    assert isinstance(info.value, InvalidInputError)
+    # the month it opened is a statement
+    assert sl.statement(CustomerId(customer), Month.of(first_opened)).accounts
+    # before the data starts: the same answer for the very first customer
+    data_start = Month.of(min(oracle.account_opened.values()))
+    first_customer = _some_customers(chain, 1)[0]
+    with pytest.raises(NoAccountInMonthError, match=f"in {data_start.previous.previous} "):
+        sl.statement(CustomerId(first_customer), data_start.previous.previous)
+
+
+def test_statement_accounts_rule_for_closed_and_missing_accounts() -> None:
+    month = Month(2026, 3)
+    closed = StatementAccount(7, "FR7617569104263032441093722", "savings", date(2025, 1, 5), date(2026, 1, 31))
+    current = StatementAccount(8, "FR7617569106303346600359030", "current", date(2026, 3, 31), None)
+    rule = MetricFlowSemanticLayer._statement_accounts
+    assert rule(month, (closed, current), set()) == (current,)
+    assert rule(Month(2026, 1), (closed, current), set()) == (closed,)
+    assert rule(Month(2026, 2), (closed,), {7}) == (closed,)  # a line on it: covered though closed before
+    with pytest.raises(NoAccountInMonthError, match=r"^You had no open account with FineFinance in 2026-03 "
+                                                    r"\(your last account closed on 2026-01-31\)\.$"):
+        rule(month, (closed,), set())
+    with pytest.raises(NoAccountInMonthError, match="You have no account with FineFinance yet"):
+        rule(month, (), set())
 
 
 # Transactions per month and type with a P2P transfer once: the sending side of each pair of booked rows that

@@ -2,6 +2,8 @@
 (`simulate_days`).
 
 What the data holds (shares are per customer, drawn once from the seed):
+- a postal address in the customer's country and, per account, a unique French IBAN (FR76…, valid check digits), from
+  their own random stream (identity.py), so the rest of the data is what it was before they existed;
 - sign-ups growing ~7 % a month; one current account each (id = customer id), a savings account for ~35 % (never
   for red personas), ~15 % of those emptied and closed later; ~30 % of red personas whose streak is ongoing have
   their current account frozen;

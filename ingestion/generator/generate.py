@@ -20,6 +20,7 @@ from ingestion.generator import arrow_rows as ar
 from ingestion.generator import pg_binary
 from ingestion.generator.bulk_load import copy_csv, keys_and_indexes_dropped
 from ingestion.generator.calendar import HistoryCalendar
+from ingestion.generator.identity import identity_rng
 from ingestion.generator.ledger import COLUMNS, Ledger, TxRows
 from ingestion.generator.population import account_columns, build_population, customer_columns
 from ingestion.generator.products import plan_investments, plan_loans
@@ -188,9 +189,10 @@ def generate(dsn: str, *, customers: int, months: int, seed: int, end_date: date
         with keys_and_indexes_dropped(conn, SOURCE_TABLES):
             copy_csv(conn, "transactions", COLUMNS, _in_background(transaction_tuples()), freeze=True, binary=True)
             # parents after the children: their final state (frozen, closed, outstanding) is known only now
+            identity = identity_rng(seed)  # addresses and IBANs: their own stream, the rest of the data unchanged
             for table, columns in (
-                ("customers", customer_columns(pop)),
-                ("accounts", account_columns(pop, ledger.frozen_at, ledger.savings_closed_at)),
+                ("customers", customer_columns(pop, identity)),
+                ("accounts", account_columns(pop, ledger.frozen_at, ledger.savings_closed_at, identity)),
                 ("loans", loans.columns(pop)),
                 ("investments", investments.columns(pop)),
             ):

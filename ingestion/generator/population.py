@@ -10,6 +10,7 @@ import pyarrow.compute as pc
 
 from ingestion.generator import arrow_rows as ar
 from ingestion.generator.calendar import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, HistoryCalendar
+from ingestion.generator.identity import ibans, postal_addresses
 from ingestion.generator.vocab import COUNTRIES, COUNTRY_WEIGHTS, EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES
 
 MONTHLY_GROWTH = 1.07
@@ -147,7 +148,8 @@ def ascii_slug(names: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(out, r"[^a-z]", "")
 
 
-def customer_columns(pop: Population) -> dict[str, pa.Array]:
+def customer_columns(pop: Population, identity: np.random.Generator) -> dict[str, pa.Array]:
+    """Customer rows; postal addresses come from `identity` (identity.identity_rng), not from the persona stream."""
     first = ar.labels(pop.first, FIRST_NAMES)
     last = ar.labels(pop.last, LAST_NAMES)
     ids = pop.current_id
@@ -161,11 +163,14 @@ def customer_columns(pop: Population) -> dict[str, pa.Array]:
         "birth_date": ar.dates(pop.birth_days),
         "created_at": ar.timestamps(pop.created_at),
         "updated_at": ar.timestamps(pop.profile_updated),
+        **postal_addresses(identity, pop.country, COUNTRIES),
     }
 
 
-def account_columns(pop: Population, frozen_at: np.ndarray, savings_closed_at: np.ndarray) -> dict[str, pa.Array]:
-    """Current accounts (ids 1..n) then savings accounts; `frozen_at` / `savings_closed_at` are -1 when not."""
+def account_columns(pop: Population, frozen_at: np.ndarray, savings_closed_at: np.ndarray,
+                    identity: np.random.Generator) -> dict[str, pa.Array]:
+    """Current accounts (ids 1..n) then savings accounts; `frozen_at` / `savings_closed_at` are -1 when not.
+    IBAN branches come from `identity` (identity.identity_rng)."""
     n = pop.n
     cur_opened = pop.created_at + 5 * US_PER_MINUTE
     saver = pop.savings_id > 0
@@ -188,4 +193,5 @@ def account_columns(pop: Population, frozen_at: np.ndarray, savings_closed_at: n
         "opened_at": ar.timestamps(opened),
         "closed_at": ar.timestamps(closed, null_below_zero=True),
         "updated_at": ar.timestamps(updated),
+        "iban": ibans(identity, account_id),
     }

@@ -29,6 +29,7 @@ from ingestion.generator.calendar import (
     us_to_datetime,
 )
 from ingestion.generator.generate import GeneratorArgumentError, transaction_columns
+from ingestion.generator.identity import ibans, identity_rng, postal_addresses
 from ingestion.generator.ledger import OVERDRAFT_RATE_BP, SAVINGS_RATE_BP, RowCollector, order_and_number
 from ingestion.generator.population import ascii_slug
 from ingestion.generator.summary import SimulateSummary
@@ -83,8 +84,10 @@ def _decimal_text(cents: np.ndarray) -> list[str]:
 class _Day:
     """One simulated day on an open transaction."""
 
-    def __init__(self, conn: psycopg.Connection, rng: np.random.Generator, day: date) -> None:
+    def __init__(self, conn: psycopg.Connection, rng: np.random.Generator, day: date,
+                 identity: np.random.Generator) -> None:
         self.conn, self.rng, self.day = conn, rng, day
+        self.identity = identity  # addresses and IBANs of the day's new customers (identity.identity_rng)
         self.t0 = day_us(day)
         self.inserted = dict.fromkeys(SOURCE_TABLES, 0)
         self.updated = dict.fromkeys(SOURCE_TABLES, 0)
@@ -169,12 +172,13 @@ class _Day:
         email = pa.compute.binary_join_element_wise(local, ar.labels(rng.integers(0, len(EMAIL_DOMAINS), k),
                                                                      EMAIL_DOMAINS), "@")
         birth = (created - (rng.uniform(18, 75, k) * 365.25 * US_PER_DAY).astype(np.int64)) // US_PER_DAY
+        country = rng.choice(len(COUNTRIES), k, p=[0.7, 0.07, 0.06, 0.05, 0.05, 0.03, 0.03, 0.01])
         self._copy("customers", {
             "customer_id": ar.ids(ids), "email": email,
             "full_name": pa.compute.binary_join_element_wise(first, last, " "),
-            "country": ar.labels(rng.choice(len(COUNTRIES), k, p=[0.7, 0.07, 0.06, 0.05, 0.05, 0.03, 0.03, 0.01]),
-                                 COUNTRIES),
+            "country": ar.labels(country, COUNTRIES),
             "birth_date": ar.dates(birth), "created_at": ar.timestamps(created), "updated_at": ar.timestamps(created),
+            **postal_addresses(self.identity, country, COUNTRIES),
         })
         opened = created + 5 * US_PER_MINUTE
         self._copy("accounts", {
@@ -183,7 +187,7 @@ class _Day:
             "status": ar.labels(np.zeros(k, np.int8), ("active",)),
             "overdraft_limit": ar.money(np.where(rng.random(k) < 0.5, 0, rng.integers(1, 11, k) * 10_000)),
             "opened_at": ar.timestamps(opened), "closed_at": ar.timestamps(np.full(k, -1), null_below_zero=True),
-            "updated_at": ar.timestamps(opened),
+            "updated_at": ar.timestamps(opened), "iban": ibans(self.identity, acc),
         })
         deposit = (np.exp(rng.normal(np.log(2300.0), 0.38, k)) * 150).astype(np.int64) // 100 * 100 + 100
         out.add(np.zeros(k, np.int64), acc, T["deposit"], deposit,
@@ -393,7 +397,7 @@ def simulate_days(dsn: str, *, days: int, seed: int) -> SimulateSummary:
             if today is None:
                 raise EmptySourceError("the source is empty: run `finefin source generate` before simulating days")
             day = today + timedelta(days=1)
-            sim = _Day(conn, np.random.default_rng([seed, day.toordinal()]), day)
+            sim = _Day(conn, np.random.default_rng([seed, day.toordinal()]), day, identity_rng(seed, day.toordinal()))
             sim.run()
             conn.commit()
             for table in SOURCE_TABLES:

@@ -13,6 +13,13 @@ CREATE TABLE IF NOT EXISTS customers (
     CONSTRAINT customers_email_format CHECK (email ~ '^[^@[:space:]]+@[^@[:space:]]+\.[^@[:space:]]+$'),
     CONSTRAINT customers_updated_after_created CHECK (updated_at >= created_at)
 );
+-- Postal address (issue #12, for statements). Added after the first release: ADD COLUMN IF NOT EXISTS brings a
+-- database created before up to date when `finefin source init` re-applies this file. Nullable for that reason
+-- (rows created before have no address); the generator fills all three. The country is `country` above.
+ALTER TABLE customers
+    ADD COLUMN IF NOT EXISTS street       text CHECK (length(btrim(street)) > 0),
+    ADD COLUMN IF NOT EXISTS postal_code  text CHECK (postal_code ~ '^[A-Z0-9][A-Z0-9 -]{1,9}$'),
+    ADD COLUMN IF NOT EXISTS city         text CHECK (length(btrim(city)) > 0);
 CREATE UNIQUE INDEX IF NOT EXISTS customers_email_key ON customers (lower(email));
 CREATE INDEX IF NOT EXISTS customers_updated_at_idx ON customers (updated_at);
 
@@ -30,6 +37,32 @@ CREATE TABLE IF NOT EXISTS accounts (
     CONSTRAINT accounts_closed_status CHECK ((status = 'closed') = (closed_at IS NOT NULL)),
     CONSTRAINT accounts_updated_after_opened CHECK (updated_at >= opened_at)
 );
+-- The account identifier a customer recognises (issue #12): an IBAN in electronic form (no spaces), unique.
+-- Added after the first release, hence ADD COLUMN IF NOT EXISTS; accounts created before get one below.
+ALTER TABLE accounts
+    ADD COLUMN IF NOT EXISTS iban  text CHECK (iban ~ '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$');
+CREATE UNIQUE INDEX IF NOT EXISTS accounts_iban_key ON accounts (iban);
+-- Backfill for accounts created before the column existed (a no-op afterwards): a French IBAN, bank code 17569,
+-- branch 00000 (never used by the generator), the account number a bijection of account_id (as the generator's,
+-- ingestion/generator/identity.py), RIB key and IBAN check digits computed as the standards define them.
+-- updated_at moves to now() so that the ingestion cursor carries the new IBANs to the warehouse.
+WITH numbered AS (
+    SELECT account_id,
+           '1756900000' || lpad(((account_id::numeric * 3141592653 + 27182818284) % 100000000000)::text, 11, '0')
+               AS bank_branch_account
+    FROM accounts WHERE iban IS NULL
+), keyed AS (
+    SELECT account_id,
+           bank_branch_account || lpad((97 - (89 * substr(bank_branch_account, 1, 5)::numeric
+                                             + 15 * substr(bank_branch_account, 6, 5)::numeric
+                                             + 3 * substr(bank_branch_account, 11, 11)::numeric) % 97)::text, 2, '0')
+               AS bban
+    FROM numbered
+)
+UPDATE accounts a
+SET iban = 'FR' || lpad((98 - (keyed.bban || '152700')::numeric % 97)::text, 2, '0') || keyed.bban,
+    updated_at = greatest(a.updated_at, now())
+FROM keyed WHERE a.account_id = keyed.account_id;
 CREATE INDEX IF NOT EXISTS accounts_customer_idx ON accounts (customer_id);
 CREATE INDEX IF NOT EXISTS accounts_updated_at_idx ON accounts (updated_at);
 

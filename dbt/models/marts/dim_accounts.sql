@@ -4,6 +4,7 @@ select
     account_type,
     currency_code,
     account_status,
+    iban,
     overdraft_limit,
     opened_at,
     opened_date,

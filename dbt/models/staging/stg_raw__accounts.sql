@@ -9,6 +9,7 @@ renamed as (
         lower(trim(account_type)) as account_type,
         upper(trim(currency)) as currency_code,
         lower(trim(status)) as account_status,
+        upper(replace(iban, ' ', '')) as iban,
         cast(overdraft_limit as decimal(18, 2)) as overdraft_limit,
         {{ to_utc_timestamp('opened_at') }} as opened_at,
         cast({{ to_utc_timestamp('opened_at') }} as date) as opened_date,
