@@ -64,12 +64,13 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def parse_dags(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> Any:
     """Set FINEFIN_* (`env`; data dir and retries=0 by default) then parse dags/ as the DAG processor would.
 
-    Returns the DagBag; fails the test on any import error. Cached settings are dropped so the DAG files read
-    this environment.
+    Returns the DagBag; fails the test on any import error. Cached settings and the process's semantic layer are
+    dropped so the DAG files and the tasks read this environment.
     """
     from airflow.dag_processing.dagbag import DagBag
 
     from finefin.config import get_settings
+    from semantic_layer import reset_semantic_layer
 
     for name in FINEFIN_VARS:
         monkeypatch.delenv(name, raising=False)
@@ -77,6 +78,7 @@ def parse_dags(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> A
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
+    reset_semantic_layer()
     bag = DagBag(dag_folder=str(DAGS_DIR))
     assert bag.import_errors == {}, bag.import_errors
     return bag
