@@ -13,6 +13,7 @@ warehouse is measured with the current models, their current layout and the curr
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import statistics
 import sys
@@ -120,9 +121,18 @@ def refresh_manifest(root: Path, data_dir: Path) -> None:
         raise RuntimeError("dbt parse failed")
     fresh = target / "semantic_manifest.json"
     published = current(data_dir, "warehouse.duckdb").manifest
-    if published is None or published.read_bytes() != fresh.read_bytes():
+    if published is None or _semantics(published) != _semantics(fresh):
         log("semantic models changed since the warehouse was published: publishing a new snapshot")
         publish_warehouse(settings, manifest=fresh)
+
+
+def _semantics(manifest: Path) -> dict[str, Any]:
+    """A semantic manifest with its lists of named objects sorted by name: `dbt parse` and `dbt build` write the
+    same models in different orders (comparing bytes re-published an unchanged warehouse on every run)."""
+    data = json.loads(manifest.read_text())
+    return {key: sorted(value, key=lambda item: str(item.get("name")))
+            if isinstance(value, list) and all(isinstance(item, dict) for item in value) else value
+            for key, value in data.items()}
 
 
 def timings(fn: Callable[[], Any], before: Callable[[], None] = lambda: None) -> tuple[float, float]:

@@ -113,17 +113,21 @@ def main(argv: list[str]) -> int:
     worse: list[str] = []
     for module in selected:
         print(f"== {module}", file=sys.stderr, flush=True)
+        load_start = os.getloadavg()[0]
         proc = subprocess.run([sys.executable, "-m", module], cwd=BENCH_DIR.parent, stdout=subprocess.PIPE, text=True)
-        when = now()
+        when, load_end = now(), os.getloadavg()[0]
         if proc.returncode != 0:
             failed.append(module)
             body = f"## {module}\n\nFAILED (exit {proc.returncode}); see stderr of `python -m {module}`.\n"
         else:
             body = proc.stdout
-        comparison = check(baseline, module, body, when, accept=accept)
+        # each figure is recorded with the load it was measured under: absolute times follow the machine's load
+        comparison = check(baseline, module, body, f"{when}, load {load_start:.1f}", accept=accept)
         worse += [f"{module}: {change}" for change in comparison.worse]
-        print(comparison.summary(), file=sys.stderr, flush=True)
-        sections[module] = stamp(module, body.rstrip() + "\n\n" + comparison.summary() + "\n", when)
+        summary = (f"{comparison.summary()}\nLoad average (1 min) at the start / end of this run: "
+                   f"{load_start:.1f} / {load_end:.1f}.")
+        print(summary, file=sys.stderr, flush=True)
+        sections[module] = stamp(module, body.rstrip() + "\n\n" + summary + "\n", when)
         baseline.save()
     ordered = [sections[m] for m in discover() if m in sections]
     RESULTS.write_text(HEADER + "\n" + "\n".join(ordered))
