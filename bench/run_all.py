@@ -9,7 +9,8 @@ section in RESULTS.md is replaced by its new output (stamped with the date and m
 
 It is also a regression check (bench/regression.py): each section's key figures are compared with the ones recorded
 in bench/baseline.json; the figures worse than recorded beyond their stated tolerance are named on stderr and at the
-end of the section in RESULTS.md, and the exit status is 1. `--accept` records this run's figures even when worse;
+end of the section in RESULTS.md, and the exit status is 1 (absolute times measured under a clearly higher load than
+their record's are named apart and not counted). `--accept` records this run's figures even when worse;
 `--record-results` records the figures of RESULTS.md as it stands, without running anything.
 """
 
@@ -37,6 +38,8 @@ HEADER = (
 )
 _MARK = re.compile(r"^<!-- bench: (bench\.\w+) -->$", re.MULTILINE)
 _MEASURED = re.compile(r"^_Measured (.+?)(?: \(BENCH_SCALE=small\))? on ", re.MULTILINE)
+# "Load average (1 / 5 / 15 min) at the start: 1.19", "load average ~7", "Load average (1 min) before / after: 0.34"
+_LOAD = re.compile(r"[Ll]oad average(?: \([^)]*\))?[^:\d~]*[:~]?\s*~?(\d+(?:\.\d+)?)")
 
 
 def discover() -> list[str]:
@@ -72,29 +75,32 @@ def stamp(module: str, body: str, when: str | None = None) -> str:
                        *rest]) + "\n")
 
 
-def check(baseline: regression.Baseline, module: str, output: str, when: str, *,
+def check(baseline: regression.Baseline, module: str, output: str, when: str, load: float | None = None, *,
           accept: bool = False) -> regression.Comparison:
     """Compare a run's figures with the recorded ones and record the run (worse figures only if accepted)."""
     key = baseline_key(module, small())
     recorded = baseline.get(key)
     measured = regression.figures(module, output)
-    comparison = regression.compare(module, recorded, measured)
+    comparison = regression.compare(module, recorded, measured, load)
     baseline.put(key, regression.updated(recorded, measured, comparison, when, accept=accept))
     return comparison
 
 
 def record_results(baseline: regression.Baseline, text: str) -> list[str]:
-    """Record the figures of an existing RESULTS.md (each with the date its section was measured)."""
+    """Record the figures of an existing RESULTS.md, each with the date its section was measured and the load
+    average its text states (the last one it mentions, when it mentions one)."""
     recorded = []
     for module, section in read_sections(text).items():
         found = _MEASURED.search(section)
         when = found.group(1) if found else "unknown"
+        loads = _LOAD.findall(section)
+        load = float(loads[-1]) if loads else None
         measured = regression.figures(module, section)
         if measured:
             key = baseline_key(module, found is not None and "(BENCH_SCALE=small)" in found.group(0))
             baseline.put(key, {**baseline.get(key),
-                               **{n: regression.Recorded(v, when) for n, v in measured.items()}})
-            recorded.append(f"{key}: {len(measured)} figures")
+                               **{n: regression.Recorded(v, when, load) for n, v in measured.items()}})
+            recorded.append(f"{key}: {len(measured)} figures" + (f", load {load:g}" if load is not None else ""))
     return recorded
 
 
@@ -111,6 +117,7 @@ def main(argv: list[str]) -> int:
     sections = read_sections(RESULTS.read_text()) if RESULTS.exists() else {}
     failed = []
     worse: list[str] = []
+    busier: list[str] = []
     for module in selected:
         print(f"== {module}", file=sys.stderr, flush=True)
         load_start = os.getloadavg()[0]
@@ -122,8 +129,9 @@ def main(argv: list[str]) -> int:
         else:
             body = proc.stdout
         # each figure is recorded with the load it was measured under: absolute times follow the machine's load
-        comparison = check(baseline, module, body, f"{when}, load {load_start:.1f}", accept=accept)
+        comparison = check(baseline, module, body, when, round(load_start, 2), accept=accept)
         worse += [f"{module}: {change}" for change in comparison.worse]
+        busier += [f"{module}: {change}" for change in comparison.busier]
         summary = (f"{comparison.summary()}\nLoad average (1 min) at the start / end of this run: "
                    f"{load_start:.1f} / {load_end:.1f}.")
         print(summary, file=sys.stderr, flush=True)
@@ -135,6 +143,9 @@ def main(argv: list[str]) -> int:
     if worse:
         print(f"{len(worse)} figures worse than recorded" + (" (accepted as the new record)" if accept else "")
               + ":\n" + "\n".join(f"  {w}" for w in worse), file=sys.stderr)
+    if busier:
+        print(f"{len(busier)} load-sensitive figures worse under a higher load than recorded (not counted; re-run on a"
+              " quieter machine):\n" + "\n".join(f"  {b}" for b in busier), file=sys.stderr)
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
     return 1 if failed or worse else 0
