@@ -27,7 +27,8 @@ END_DATE = date(2026, 2, 10)  # a month boundary and a year boundary fall inside
 
 MART_TABLES: tuple[str, ...] = (
     "dim_customers", "dim_accounts", "fct_transactions", "fct_scheduled_transactions",
-    "fct_account_balances_daily", "fct_account_months", "fct_customer_months", "metricflow_time_spine",
+    "fct_account_balances_daily", "fct_account_balances_current", "fct_account_months", "fct_customer_months",
+    "metricflow_time_spine",
 )
 
 

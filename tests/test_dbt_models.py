@@ -93,6 +93,26 @@ def test_full_build_stores_incremental_models_in_date_order(chain: Chain, table:
     assert out_of_order == 0
 
 
+def test_current_balances_one_row_per_account_at_the_as_of_date(chain: Chain, oracle: Oracle) -> None:
+    rows = query(chain.warehouse, "select account_id, customer_id, balance_date, balance, is_overdrawn "
+                                  "from analytics.fct_account_balances_current")
+    assert {a: (c, d, b, red) for a, c, d, b, red in rows} == {
+        a: (oracle.account_owner[a], oracle.as_of, oracle.account_balance(a, oracle.as_of),
+            oracle.account_balance(a, oracle.as_of) < 0)
+        for a, opened in oracle.account_opened.items() if opened <= oracle.as_of}
+    assert len(rows) == len({r[0] for r in rows}) > 100
+
+
+def test_current_balances_stored_in_customer_order(chain: Chain) -> None:
+    """Lookups by customer read one row group (DuckDB zone maps): rowid is the storage order."""
+    [(out_of_order, rows)] = query(chain.warehouse, """
+        select count(*) filter (where previous > key), count(*)
+        from (select (customer_id, account_id) as key, lag((customer_id, account_id)) over (order by rowid) as previous
+              from analytics.fct_account_balances_current)""")
+    assert rows > 0
+    assert out_of_order == 0
+
+
 def test_red_streaks_every_customer_month(chain: Chain, oracle: Oracle) -> None:
     rows = query(chain.warehouse, "select customer_id, month_start, red_streak_months, red_streak_start_month "
                                   "from analytics.fct_customer_months where is_month_complete")

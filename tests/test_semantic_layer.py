@@ -114,13 +114,49 @@ def _month_ends(oracle: Oracle) -> list[date]:
     return months
 
 
-def test_balance_is_semi_additive_month_end_total(sl: MetricFlowSemanticLayer, oracle: Oracle) -> None:
-    got = cents(mf_by_month(sl, "balance"))
+@pytest.mark.parametrize("metric", ["balance", "balance_by_month"])
+def test_balance_is_semi_additive_month_end_total(sl: MetricFlowSemanticLayer, oracle: Oracle, metric: str) -> None:
+    got = cents(mf_by_month(sl, metric))
     expected = {}
     for month in _month_ends(oracle):
         day = min(month_end(month), oracle.as_of)
         expected[month] = sum((ledger.balance_at(day) for ledger in oracle.account_ledgers.values()), ZERO)
     assert got == cents(expected)
+
+
+def test_balance_by_month_equals_balance_for_every_customer_and_month(sl: MetricFlowSemanticLayer,
+                                                                       oracle: Oracle) -> None:
+    """The month-end figures (fct_customer_months) give the balance metric's answer per customer and month, and the
+    oracle's: the month's last day, or the as-of date for the running month."""
+    def by_customer_month(metric: str) -> dict[tuple[int, date], Decimal]:
+        result = sl.engine.query([metric], ["customer", "metric_time__month"])
+        customer, month, value = result.positions("customer", "metric_time__month", metric)
+        return {(int(r[customer]), r[month].date()): Decimal(str(r[value])).quantize(Decimal("0.01"))
+                for r in result.rows}
+
+    monthly = by_customer_month("balance_by_month")
+    daily = by_customer_month("balance")
+    assert {k: v for k, v in monthly.items() if v} == {k: v for k, v in daily.items() if v}
+    expected = {(c, m): ledger.balance_at(min(month_end(m), oracle.as_of))
+                for c, ledger in oracle.customer_ledgers.items() for m in _month_ends(oracle)}
+    assert {k: v for k, v in monthly.items() if v} == {k: v for k, v in expected.items() if v}
+    assert len(monthly) > 500
+
+
+def test_current_balance_is_the_balance_at_the_as_of_date(sl: MetricFlowSemanticLayer, oracle: Oracle) -> None:
+    result = sl.engine.query(["current_balance"], ["account", "customer"])
+    account, customer, value = result.positions("account", "customer", "current_balance")
+    got = {int(r[account]): (int(r[customer]), Decimal(str(r[value])).quantize(Decimal("0.01")))
+           for r in result.rows}
+    assert got == {a: (oracle.account_owner[a], oracle.account_balance(a, oracle.as_of))
+                   for a, opened in oracle.account_opened.items() if opened <= oracle.as_of}
+    (total,) = sl.engine.query(["current_balance"]).rows[0]
+    latest = sl.engine.query(["balance"], ["metric_time__day"], order_by=["-metric_time__day"], limit=1)
+    day, balance = latest.positions("metric_time__day", "balance")
+    assert latest.rows[0][day].date() == oracle.as_of
+    expected = sum((oracle.account_balance(a, oracle.as_of) for a in oracle.account_opened), ZERO)
+    assert Decimal(str(total)).quantize(Decimal("0.01")) == expected
+    assert Decimal(str(latest.rows[0][balance])).quantize(Decimal("0.01")) == expected
 
 
 @pytest.mark.parametrize(("metric", "types", "sign"), [
