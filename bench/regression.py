@@ -56,9 +56,11 @@ class Spec:
 LOAD_MARGIN = 1.0
 
 FIGURES: dict[str, Spec] = {
+    # Only the ratio: p95 ms is ours normalised by the hand SQL's p95 of the same run. The absolute p95 follows the
+    # VM's speed of the day as well as its load (2026-11-30 at load 1.4 the unchanged hand SQL ran 2-3.6x slower
+    # than on 11-24 at load 1.2); the bench's "goal met" column still applies the 300 ms goal.
     "bench.bench_semantic_layer": Spec(("function",), (
         Figure("p95 ratio", "lower", 0.30, 0.10),
-        Figure("p95 ms", "lower", 0.50, 2.0, load_sensitive=True),
     )),
     "bench.bench_dbt": Spec(("transactions",), (
         Figure("incremental / full", "lower", 0.25, 2.0),  # percent
