@@ -21,6 +21,7 @@ it is fixed or accepted with `python -m bench.run_all --accept`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ class Figure:
     load_sensitive: bool = False  # an absolute time or rate (not a ratio within one run)
 
     def worse(self, recorded: float, measured: float) -> bool:
+        """Beyond the tolerance in the bad direction; NaN (the row is there, its cell holds no number) is worse."""
+        if math.isnan(measured):
+            return True
         margin = abs(recorded) * self.tolerance + self.slack
         return measured > recorded + margin if self.better == "lower" else measured < recorded - margin
 
@@ -115,7 +119,8 @@ def _cells(line: str) -> list[str]:
 
 
 def figures(module: str, markdown: str) -> dict[str, float]:
-    """The compared figures of one benchmark's output (empty for a module without a spec)."""
+    """The compared figures of one benchmark's output (empty for a module without a spec). A row whose cell holds
+    no number (a function that failed: "failed: ...") gives NaN, which compares as worse than any record."""
     spec = FIGURES.get(module)
     out: dict[str, float] = {}
     if spec is None:
@@ -126,9 +131,10 @@ def figures(module: str, markdown: str) -> dict[str, float]:
                 continue
             key = " ".join(row[k] for k in spec.key)
             for figure in spec.figures:
-                value = number(row.get(figure.column, ""))
-                if value is not None:
-                    out.setdefault(f"{key}: {figure.column}", value)
+                if figure.column not in row:  # another table of the section
+                    continue
+                value = number(row[figure.column])
+                out.setdefault(f"{key}: {figure.column}", math.nan if value is None else value)
     return out
 
 
@@ -155,6 +161,8 @@ class Change:
         old = self.recorded.value
         rel = f" ({(self.measured - old) / abs(old):+.0%})" if old else ""
         load = f", load {self.recorded.load:g}" if self.recorded.load is not None else ""
+        if math.isnan(self.measured):
+            return f"{self.name} {old:g} -> no figure: the run did not measure it (recorded {self.recorded.measured})"
         return (f"{self.name} {old:g} -> {self.measured:g}{rel} (recorded {self.recorded.measured}{load}; "
                 f"tolerance {self.figure.describe()}, {self.figure.better} is better)")
 
@@ -201,11 +209,12 @@ def compare(module: str, recorded: dict[str, Recorded], measured: dict[str, floa
         figure = figure_of(module, name)
         if name in recorded and figure.worse(recorded[name].value, value):
             change = Change(name, recorded[name], value, figure)
-            (excused if figure.load_sensitive and busier(recorded[name], load) else worse).append(change)
+            load_excuses = figure.load_sensitive and busier(recorded[name], load) and not math.isnan(value)
+            (excused if load_excuses else worse).append(change)
     return Comparison(
         module, tuple(worse), tuple(excused), sum(1 for name in measured if name in recorded),
         tuple(name for name in recorded if name not in measured),
-        tuple(name for name in measured if name not in recorded), load,
+        tuple(name for name, value in measured.items() if name not in recorded and not math.isnan(value)), load,
     )
 
 
@@ -215,7 +224,7 @@ def updated(recorded: dict[str, Recorded], measured: dict[str, float], compariso
     recorded value (and are named again next run) unless accepted."""
     keep = set() if accept else {c.name for c in comparison.worse + comparison.busier}
     return {**recorded, **{name: Recorded(value, stamp, comparison.load)
-                           for name, value in measured.items() if name not in keep}}
+                           for name, value in measured.items() if name not in keep and not math.isnan(value)}}
 
 
 class Baseline:
