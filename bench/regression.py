@@ -21,6 +21,7 @@ it is fixed or accepted with `python -m bench.run_all --accept`.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ class Figure:
     load_sensitive: bool = False  # an absolute time or rate (not a ratio within one run)
 
     def worse(self, recorded: float, measured: float) -> bool:
+        """Beyond the tolerance in the bad direction; NaN (the row is there, its cell holds no number) is worse."""
+        if math.isnan(measured):
+            return True
         margin = abs(recorded) * self.tolerance + self.slack
         return measured > recorded + margin if self.better == "lower" else measured < recorded - margin
 
@@ -56,9 +60,11 @@ class Spec:
 LOAD_MARGIN = 1.0
 
 FIGURES: dict[str, Spec] = {
+    # Only the ratio: p95 ms is ours normalised by the hand SQL's p95 of the same run. The absolute p95 follows the
+    # VM's speed of the day as well as its load (2026-11-30 at load 1.4 the unchanged hand SQL ran 2-3.6x slower
+    # than on 11-24 at load 1.2); the bench's "goal met" column still applies the 300 ms goal.
     "bench.bench_semantic_layer": Spec(("function",), (
         Figure("p95 ratio", "lower", 0.30, 0.10),
-        Figure("p95 ms", "lower", 0.50, 2.0, load_sensitive=True),
     )),
     "bench.bench_dbt": Spec(("transactions",), (
         Figure("incremental / full", "lower", 0.25, 2.0),  # percent
@@ -113,7 +119,8 @@ def _cells(line: str) -> list[str]:
 
 
 def figures(module: str, markdown: str) -> dict[str, float]:
-    """The compared figures of one benchmark's output (empty for a module without a spec)."""
+    """The compared figures of one benchmark's output (empty for a module without a spec). A row whose cell holds
+    no number (a function that failed: "failed: ...") gives NaN, which compares as worse than any record."""
     spec = FIGURES.get(module)
     out: dict[str, float] = {}
     if spec is None:
@@ -124,9 +131,10 @@ def figures(module: str, markdown: str) -> dict[str, float]:
                 continue
             key = " ".join(row[k] for k in spec.key)
             for figure in spec.figures:
-                value = number(row.get(figure.column, ""))
-                if value is not None:
-                    out.setdefault(f"{key}: {figure.column}", value)
+                if figure.column not in row:  # another table of the section
+                    continue
+                value = number(row[figure.column])
+                out.setdefault(f"{key}: {figure.column}", math.nan if value is None else value)
     return out
 
 
@@ -153,6 +161,8 @@ class Change:
         old = self.recorded.value
         rel = f" ({(self.measured - old) / abs(old):+.0%})" if old else ""
         load = f", load {self.recorded.load:g}" if self.recorded.load is not None else ""
+        if math.isnan(self.measured):
+            return f"{self.name} {old:g} -> no figure: the run did not measure it (recorded {self.recorded.measured})"
         return (f"{self.name} {old:g} -> {self.measured:g}{rel} (recorded {self.recorded.measured}{load}; "
                 f"tolerance {self.figure.describe()}, {self.figure.better} is better)")
 
@@ -199,11 +209,12 @@ def compare(module: str, recorded: dict[str, Recorded], measured: dict[str, floa
         figure = figure_of(module, name)
         if name in recorded and figure.worse(recorded[name].value, value):
             change = Change(name, recorded[name], value, figure)
-            (excused if figure.load_sensitive and busier(recorded[name], load) else worse).append(change)
+            load_excuses = figure.load_sensitive and busier(recorded[name], load) and not math.isnan(value)
+            (excused if load_excuses else worse).append(change)
     return Comparison(
         module, tuple(worse), tuple(excused), sum(1 for name in measured if name in recorded),
         tuple(name for name in recorded if name not in measured),
-        tuple(name for name in measured if name not in recorded), load,
+        tuple(name for name, value in measured.items() if name not in recorded and not math.isnan(value)), load,
     )
 
 
@@ -213,7 +224,7 @@ def updated(recorded: dict[str, Recorded], measured: dict[str, float], compariso
     recorded value (and are named again next run) unless accepted."""
     keep = set() if accept else {c.name for c in comparison.worse + comparison.busier}
     return {**recorded, **{name: Recorded(value, stamp, comparison.load)
-                           for name, value in measured.items() if name not in keep}}
+                           for name, value in measured.items() if name not in keep and not math.isnan(value)}}
 
 
 class Baseline:

@@ -38,7 +38,8 @@ HEADER = (
 )
 _MARK = re.compile(r"^<!-- bench: (bench\.\w+) -->$", re.MULTILINE)
 _MEASURED = re.compile(r"^_Measured (.+?)(?: \(BENCH_SCALE=small\))? on ", re.MULTILINE)
-# "Load average (1 / 5 / 15 min) at the start: 1.19", "load average ~7", "Load average (1 min) before / after: 0.34"
+_RUN_LOAD = re.compile(r"^Load average \(1 min\) at the start / end of this run: (\d+(?:\.\d+)?)", re.MULTILINE)
+# as the benches and older notes state it: "Load average (1 / 5 / 15 min) at the start: 1.19", "load average ~7"
 _LOAD = re.compile(r"[Ll]oad average(?: \([^)]*\))?[^:\d~]*[:~]?\s*~?(\d+(?:\.\d+)?)")
 
 
@@ -88,12 +89,12 @@ def check(baseline: regression.Baseline, module: str, output: str, when: str, lo
 
 def record_results(baseline: regression.Baseline, text: str) -> list[str]:
     """Record the figures of an existing RESULTS.md, each with the date its section was measured and the load
-    average its text states (the last one it mentions, when it mentions one)."""
+    average its text states (the one this script wrote, else the last one it mentions, when it mentions one)."""
     recorded = []
     for module, section in read_sections(text).items():
         found = _MEASURED.search(section)
         when = found.group(1) if found else "unknown"
-        loads = _LOAD.findall(section)
+        loads = _RUN_LOAD.findall(section) or _LOAD.findall(section)
         load = float(loads[-1]) if loads else None
         measured = regression.figures(module, section)
         if measured:
@@ -132,8 +133,8 @@ def main(argv: list[str]) -> int:
         comparison = check(baseline, module, body, when, round(load_start, 2), accept=accept)
         worse += [f"{module}: {change}" for change in comparison.worse]
         busier += [f"{module}: {change}" for change in comparison.busier]
-        summary = (f"{comparison.summary()}\nLoad average (1 min) at the start / end of this run: "
-                   f"{load_start:.1f} / {load_end:.1f}.")
+        summary = (f"{comparison.summary()}\n\nLoad average (1 min) at the start / end of this run: "
+                   f"{load_start:.2f} / {load_end:.2f}.")
         print(summary, file=sys.stderr, flush=True)
         sections[module] = stamp(module, body.rstrip() + "\n\n" + summary + "\n", when)
         baseline.save()
