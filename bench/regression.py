@@ -13,9 +13,10 @@ and rates do not (at a load average of 5-9 from other engineers' test suites eve
 load-sensitive figure measured under a load more than `LOAD_MARGIN` above its record's is not counted when worse:
 it is named as such ("re-run on a quieter machine") and keeps its recorded value. Ratios are always counted.
 
-The baseline keeps, per figure, the last value that was not worse: an improvement or a change within the tolerance
-becomes the new recorded value; a worse figure keeps its recorded value (and is named again on the next run) until
-it is fixed or accepted with `python -m bench.run_all --accept`.
+A record moves only when a figure moves beyond its tolerance in the good direction (a real improvement): changes
+within the tolerance leave it as it is, so a lucky run on a quiet minute does not tighten it and small slowdowns do
+not add up unseen; a worse figure keeps its record (and is named again on the next run) until it is fixed or
+accepted with `python -m bench.run_all --accept`, which records every figure of the run.
 """
 
 from __future__ import annotations
@@ -220,11 +221,18 @@ def compare(module: str, recorded: dict[str, Recorded], measured: dict[str, floa
 
 def updated(recorded: dict[str, Recorded], measured: dict[str, float], comparison: Comparison, stamp: str,
             accept: bool = False) -> dict[str, Recorded]:
-    """The baseline after a run: every measured figure, except the worse ones (counted or not), which keep their
-    recorded value (and are named again next run) unless accepted."""
-    keep = set() if accept else {c.name for c in comparison.worse + comparison.busier}
+    """The baseline after a run: new figures and improvements beyond the tolerance are recorded; the others keep
+    their record. With `accept`, every figure of the run is recorded."""
+    def moves(name: str, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if accept or name not in recorded:
+            return True
+        # better beyond the tolerance: the record, seen from the new value, would be worse
+        return figure_of(comparison.module, name).worse(value, recorded[name].value)
+
     return {**recorded, **{name: Recorded(value, stamp, comparison.load)
-                           for name, value in measured.items() if name not in keep and not math.isnan(value)}}
+                           for name, value in measured.items() if moves(name, value)}}
 
 
 class Baseline:
