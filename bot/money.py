@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 from finefin.errors import ConfigurationError
 from semantic_layer.types import CENT, round_half_up
@@ -18,8 +19,15 @@ DEFAULT_CURRENCY = "EUR"
 
 
 def currency() -> str:
-    """The configured currency code; a wrong value is a configuration error, never a silent default."""
-    code = os.environ.get("FINEFIN_CURRENCY", DEFAULT_CURRENCY).strip().upper() or DEFAULT_CURRENCY
+    """The configured currency code (read on each call: a changed variable applies at once); a wrong value is a
+    configuration error, never a silent default."""
+    return _currency_code(os.environ.get("FINEFIN_CURRENCY", DEFAULT_CURRENCY))
+
+
+@lru_cache(maxsize=8)
+def _currency_code(raw: str) -> str:
+    """Validated once per configured value: money() runs for every amount of every answer."""
+    code = raw.strip().upper() or DEFAULT_CURRENCY
     if not re.fullmatch(r"[A-Z]{3}", code):
         raise ConfigurationError(f"FINEFIN_CURRENCY must be a 3-letter ISO 4217 code such as EUR, got {code!r}")
     return code

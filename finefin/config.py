@@ -15,6 +15,9 @@ from finefin.errors import ConfigurationError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+DEFAULT_INGEST_LAG_SECONDS = 600.0
+"""How far before its last value the ingestion cursor re-reads (FINEFIN_INGEST_LAG_SECONDS): longer than any source
+transaction stays open and any clock skew between the source's writers."""
 
 
 class Settings(BaseSettings):
@@ -35,7 +38,7 @@ class Settings(BaseSettings):
     )
     target: Literal["duckdb", "snowflake"] = Field(default="duckdb", description="dbt target.")
     ingest_lag_seconds: float = Field(
-        default=600.0, ge=0,
+        default=DEFAULT_INGEST_LAG_SECONDS, ge=0,
         description="How far before its high-water mark the updated_at cursor re-reads (late commits, clock skew).",
     )
 

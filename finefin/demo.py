@@ -88,8 +88,11 @@ def run_demo(settings: Settings, *, customers: int, months: int, seed: int, cons
     step("apply schema", lambda: apply_schema(dsn) or "operational tables ready")
     if source_is_empty(dsn):
         # a pinned end date is a replay (tests); otherwise the history ends now, nothing written in the future
-        now = None if end_date else datetime.now(UTC)
-        last_day = end_date or datetime.now(UTC).date()
+        now: datetime | None = None
+        last_day = end_date
+        if last_day is None:  # one clock read: the last day is now's day, never the day after
+            now = datetime.now(UTC)
+            last_day = now.date()
         step("generate data", lambda: generate(dsn, customers=customers, months=months, seed=seed,
                                                end_date=last_day, now=now))
     else:

@@ -10,7 +10,6 @@ updated_at), goes through.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -19,25 +18,19 @@ Seen = dict[int, dict[str, Any]]
 """The rows raw already holds inside the lag window: primary key -> column -> value."""
 
 
-def loaded_in_window(warehouse_path: Path, dataset: str, primary_keys: dict[str, str], cursor: str,
+def loaded_in_window(con: duckdb.DuckDBPyConnection, dataset: str, primary_keys: dict[str, str], cursor: str,
                      tables: Sequence[str], lag_seconds: float) -> dict[str, Seen]:
     """Per table, the rows raw already holds in the lag window before its newest `cursor` value."""
-    if lag_seconds <= 0 or not warehouse_path.exists():
-        return {}
     out: dict[str, Seen] = {}
-    con = duckdb.connect(str(warehouse_path), read_only=True)
-    try:
-        for table in tables:
-            key = primary_keys[table]
-            result = con.execute(
-                f'SELECT * FROM "{dataset}"."{table}" WHERE "{cursor}" >= '
-                f'(SELECT max("{cursor}") FROM "{dataset}"."{table}") - to_microseconds(?)',
-                [round(lag_seconds * 1_000_000)],
-            )
-            names = [d[0] for d in result.description]
-            out[table] = {int(row[names.index(key)]): dict(zip(names, row, strict=True)) for row in result.fetchall()}
-    finally:
-        con.close()
+    for table in tables:
+        key = primary_keys[table]
+        result = con.execute(
+            f'SELECT * FROM "{dataset}"."{table}" WHERE "{cursor}" >= '
+            f'(SELECT max("{cursor}") FROM "{dataset}"."{table}") - to_microseconds(?)',
+            [round(lag_seconds * 1_000_000)],
+        )
+        names = [d[0] for d in result.description]
+        out[table] = {int(row[names.index(key)]): dict(zip(names, row, strict=True)) for row in result.fetchall()}
     return out
 
 

@@ -38,6 +38,7 @@ from urllib.parse import quote, urlencode
 import duckdb
 import psycopg
 
+from finefin.config import DEFAULT_INGEST_LAG_SECONDS
 from finefin.errors import ConfigurationError, FinefinError, SourceDataError
 from finefin.text import plural
 from ingestion.lag_window import Seen, drop_already_loaded, loaded_in_window
@@ -50,9 +51,6 @@ log = logging.getLogger(__name__)
 
 DATASET = "raw"
 CURSOR = "updated_at"
-DEFAULT_CURSOR_LAG_SECONDS = 600.0
-"""How far before its last value the cursor re-reads (FINEFIN_INGEST_LAG_SECONDS): longer than any source
-transaction stays open and any clock skew between the source's writers."""
 LOAD_ID_COLUMN = "_dlt_load_id"
 MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 
@@ -559,7 +557,7 @@ def run_ingest(
     *,
     tables: Sequence[str] = SOURCE_TABLES,
     chunk_size: int = 100_000,
-    lag_seconds: float = DEFAULT_CURSOR_LAG_SECONDS,
+    lag_seconds: float = DEFAULT_INGEST_LAG_SECONDS,
 ) -> IngestReport:
     """Load new and changed source rows into `<warehouse>.raw.<table>`; returns what was loaded per table.
 
@@ -602,8 +600,11 @@ def run_ingest(
         else:
             pipeline.sync_destination()
         empty_tables = _empty_raw_tables(warehouse_path, tables)
-        seen = loaded_in_window(warehouse_path, DATASET, PRIMARY_KEYS, CURSOR,
-                                [t for t in tables if t not in empty_tables], lag_seconds)
+        lagged = [t for t in tables if t not in empty_tables]
+        seen: dict[str, Seen] = {}
+        if lag_seconds > 0 and lagged:
+            with _warehouse(warehouse_path, read_only=True) as con:
+                seen = loaded_in_window(con, DATASET, PRIMARY_KEYS, CURSOR, lagged, lag_seconds)
         phases.lap("recover")
 
         # 2. extract every table to local files (one package); nothing touches the warehouse yet

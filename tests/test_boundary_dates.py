@@ -8,7 +8,7 @@ source PostgreSQL (the data's as-of date) and the calendar, never from the wall 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 import psycopg
@@ -20,6 +20,7 @@ from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.settings import SemanticLayerSettings
 from tests.clock import BOUNDARY_DATES
 from tests.dbt_chain import Chain, make_chain
+from tests.dbt_oracle import load_oracle
 
 WATCH = SemanticLayerSettings(watch_withdrawals_min=Decimal("300"), watch_loans_min=Decimal("1000"),
                               watch_investments_min=Decimal("1000"))
@@ -37,28 +38,21 @@ def day_chain(request: pytest.FixtureRequest, make_database: Callable[[], str],
     sl.engine.close()
 
 
-def _as_of(chain: Chain) -> date:
-    """The data's as-of date from the source: its latest booking or account opening, in UTC."""
-    with psycopg.connect(chain.dsn) as pg:
-        return pg.execute("SELECT greatest((SELECT max((booked_at AT TIME ZONE 'UTC')::date) FROM transactions "
-                          "WHERE status = 'booked'), (SELECT max((opened_at AT TIME ZONE 'UTC')::date) "
-                          "FROM accounts))").fetchone()[0]  # type: ignore[index]
-
-
-def _expected_last_complete(as_of: date) -> Month:
-    return Month.of(as_of) if (as_of + timedelta(days=1)).day == 1 else Month.of(as_of).previous
+def _expected_last_complete(chain: Chain) -> Month:
+    """The source oracle's last complete month (tests/dbt_oracle.py)."""
+    return Month.of(load_oracle(chain.dsn).last_complete_month)
 
 
 def test_reporting_dates_follow_the_data(day_chain: tuple[date, Chain, MetricFlowSemanticLayer]) -> None:
     day, chain, sl = day_chain
-    as_of = _as_of(chain)
-    assert as_of == day  # 60 customers book something every day, the last day included
-    assert sl.reporting_dates() == (as_of, _expected_last_complete(as_of))
+    oracle = load_oracle(chain.dsn)
+    assert oracle.as_of == day  # 60 customers book something every day, the last day included
+    assert sl.reporting_dates() == (oracle.as_of, Month.of(oracle.last_complete_month))
 
 
 def test_default_periods_are_the_last_complete_month(day_chain: tuple[date, Chain, MetricFlowSemanticLayer]) -> None:
     day, chain, sl = day_chain
-    last_complete = _expected_last_complete(day)
+    last_complete = _expected_last_complete(chain)
     assert sl.watchlist(None).month == last_complete
     assert sl.customers_per_tier(None).month == last_complete
     with psycopg.connect(chain.dsn) as pg:
@@ -75,7 +69,7 @@ def test_default_periods_are_the_last_complete_month(day_chain: tuple[date, Chai
 
 def test_transactions_per_month_ends_with_the_last_complete_month(
         day_chain: tuple[date, Chain, MetricFlowSemanticLayer]) -> None:
-    day, _, sl = day_chain
+    _, chain, sl = day_chain
     tpm = sl.transactions_per_month(12)
-    assert tpm.last_month == _expected_last_complete(day)
+    assert tpm.last_month == _expected_last_complete(chain)
     assert max(r.month for r in tpm.rows) == tpm.last_month

@@ -27,6 +27,7 @@ from ingestion.source import PRIMARY_KEYS, apply_schema
 from semantic_layer.inputs import Month
 from tests.airflow_support import airbyte_env, parse_dags, run_dag, scripted_airbyte, task_states
 from tests.clock import TODAY, at
+from tests.dbt_oracle import load_oracle
 from tests.fake_slack import FakeSlack
 
 pytest_plugins = ["tests.airflow_support"]
@@ -172,15 +173,11 @@ def test_digest_dag_on_the_refreshed_warehouse(refreshed: Refreshed, posting: tu
 
 
 def _last_complete_month(refreshed: Refreshed) -> Month:
-    """Oracle on the source: the data's as-of date is its latest booking (or account opening) in UTC; its month is
-    complete only if that date is the month's last day."""
-    with psycopg.connect(refreshed.dsn) as pg:
-        as_of = pg.execute("SELECT greatest((SELECT max((booked_at AT TIME ZONE 'UTC')::date) FROM transactions "
-                           "WHERE status = 'booked'), (SELECT max((opened_at AT TIME ZONE 'UTC')::date) "
-                           "FROM accounts))").fetchone()[0]
-    assert as_of <= refreshed.day
-    month = Month.of(as_of)
-    return month if (as_of + timedelta(days=1)).day == 1 else month.previous
+    """The source oracle's last complete month (tests/dbt_oracle.py: the as-of date is the latest booking or account
+    opening in UTC; its month is complete only on its last day)."""
+    oracle = load_oracle(refreshed.dsn)
+    assert oracle.as_of <= refreshed.day
+    return Month.of(oracle.last_complete_month)
 
 
 # ------------------------------------------------------------------------------------ the steps on their own
