@@ -1,4 +1,4 @@
-"""Build the Bolt App: client with rate-limit retries, warm semantic layer, dedupe middleware, listeners."""
+"""Build the Bolt App: client with rate-limit retries, warm semantic layer, state DB, dedupe middleware, listeners."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.assistant import Assistant
-from bot.dedupe import SeenKeys, dedupe_middleware
+from bot.dedupe import dedupe_middleware
 from bot.identity import DirectoryFileLookup, IdentityResolver, SlackUserLookup, UserLookup
 from bot.listeners import register_listeners
 from bot.settings import BotSettings
+from bot.state import StateStore, shared_state
 from finefin.errors import ConfigurationError
 from semantic_layer.api import SemanticLayer
 
@@ -65,10 +66,16 @@ def warm(sl: SemanticLayer) -> None:
 
 
 def build_app(
-    sl: SemanticLayer, settings: BotSettings, client: WebClient | None = None, lookup: UserLookup | None = None
+    sl: SemanticLayer,
+    settings: BotSettings,
+    client: WebClient | None = None,
+    lookup: UserLookup | None = None,
+    state: StateStore | None = None,
 ) -> App:
+    """`state`: the state database (default FINEFIN_STATE_URL or the embedded one), migrated at start."""
     if not settings.slack_signing_secret and not settings.slack_app_token:
         raise ConfigurationError("Set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).")
+    state = state or shared_state()
     client = client or make_client(settings)
     app = App(
         client=client,
@@ -80,6 +87,6 @@ def build_app(
     if lookup is None:
         lookup = DirectoryFileLookup(settings.directory_file) if settings.directory_file else SlackUserLookup(client)
     assistant = Assistant(sl, settings, IdentityResolver(lookup, sl, settings))
-    app.use(dedupe_middleware(SeenKeys()))
+    app.use(dedupe_middleware(state.deliveries, state.audit))  # retries de-duplicated across processes
     register_listeners(app, assistant)
     return app

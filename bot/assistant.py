@@ -18,7 +18,7 @@ from bot import blocks as bk
 from bot import charts, files
 from bot import statement_pdf as statements
 from bot.access import Capability, Identity, Role, allowed
-from bot.answer import Answer
+from bot.answer import Answer, Outcome
 from bot.identity import IdentityResolver
 from bot.money import money_column
 from bot.settings import BotSettings
@@ -102,6 +102,35 @@ def parse(text: str) -> Request:
     return Request(cap, args)
 
 
+@dataclass
+class AuditFacts:
+    """What the audit log records about a request, gathered while it is answered (even when it then fails)."""
+
+    roles: tuple[str, ...] = ()
+    customer_id: int | None = None
+    customer_read: int | None = None
+
+    def identify(self, identity: Identity) -> None:
+        self.roles = tuple(sorted(identity.roles))
+        self.customer_id = identity.customer.customer_id.value if identity.customer is not None else None
+
+
+OWN_DATA = (Capability.OWN_BALANCE, Capability.UPCOMING, Capability.STATEMENT)
+
+
+def customer_to_read(identity: Identity, request: Request) -> int | None:
+    """Whose customer data an allowed request reads: the user's own, or the one an advisor named; None for
+    aggregates. A customer id that does not parse reads nothing (the handler refuses it)."""
+    if request.capability in OWN_DATA and identity.customer is not None:
+        return identity.customer.customer_id.value
+    if request.capability is Capability.CUSTOMER_BALANCE:
+        try:
+            return CustomerId.parse(request.args[0]).value
+        except FinefinError:
+            return None
+    return None
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -120,22 +149,33 @@ class Assistant:
         return fresh
 
     def answer(self, user_id: str, text: str, request_id: str | None = None) -> Answer:
-        """Never raises: errors become a short message; unexpected ones are logged with the request id."""
+        """Never raises: errors become a short message; unexpected ones are logged with the request id.
+
+        The answer carries the audit facts: outcome (answered / refused / error), the user's roles and customer id,
+        and whose data the request read."""
         request_id = request_id or new_request_id()
+        facts = AuditFacts()
+        outcome: Outcome = "answered"
         try:
             identity = self.resolver.resolve(user_id)
-            result = self.answer_for(identity, text)
+            facts.identify(identity)
+            result = self.answer_for(identity, text, facts)
         except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
             log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
             blocks = bk.error_blocks(str(exc))
             if isinstance(exc, UnknownCustomerError):  # maybe too new for the last load: say how old the data is
                 blocks += self._freshness_or_nothing()
-            result = Answer(text=str(exc), blocks=blocks, ok=False)
+            result, outcome = Answer(text=str(exc), blocks=blocks, ok=False), "refused"
         except Exception:
             log.exception("request %s from %s failed; text=%r", request_id, user_id, text[:200])
             msg = f"Sorry, something went wrong on our side. Please try again later (reference {request_id})."
-            result = Answer(text=msg, blocks=bk.error_blocks(msg), ok=False)
+            result, outcome = Answer(text=msg, blocks=bk.error_blocks(msg), ok=False), "error"
         result.request_id = request_id
+        result.outcome = outcome
+        result.roles = facts.roles
+        result.customer_id = facts.customer_id
+        if result.customer_read is None:  # a handler may name the customer itself
+            result.customer_read = facts.customer_read
         return result
 
     def _freshness_or_nothing(self) -> list[bk.Block]:
@@ -145,12 +185,14 @@ class Assistant:
             log.warning("freshness unavailable", exc_info=True)
             return []
 
-    def answer_for(self, identity: Identity, text: str) -> Answer:
+    def answer_for(self, identity: Identity, text: str, facts: AuditFacts | None = None) -> Answer:
         if not identity.known:
             raise AccessDenied(UNKNOWN_USER)
         request = parse(text)
         if not allowed(identity, request.capability):
             raise AccessDenied(self._refusal(identity, request.capability))
+        if facts is not None:
+            facts.customer_read = customer_to_read(identity, request)
         handler: Callable[[Identity, tuple[str, ...]], Answer] = getattr(self, f"_{request.capability.name.lower()}")
         return handler(identity, request.args)
 

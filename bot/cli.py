@@ -36,11 +36,10 @@ def _semantic_layer() -> Any:
 
 
 def _ledger(force: bool) -> Any:
-    """Posts already made (data dir/bot_posts.json), so a retried DAG task never posts twice."""
-    from bot.scheduled import PostLedger
-    from finefin.config import get_settings
+    """Posts already made (the post ledger in the state database), so a retried DAG task never posts twice."""
+    from bot.scheduled import open_post_ledger
 
-    return None if force else PostLedger(get_settings().data_path / "bot_posts.json")
+    return None if force else open_post_ledger()
 
 
 def _month(text: str | None) -> Any:

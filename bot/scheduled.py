@@ -8,13 +8,10 @@ and the call raises PostFailedError after trying the rest — never a silent dro
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -45,31 +42,20 @@ class PostReport:
     skipped: list[str] = field(default_factory=list)  # already posted earlier (a retried DAG task)
 
 
-class PostLedger:
-    """Keys of posts already made, in a JSON file: a retried DAG task re-posts only what failed, never twice."""
+class PostLedger(Protocol):
+    """Keys of posts made, claimed before posting (`bot.state`, PostgreSQL): across processes and machines a post
+    is made once; a failed one is released, so a retried DAG task re-posts only what failed."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
+    def claim(self, key: str) -> bool: ...
+    def complete(self, key: str) -> bool: ...
+    def release(self, key: str) -> bool: ...
 
-    def _load(self) -> dict[str, str]:
-        try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
 
-    def done(self, key: str) -> bool:
-        with self._lock:
-            return key in self._load()
+def open_post_ledger(url: str | None = None) -> PostLedger:
+    """The post ledger in the state database (FINEFIN_STATE_URL, else the embedded one), migrated to head."""
+    from bot.state import open_state, shared_state
 
-    def mark(self, key: str, when: str) -> None:
-        with self._lock:
-            entries = self._load()
-            entries[key] = when
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
-            tmp.replace(self.path)
+    return (open_state(url) if url else shared_state()).post_ledger
 
 
 class PostFailedError(FinefinError):
@@ -98,8 +84,8 @@ def _post(
     key: str | None = None,
 ) -> None:
     target = f"{what} → {channel}"
-    if ledger is not None and key is not None and ledger.done(key):
-        log.info("already posted %s (%s): skipped", target, key)
+    if ledger is not None and key is not None and not ledger.claim(key):
+        log.info("already posted (or being posted by another process) %s (%s): skipped", target, key)
         report.skipped.append(target)
         return
     try:
@@ -110,11 +96,17 @@ def _post(
         error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
         log.error("post failed: %s: %s", target, error)
         report.failed.append(f"{target}: {error}")
+        if ledger is not None and key is not None:
+            ledger.release(key)  # a retry posts it
         return
+    except BaseException:
+        if ledger is not None and key is not None:
+            ledger.release(key)
+        raise
     log.info("posted %s", target)
     report.posted.append(target)
     if ledger is not None and key is not None:
-        ledger.mark(key, date.today().isoformat())
+        ledger.complete(key)
 
 
 def _only(watchlist: Watchlist, customer_ids: set[int]) -> Watchlist:

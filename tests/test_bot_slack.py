@@ -301,7 +301,7 @@ def test_through_the_real_http_server(
 
 
 def test_http_mode_factory_builds_from_settings(
-    fake_slack: Any, semantic_layer_impl: Any, monkeypatch: pytest.MonkeyPatch
+    fake_slack: Any, semantic_layer_impl: Any, monkeypatch: pytest.MonkeyPatch, state_url: str
 ) -> None:
     """`uvicorn --factory bot.server:create_asgi_app`: env settings, get_semantic_layer(), warm-up, auth.test."""
     import semantic_layer
@@ -312,6 +312,7 @@ def test_http_mode_factory_builds_from_settings(
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
     monkeypatch.setenv("FINEFIN_SLACK_API_URL", fake_slack.api_url)
+    monkeypatch.setenv("FINEFIN_STATE_URL", state_url)
     get_bot_settings.cache_clear()
     try:
         fake_slack.reset()
