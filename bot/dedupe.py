@@ -62,7 +62,10 @@ class MemoryClaims:
 
     def release(self, key: str) -> bool:
         with self._lock:
-            return self._keys.pop(key, None) is not None
+            if self._keys.get(key, ("",))[0] != "pending":
+                return False
+            del self._keys[key]
+            return True
 
 
 @dataclass
