@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from importlib import resources
+from pathlib import Path
 
-from sqlalchemy import create_engine, inspect
+import pytest
+from sqlalchemy import create_engine, inspect, text
 
 from bot.state import migrate, open_state
 from bot.state.models import Base
@@ -87,3 +89,25 @@ def test_migrations_ship_inside_the_package() -> None:
     root = resources.files("bot.state") / "migrations"
     assert (root / "env.py").is_file() and (root / "versions" / "0001_initial.py").is_file()
     assert migrate.alembic_config().get_main_option("script_location") == str(root)
+
+
+def test_unset_url_means_a_finefin_state_database_on_the_embedded_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finefin.config import get_settings
+
+    monkeypatch.delenv("FINEFIN_STATE_URL", raising=False)
+    monkeypatch.setenv("FINEFIN_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        store = open_state()
+        try:
+            with store.engine.connect() as conn:
+                assert conn.execute(text("SELECT current_database()")).scalar() == "finefin_state"
+            assert migrate.current(store.engine) == migrate.head()
+            assert (tmp_path / "pgdata").is_dir()
+        finally:
+            store.close()
+        open_state().close()  # a second start finds the database and the schema in place
+    finally:
+        get_settings.cache_clear()
