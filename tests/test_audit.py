@@ -37,15 +37,20 @@ def _rows(store: Any, n: int, timeout: float = 10.0) -> list[AuditRow]:
 def test_answered_refused_and_failed_requests_each_leave_one_row(
     bolt_app: Any, fake_slack: Any, people: People, semantic_layer_impl: Any, state_store: Any
 ) -> None:
-    ask_slack(bolt_app, fake_slack, people.advisor, f"balance {people.customer_id}")
-    ask_slack(bolt_app, fake_slack, people.customer, f"balance {people.other_customer_id}")  # access denied
-    ask_slack(bolt_app, fake_slack, people.customer, "statement")  # own data
-
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("warehouse unavailable")
 
     require_double(semantic_layer_impl).customers_per_tier = boom
-    [failed] = ask_slack(bolt_app, fake_slack, people.director, "tiers")
+    asks = [
+        (people.advisor, f"balance {people.customer_id}"),
+        (people.customer, f"balance {people.other_customer_id}"),  # access denied
+        (people.customer, "statement"),  # own data
+        (people.director, "tiers"),  # the semantic layer fails
+    ]
+    posts = []
+    for n, (user, command) in enumerate(asks, 1):
+        posts.append(ask_slack(bolt_app, fake_slack, user, command)[0])
+        assert len(_rows(state_store, n)) == n  # one row each, written just after the answer
     rows = _rows(state_store, 4)
     assert len(rows) == 4
     answered, refused, own, error = rows
@@ -56,7 +61,7 @@ def test_answered_refused_and_failed_requests_each_leave_one_row(
         "refused", ("customer",), people.customer_id, None)  # refused before any data was read
     assert (own.outcome, own.customer_read, own.customer_id) == ("answered", people.customer_id, people.customer_id)
     assert (error.outcome, error.roles, error.customer_read) == ("error", ("director",), None)
-    assert error.request_id in failed["text"]  # the reference the user sees finds the row
+    assert error.request_id in posts[3]["text"]  # the reference the user sees finds the row
     assert len({r.request_id for r in rows}) == 4
     assert all(r.latency_ms is not None and 0 <= r.latency_ms < 10_000 for r in rows)
     assert all(r.at.tzinfo is not None for r in rows)
@@ -66,6 +71,7 @@ def test_unknown_user_and_unknown_customer_are_refusals(
     bolt_app: Any, fake_slack: Any, people: People, state_store: Any
 ) -> None:
     ask_slack(bolt_app, fake_slack, "UGHOST", "balance")
+    _rows(state_store, 1)
     ask_slack(bolt_app, fake_slack, people.advisor, "balance 99999")
     ghost, missing = _rows(state_store, 2)
     assert (ghost.user_id, ghost.outcome, ghost.roles, ghost.customer_read) == ("UGHOST", "refused", (), None)

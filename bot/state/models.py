@@ -16,8 +16,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-CLAIM_STATES = ("pending", "done")
-OUTCOMES = ("answered", "refused", "error")
 COMMAND_MAX_CHARS = 500
 NOW = text("now()")
 
