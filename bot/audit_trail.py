@@ -41,7 +41,10 @@ def audit_record(body: dict[str, Any], answer: Answer, latency_ms: int | None, d
 
 
 def finish_request(context: Any, body: dict[str, Any], answer: Answer, delivered: bool) -> None:
-    """Complete the delivery claim if the answer went out (else release it for Slack's retry); write the audit row."""
+    """Complete the delivery claim if the answer went out (else release it for Slack's retry); write the audit row.
+
+    Any path that ends a request calls it once — e.g. a refusal before the assistant runs passes an
+    `Answer(..., ok=False, outcome="refused")` — so every request leaves its row."""
     delivery = delivery_of(context)
     if delivery is None:
         log.warning("request %s: no delivery in the context, not audited", answer.request_id)

@@ -112,3 +112,26 @@ def test_unset_url_means_a_finefin_state_database_on_the_embedded_server(
         open_state().close()  # a second start finds the database and the schema in place
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgresql://u:p@db.internal:5433/state", "postgresql+psycopg://u:***@db.internal:5433/state"),
+    ("postgres://u@db/state", "postgresql+psycopg://u@db/state"),
+    ("host=/tmp/pg dbname=finefin_state user=postgres", "postgresql+psycopg://postgres@/finefin_state?host=%2Ftmp%2Fpg"),
+])
+def test_state_urls_are_read_in_every_usual_form(url: str, expected: str) -> None:
+    from bot.state.store import engine_url
+
+    assert engine_url(url).render_as_string(hide_password=True) == expected
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("sqlite:///state.db", "must be a PostgreSQL URL"),
+    ("not a url", "not a database URL"),
+    ("postgresql://postgres@127.0.0.1:1/nowhere", "cannot use the state database"),
+])
+def test_a_bad_state_url_is_one_clear_error(url: str, message: str) -> None:
+    from finefin.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=message):
+        open_state(url)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.state import migrate
 from bot.state.audit import AuditLog
@@ -36,7 +36,11 @@ def engine_url(url: str) -> URL:
     if "://" not in url:
         import psycopg
 
-        info = psycopg.conninfo.conninfo_to_dict(url)
+        try:
+            info = psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError:
+            raise ConfigurationError(
+                "FINEFIN_STATE_URL is not a database URL (postgresql://user@host:5432/db).") from None
         query = {k: str(v) for k, v in info.items() if k not in ("user", "password", "dbname", "port", "host")}
         host = str(info.get("host") or "")
         if host.startswith("/"):  # a socket directory goes in the query, as libpq expects
@@ -45,8 +49,11 @@ def engine_url(url: str) -> URL:
         return URL.create("postgresql+psycopg", username=info.get("user"), password=info.get("password"),
                           host=host or None, port=int(info["port"]) if info.get("port") else None,
                           database=info.get("dbname"), query=query)
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError("FINEFIN_STATE_URL is not a database URL (postgresql://user@host:5432/db).") from None
+    if parsed.drivername.split("+")[0] not in ("postgresql", "postgres"):
         raise ConfigurationError(f"FINEFIN_STATE_URL must be a PostgreSQL URL, not {parsed.drivername}://…")
     return parsed.set(drivername="postgresql+psycopg")
 
