@@ -184,3 +184,33 @@ def test_retention_prunes_old_rows(state_store: Any, monkeypatch: pytest.MonkeyP
     assert result.exit_code == 0, result.output
     assert "pruned: 1 audit rows" in result.output
     assert [r.request_id for r in state_store.audit.rows(AuditQuery())] == ["req0", "req1", "req2", "req3"]
+
+
+def test_a_stuck_state_database_never_costs_the_ack(
+    semantic_layer_impl: Any, bot_settings: Any, fake_slack: Any, people: People, state_url: str, state_store: Any
+) -> None:
+    """The delivery's key row is locked by a stuck transaction: the claim gives up after the request path's bound
+    (FINEFIN_STATE_TIMEOUT_SECONDS) and the request is acked and answered without de-duplication."""
+    from slack_sdk import WebClient
+
+    from bot.app import build_app
+    from bot.state import open_state
+    from bot.state.settings import StateSettings
+
+    bounded = open_state(state_url, StateSettings(timeout_seconds=0.5), upgrade=False, on_request_path=True)
+    app = build_app(semantic_layer_impl, bot_settings, client=WebClient(token="x", base_url=fake_slack.api_url),
+                    state=bounded)
+    blocker = state_store.engine.connect()
+    try:
+        blocker.execute(text("INSERT INTO delivery_keys (key, state, owner) VALUES ('trigger_id:trig.stuck', "
+                             "'pending', 'stuck')"))  # not committed: the row stays locked
+        body = command_body(fake_slack, people.customer, "balance", trigger_id="trig.stuck")
+        started = time.perf_counter()
+        assert dispatch(app, body).status == 200
+        assert time.perf_counter() - started < 2.0
+        fake_slack.wait_calls("response")
+        assert "balance" in fake_slack.calls_to("response")[0].params["text"].lower()
+    finally:
+        blocker.rollback()
+        blocker.close()
+        bounded.close()

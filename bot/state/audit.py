@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.state.claims import days
+from bot.state.claims import days, unbounded
 from bot.state.models import COMMAND_MAX_CHARS, AuditEntry
 
 log = logging.getLogger(__name__)
@@ -113,4 +113,5 @@ class AuditLog:
 
     def prune(self, older_than_days: int) -> int:
         with self.engine.begin() as conn:
+            unbounded(conn)
             return conn.execute(delete(TABLE).where(TABLE.c.at < func.now() - days(older_than_days))).rowcount

@@ -12,6 +12,7 @@ import uuid
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     Float,
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -33,6 +35,11 @@ def seconds(n: float) -> ColumnElement[object]:
 
 def days(n: int) -> ColumnElement[object]:
     return func.make_interval(0, 0, 0, cast(literal(n), Integer))
+
+
+def unbounded(conn: Connection) -> None:
+    """Lift the request path's statement timeout for this transaction (maintenance: pruning a large table)."""
+    conn.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 class ClaimKeys:
@@ -81,4 +88,5 @@ class ClaimKeys:
         """Forget keys claimed more than `older_than_days` ago; returns how many."""
         t = self.table
         with self.engine.begin() as conn:
+            unbounded(conn)
             return conn.execute(delete(t).where(t.c.claimed_at < func.now() - days(older_than_days))).rowcount

@@ -33,6 +33,7 @@ def head() -> str | None:
 
 def _run(engine: Engine, action: str, target: str) -> None:
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may take longer than a request's bound
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         getattr(command, action)(alembic_config(conn), target)
 

@@ -22,6 +22,10 @@ class StateSettings(BaseSettings):
     delivery_key_days: int = Field(
         default=7, ge=1, description="Finished delivery keys older than this are pruned (Slack retries within minutes)."
     )
+    timeout_seconds: float = Field(
+        default=1.5, gt=0, le=10,
+        description="The bot's bound on one state query (and on connecting, at least 2 s): the 3 s ack comes first.",
+    )
     claim_timeout_seconds: float = Field(
         default=600.0, gt=0,
         description="A claim still pending after this long counts as free again: the process that held it died.",

@@ -93,14 +93,32 @@ class StateStore:
         self.engine.dispose()
 
 
-def open_state(url: str | None = None, settings: StateSettings | None = None, upgrade: bool = True) -> StateStore:
-    """Connect, and (by default) bring the schema to the newest migration first."""
+def open_state(
+    url: str | None = None,
+    settings: StateSettings | None = None,
+    upgrade: bool = True,
+    *,
+    on_request_path: bool = False,
+) -> StateStore:
+    """Connect, and (by default) bring the schema to the newest migration first.
+
+    `on_request_path`: the bot's store, used before Slack's ack. Its waits are bounded — connecting
+    (FINEFIN_STATE_TIMEOUT_SECONDS), a free pool connection, and every statement — so a slow or unreachable state
+    database fails a claim quickly (the request is then handled without de-duplication) instead of missing the ack.
+    """
     settings = settings or StateSettings()
     if url is not None:
         settings = settings.model_copy(update={"state_url": url})
     sa_url = engine_url(resolve_url(settings))
-    engine = create_engine(sa_url, pool_size=5, max_overflow=5, pool_pre_ping=True,
-                           connect_args={"connect_timeout": 10})
+    connect_args: dict[str, object] = {"connect_timeout": 10}
+    pool: dict[str, float] = {}
+    if on_request_path:
+        limit = settings.timeout_seconds
+        connect_args = {"connect_timeout": max(2, round(limit)),  # libpq's smallest
+                        "options": f"-c statement_timeout={round(limit * 1000)}"}
+        pool = {"pool_timeout": limit}
+    engine = create_engine(sa_url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args,
+                           **pool)
     try:
         if upgrade:
             migrate.upgrade(engine)
@@ -129,5 +147,5 @@ def shared_state() -> StateStore:
         key = str(get_settings().embedded_pgdata)
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = open_state(settings=settings)
+            _shared[key] = open_state(settings=settings, on_request_path=True)
         return _shared[key]
