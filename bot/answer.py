@@ -28,8 +28,8 @@ class Answer:
     files: list[FileAttachment] = field(default_factory=list)
     ok: bool = True
     request_id: str | None = None
-    # facts for the audit log, set by the assistant
-    outcome: Outcome = "answered"
+    # facts for the audit log, set by the assistant (an answer made elsewhere leaves them unset)
+    outcome: Outcome | None = None
     roles: tuple[str, ...] = ()  # the user's resolved roles
     customer_id: int | None = None  # the user's own customer id, when they are a customer
     customer_read: int | None = None  # whose data the request read (or tried to, once access was granted)

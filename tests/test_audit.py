@@ -214,3 +214,38 @@ def test_a_stuck_state_database_never_costs_the_ack(
         blocker.rollback()
         blocker.close()
         bounded.close()
+
+
+# --- the facts on the answer, without Slack -------------------------------------------------------------------
+
+
+def test_the_assistant_sets_the_audit_facts(semantic_layer_impl: Any, people: People, tmp_path: Any) -> None:
+    from tests.bot_support import make_assistant
+
+    assistant = make_assistant(semantic_layer_impl, people, tmp_path)
+    cases = [
+        (people.customer, "upcoming", "answered", ("customer",), people.customer_id, people.customer_id),
+        (people.customer, "watchlist", "refused", ("customer",), people.customer_id, None),
+        (people.advisor, f"balance {people.red_customer_id}", "answered", ("advisor",), None, people.red_customer_id),
+        (people.advisor, "balance #abc", "refused", ("advisor",), None, None),  # not a customer id: nothing read
+        (people.advisor, "watchlist", "answered", ("advisor",), None, None),  # aggregates: no one customer
+        (people.director, "nonsense", "refused", ("director",), None, None),
+        ("UNOBODY", "balance", "refused", (), None, None),
+    ]
+    for user, command, outcome, roles, customer_id, read in cases:
+        answer = assistant.answer(user, command)
+        assert (answer.outcome, answer.roles, answer.customer_id, answer.customer_read) == (
+            outcome, roles, customer_id, read), (user, command, answer.text)
+
+
+def test_outcome_and_fields_of_answers_made_elsewhere() -> None:
+    from bot.answer import Answer
+    from bot.audit_trail import _field, finish_request, outcome_of
+
+    busy = Answer(text="busy", blocks=[], ok=False)
+    assert outcome_of(busy, delivered=True) == "error" and outcome_of(Answer("x", []), True) == "answered"
+    assert outcome_of(Answer("x", [], outcome="refused", ok=False), True) == "refused"
+    assert outcome_of(Answer("x", [], outcome="answered"), delivered=False) == "error"
+    action = {"type": "block_actions", "team": {"id": "T9"}, "user": {"id": "U9"}}
+    assert (_field(action, "team"), _field(action, "user")) == ("T9", "U9")
+    finish_request({}, {"user_id": "U1"}, busy, delivered=True)  # no claim in the context: logged, no error
