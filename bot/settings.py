@@ -54,7 +54,20 @@ class BotSettings(BaseSettings):
     director_channel: str | None = Field(default=None, description="Channel ID of the directors' monthly digest.")
     alerts_channel: str | None = Field(default=None, description="Channel ID for operational alerts.")
     directory_file: Path | None = Field(
-        default=None, description="Local user directory (JSON) replacing users.info; console mode and demo."
+        default=None,
+        description="Local user directory (JSON) replacing users.info: console mode and demo only; the Slack modes "
+        "refuse to start with it unless FINEFIN_DEV_DIRECTORY=true.",
+    )
+    dev_directory: bool = Field(
+        default=False, description="Development only: let HTTP / Socket Mode use FINEFIN_DIRECTORY_FILE."
+    )
+    allow_guests: bool = Field(
+        default=False,
+        description="Let Slack guests (multi- and single-channel) see customer data; by default they are refused.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=10 * 1024 * 1024,
+        description="HTTP mode: larger request bodies are refused (413) before they are read whole.",
     )
     freshness_sla_hours: float | None = Field(
         default=None, gt=0, description="Warn when the last load is older; unset: the semantic layer's SLA."

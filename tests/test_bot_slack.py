@@ -317,7 +317,8 @@ def test_http_mode_factory_builds_from_settings(
         fake_slack.reset()
         calls_before = len(require_double(semantic_layer_impl).calls)
         handler = create_asgi_app()
-        assert isinstance(handler, ThreadedSlackRequestHandler) and handler.path == "/slack/events"
+        bolt = handler.app  # behind bot.http_guard (body limit, /healthz, /readyz)
+        assert isinstance(bolt, ThreadedSlackRequestHandler) and bolt.path == "/slack/events"
         assert fake_slack.calls_to("auth.test")
         assert ("freshness", ()) in semantic_layer_impl.calls[calls_before:]  # warmed at start
         monkeypatch.delenv("SLACK_SIGNING_SECRET")
