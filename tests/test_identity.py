@@ -227,3 +227,16 @@ def test_console_mode_keeps_the_directory_file(semantic_layer_impl: Any, people:
     assistant = make_assistant(semantic_layer_impl, people, tmp_path)
     assert assistant.answer(people.customer, "balance").ok
     assert assistant.answer(people.advisor, "watchlist").ok
+
+
+def test_manifest_subscribes_to_every_event_the_app_handles() -> None:
+    """The listeners for these events are exercised above; Slack sends them only if the manifest asks."""
+    from pathlib import Path
+
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "slack" / "manifest.yml").read_text())
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_home_opened", "user_change", "tokens_revoked", "app_uninstalled"} <= events
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert "chat:write.public" not in manifest["oauth_config"]["scopes"]["bot"]  # README: invite the bot to post
