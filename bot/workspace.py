@@ -80,6 +80,13 @@ def _event_type(body: dict[str, Any]) -> str | None:
 
 
 def workspace_middleware(workspace: InstalledWorkspace) -> Callable[..., BoltResponse | None]:
+    """The middleware; asks `auth.test` now, at start, so the first request's ack does not wait for it (if Slack
+    cannot be reached yet, the first request asks again)."""
+    try:
+        workspace.get()
+    except Exception:
+        log.warning("auth.test failed at start; will ask again on the first request", exc_info=True)
+
     def middleware(
         req: BoltRequest, context: Any, body: dict[str, Any], next: Callable[[], BoltResponse]
     ) -> BoltResponse | None:

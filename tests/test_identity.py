@@ -92,19 +92,17 @@ def test_installation_rules() -> None:
     assert org_wide.refuses("T7", "E1") is None and org_wide.refuses("T7", "E2") and org_wide.refuses("T7", None)
 
 
-def test_auth_test_failing_refuses_politely(bolt_app: Any, fake_slack: Any, people: People) -> None:
-    from slack_sdk import WebClient
-
-    from bot.app import build_app
-    from tests.bot_support import settings_for as s_for
-
-    app = build_app(
-        __import__("tests.bot_support", fromlist=["build_double"]).build_double(), s_for(people),
-        client=WebClient(token="xoxb-test", base_url=fake_slack.api_url),
-    )
+def test_after_uninstall_a_failing_auth_test_refuses_politely(
+    bolt_app: Any, fake_slack: Any, people: People
+) -> None:
+    """The installation is forgotten on app_uninstalled; auth.test now fails (token gone): nobody is answered."""
+    body, headers = _event({"type": "app_uninstalled"}, "EvUninstall")
+    assert dispatch(bolt_app, body, headers).status == 200
     fake_slack.error_for("auth.test", "invalid_auth")
-    resp = dispatch(app, _command(fake_slack, people.customer, "balance"))
+    resp = dispatch(bolt_app, _command(fake_slack, people.customer, "balance"))
     assert resp.status == 200 and "cannot check where this request comes from" in resp.body
+    time.sleep(0.3)
+    assert not fake_slack.calls_to("response")
 
 
 # --- who the user is ----------------------------------------------------------------------------------------------
