@@ -117,6 +117,40 @@ class DirectoryFileLookup:
         return set()
 
 
+class Revocations(Protocol):
+    """Identity changes shared by every process (web processes, answer workers, machines).
+
+    `user_change` reaches one web process, while each process (and each answer worker process) caches identities of
+    its own. The listener records the change here; every resolver asks, on a cache hit, whether its entry predates a
+    change, and re-resolves if so. `user_id=None` means everyone (tokens revoked, app uninstalled). Times are epoch
+    seconds. A PostgreSQL implementation belongs to the state database (a table `identity_revocations(user_id text
+    primary key, revoked_at timestamptz)`, `'*'` for everyone: an upsert, and one indexed lookup per cache hit).
+    """
+
+    def revoke(self, user_id: str | None) -> None: ...
+
+    def revoked_since(self, user_id: str, since: float) -> bool: ...
+
+
+class LocalRevocations:
+    """In-process Revocations (one process, and the tests' model of the shared one)."""
+
+    EVERYONE = "*"
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._at: dict[str, float] = {}
+
+    def revoke(self, user_id: str | None) -> None:
+        with self._lock:
+            self._at[user_id or self.EVERYONE] = self.clock()
+
+    def revoked_since(self, user_id: str, since: float) -> bool:
+        with self._lock:
+            return any(self._at.get(key, float("-inf")) >= since for key in (user_id, self.EVERYONE))
+
+
 class StaffRoleUnknown(Exception):
     """The user-group lookup failed: whether this user is staff cannot be told right now."""
 
@@ -125,14 +159,17 @@ class IdentityResolver:
     """Thread-safe TTL cache in front of a UserLookup and the semantic layer's customer_by_email."""
 
     def __init__(
-        self, lookup: UserLookup, sl: SemanticLayer, settings: BotSettings, clock: Callable[[], float] = time.monotonic
+        self, lookup: UserLookup, sl: SemanticLayer, settings: BotSettings, clock: Callable[[], float] = time.monotonic,
+        revocations: Revocations | None = None, wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.lookup = lookup
         self.sl = sl
         self.settings = settings
         self.clock = clock
+        self.revocations = revocations
+        self.wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, Identity]] = {}
+        self._cache: dict[str, tuple[float, Identity, float]] = {}  # (monotonic stamp, identity, wall-clock stamp)
         self._groups: dict[str, tuple[float, set[str]]] = {}
 
     def _fresh(self, stamp: float) -> bool:
@@ -142,6 +179,8 @@ class IdentityResolver:
         """Drop one user's cached identity (their profile changed: deactivated, email, guest status)."""
         with self._lock:
             dropped = self._cache.pop(user_id, None)
+        if self.revocations is not None:
+            self.revocations.revoke(user_id)
         log.info("identity cache: %s dropped (%s)", user_id, "was cached" if dropped else "not cached")
 
     def forget_all(self) -> None:
@@ -150,6 +189,8 @@ class IdentityResolver:
             n = len(self._cache)
             self._cache.clear()
             self._groups.clear()
+        if self.revocations is not None:
+            self.revocations.revoke(None)
         log.warning("identity cache cleared (%d identities)", n)
 
     def _members(self, group_id: str | None) -> set[str]:
@@ -180,13 +221,24 @@ class IdentityResolver:
     def resolve(self, user_id: str) -> Identity:
         with self._lock:
             hit = self._cache.get(user_id)
-            if hit and self._fresh(hit[0]):
-                return hit[1]
+        if hit and self._fresh(hit[0]) and not self._revoked(user_id, hit[2]):
+            return hit[1]
+        stamp = self.wall_clock()
         identity, complete = self._resolve(user_id)
         if complete:  # a degraded answer (group lookup failed) is not cached: the next request tries again
             with self._lock:
-                self._cache[user_id] = (self.clock(), identity)
+                self._cache[user_id] = (self.clock(), identity, stamp)
         return identity
+
+    def _revoked(self, user_id: str, since: float) -> bool:
+        """Changed in another process since it was cached? When that cannot be told, assume so (ask Slack again)."""
+        if self.revocations is None:
+            return False
+        try:
+            return self.revocations.revoked_since(user_id, since)
+        except Exception:
+            log.warning("identity revocations unavailable; %s looked up again", user_id, exc_info=True)
+            return True
 
     def _resolve(self, user_id: str) -> tuple[Identity, bool]:
         user = self.lookup.lookup(user_id)

@@ -238,3 +238,26 @@ def test_manifest_subscribes_to_every_event_the_app_handles() -> None:
     assert {"app_home_opened", "user_change", "tokens_revoked", "app_uninstalled"} <= events
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert "chat:write.public" not in manifest["oauth_config"]["scopes"]["bot"]  # README: invite the bot to post
+
+
+def test_a_change_seen_by_one_process_reaches_the_others(semantic_layer_impl: Any, people: People,
+                                                          tmp_path: Any) -> None:
+    """Two resolvers (two processes) share the revocations: user_change in one drops the other's cached identity."""
+    from bot.identity import DirectoryFileLookup, IdentityResolver, LocalRevocations
+
+    directory = write_directory(tmp_path / "directory.json", semantic_layer_impl, people)
+    shared = LocalRevocations()
+    settings = settings_for(people, identity_cache_seconds=3600)
+    first, second = (IdentityResolver(DirectoryFileLookup(directory), semantic_layer_impl, settings,
+                                      revocations=shared) for _ in range(2))
+    assert first.resolve(people.customer).customer is not None
+    assert second.resolve(people.customer).customer is not None
+    entries = json.loads(directory.read_text())
+    entries[people.customer]["deleted"] = True
+    directory.write_text(json.dumps(entries))
+    for resolver in (first, second):  # both re-read their lookup only when told
+        resolver.lookup = DirectoryFileLookup(directory)
+    assert second.resolve(people.customer).customer is not None  # cached: nobody said anything yet
+    first.forget(people.customer)  # the user_change event reached the first process only
+    assert not second.resolve(people.customer).known
+    assert not first.resolve(people.customer).known
