@@ -332,7 +332,7 @@ class Assistant:
         definition = self.sl.define(name)
         fresh = self.freshness()
         return Answer(
-            text=f"{slack_text(definition.label)}: {slack_text(definition.definition)}",
+            text=f"{slack_text(definition.label)}: {bk.governed(definition.definition)}",
             blocks=bk.define_blocks(definition, fresh),
             data=definition,
         )

@@ -42,8 +42,15 @@ REASON_LABELS = {
 
 
 def esc(text: object) -> str:
-    """A value from data or users, made inert for mrkdwn: `bot.escape.slack_text` (kept as the short local name)."""
-    return slack_text(text)
+    """A value from data or users, made inert for mrkdwn: `bot.escape.slack_text` (kept as the short local name),
+    bounded by what a section holds (lists cut their lines shorter)."""
+    return slack_text(text, MAX_SECTION_CHARS)
+
+
+def governed(text: object) -> str:
+    """Metric metadata from the governed dbt YAML and the semantic layer (reviewed like code): its own `code` and
+    emphasis are kept; `&`, `<`, `>` are still escaped, so it cannot ping or link."""
+    return slack_text(text, MAX_SECTION_CHARS, markup=True)
 
 
 def pct(value: Decimal | None) -> str:
@@ -328,8 +335,8 @@ def define_blocks(definition: MetricDefinition, freshness: Freshness) -> list[Bl
         [
             header(f"{esc(definition.label)} ({esc(definition.name)})"),
             section(
-                f"{esc(definition.description)}\n*Type:* {esc(definition.metric_type)}\n"
-                f"*Definition:* {esc(definition.definition)}"
+                f"{governed(definition.description)}\n*Type:* {esc(definition.metric_type)}\n"
+                f"*Definition:* {governed(definition.definition)}"
             ),
             *freshness_blocks(freshness),
         ]
@@ -340,7 +347,7 @@ def digest_blocks(
     growth: MonthlyGrowth, tiers: TierBreakdown, definitions: Sequence[MetricDefinition], freshness: Freshness
 ) -> list[Block]:
     """The directors' monthly digest: growth, tiers, the definitions of the metrics it shows, freshness."""
-    defs = [f"• *{esc(d.label)}* (`{esc(d.name)}`): {esc(d.definition)}" for d in definitions]
+    defs = [f"• *{esc(d.label)}* (`{esc(d.name)}`): {governed(d.definition)}" for d in definitions]
     return message(
         [
             header(f"Monthly digest {growth.month}"),

@@ -74,8 +74,10 @@ def _hostile_double() -> Any:
         tuple(TransactionsMonthRow(r.month, f"{r.transaction_type}<!channel>", r.transaction_count,
                                    r.transaction_volume) for r in sl.tpm.rows),
     )
+    # metric metadata is governed (dbt YAML): its `code` formatting is kept, but no mention or link survives
     sl.definitions = {
-        name: MetricDefinition(name, f"{d.label} <@U123>", f"{CAMILLE}", "simple ~x", f"{MENTION} sum _of_ fees")
+        name: MetricDefinition(name, f"{d.label} <@U123> _x", "<!channel> & <https://evil.example|x> `col`",
+                               "simple ~x", "<@U123> sum of `fee_amount` <#C0GENERAL>")
         for name, d in sl.definitions.items()
     }
     return sl
