@@ -29,7 +29,7 @@ import psycopg
 import yaml
 from pypdf import PdfReader
 
-from bot.blocks import esc, money
+from bot.blocks import esc, governed, money
 from bot.money import money_column
 from bot.settings import BotSettings
 from finefin.config import DBT_PROJECT_DIR
@@ -703,7 +703,7 @@ def test_director_define_revenue_is_the_governed_definition(
         if ms["name"] == metric["type_params"]["measure"]
     )
     assert lines[0] == f"{metric['label']} (revenue)"
-    assert lines[1] == esc(" ".join(metric["description"].split()))
+    assert lines[1] == governed(" ".join(metric["description"].split()))  # governed YAML: its `code` kept
     assert lines[2] == f"*Type:* {metric['type']}"
     assert lines[3].startswith(f"*Definition:* {measure['agg']} of `{measure['expr']}` over `")
     assert "`fee`" in lines[1] and "`interest_charge`" in lines[1]
