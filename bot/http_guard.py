@@ -6,7 +6,8 @@ Slack's payloads are a few kilobytes, so a body over `FINEFIN_MAX_BODY_BYTES` (6
 short 4xx here, before any signature check or listener runs:
 
 - a missing or non-numeric `X-Slack-Request-Timestamp` -> 401 (the request cannot be verified);
-- a body that is not UTF-8, or a form / JSON body that does not parse -> 400.
+- a body that is not UTF-8, or a form / JSON body that does not parse into an object -> 400 (Bolt parses the body
+  before it checks the signature, so these come from anyone).
 
 `/healthz` answers 200 while the process serves requests. `/readyz` runs the readiness checks (the semantic layer
 answers `freshness()`, the state database if one is configured: any callable returning a dict of facts, raising
@@ -192,15 +193,17 @@ def _refusal(headers: Mapping[str, str], body: bytes) -> tuple[int, str] | None:
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         if ctype == "application/json":
-            json.loads(text)
+            parsed: object = json.loads(text)
         elif ctype == "application/x-www-form-urlencoded" or not ctype:
             form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
-            if "payload" in form:  # interactivity: the form carries one JSON field
-                json.loads(form["payload"])
+            # interactivity: the form carries one JSON field
+            parsed = json.loads(form["payload"]) if "payload" in form else form
         else:
             return 400, f"unsupported content type {ctype[:60]}"
     except ValueError:
         return 400, "malformed body"
+    if not isinstance(parsed, dict):  # Bolt parses the body before verifying it, and expects an object
+        return 400, "body is not an object"
     return None
 
 

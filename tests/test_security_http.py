@@ -154,6 +154,8 @@ def _signed(body: bytes, ctype: str = "application/x-www-form-urlencoded") -> di
         ("body not utf-8", 400),
         ("json malformed", 400),
         ("form payload malformed", 400),
+        ("json not an object", 400),
+        ("form payload not an object", 400),
         ("content-length not a number", 400),
         ("bad signature", 401),
     ],
@@ -173,6 +175,12 @@ def test_malformed_requests_get_4xx_never_500(
     elif case == "json malformed":
         body = b'{"type": "event_callback", '
         headers = _signed(body, "application/json")
+    elif case == "json not an object":
+        body = b"[]"
+        headers = _signed(body, "application/json")
+    elif case == "form payload not an object":
+        body = b"payload=null"
+        headers = _signed(body)
     elif case == "form payload malformed":
         body = b"payload=%7B%22type%22%3A"
         headers = _signed(body)
@@ -205,10 +213,13 @@ def test_a_signed_command_still_goes_through(
     assert post["response_type"] == "ephemeral" and "Current balance" in json.dumps(post["blocks"])
 
 
-def test_without_the_guard_bolt_answers_malformed_timestamps_with_a_500(bolt_app: Any, fake_slack: Any,
-                                                                         people: People) -> None:
-    """Why the guard exists: the bare Bolt ASGI handler turns a non-numeric timestamp into a 500."""
+def test_without_the_guard_bolt_answers_malformed_requests_with_a_500(bolt_app: Any, fake_slack: Any,
+                                                                       people: People) -> None:
+    """Why the guard exists: the bare Bolt ASGI handler turns a non-numeric timestamp, or an unsigned JSON body that
+    is not an object, into a 500."""
     for srv in _serve(asgi_app(bolt_app)):
         body = command_body(fake_slack, people.customer, "balance").encode()
         headers = {**_signed(body), "x-slack-request-timestamp": "soon"}
         assert _request(srv, "POST", EVENTS_PATH, body, headers)[0] == 500
+        unsigned = {"content-type": "application/json", "x-slack-request-timestamp": "1"}
+        assert _request(srv, "POST", EVENTS_PATH, b"[]", unsigned)[0] == 500
