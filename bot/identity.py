@@ -76,7 +76,7 @@ class SlackUserLookup:
             email=profile.get("email") or None,
             name=profile.get("display_name") or profile.get("real_name") or user.get("name"),
             email_verified=user.get("is_email_confirmed") is True,  # missing is not confirmed
-            active=not (user.get("deleted") or user.get("is_bot") or user_id == "USLACKBOT"),
+            active=not (user.get("deleted") or user.get("is_bot") or user.get("is_app_user") or user_id == "USLACKBOT"),
             guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
         )
 

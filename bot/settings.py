@@ -72,7 +72,11 @@ class BotSettings(BaseSettings):
     freshness_sla_hours: float | None = Field(
         default=None, gt=0, description="Warn when the last load is older; unset: the semantic layer's SLA."
     )
-    identity_cache_seconds: float = Field(default=300.0, ge=0, description="TTL of user → role/customer lookups.")
+    identity_cache_seconds: float = Field(
+        default=60.0, ge=0,
+        description="TTL of user → role/customer lookups: the longest a profile change (deactivation, guest, email) "
+        "can go unnoticed by a process the user_change event did not reach.",
+    )
     list_limit: int = Field(default=15, ge=1, le=40, description="Rows shown in Slack before a list is truncated.")
     bank_name: str = Field(default="FineFinance", min_length=1, description="Bank name printed on statements.")
     bank_address: str = Field(

@@ -135,7 +135,7 @@ def test_guests_get_no_customer_data_unless_allowed(
     assert "Watchlist" in _answer_text(allowed, fake_slack, people.advisor, "watchlist")
 
 
-@pytest.mark.parametrize("flag", ["deleted", "is_bot"])
+@pytest.mark.parametrize("flag", ["deleted", "is_bot", "is_app_user"])
 def test_deactivated_users_and_bots_are_refused_staff_included(
     bolt_app: Any, fake_slack: Any, people: People, flag: str
 ) -> None:
