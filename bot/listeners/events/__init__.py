@@ -7,6 +7,6 @@ from bot.listeners.events.identity_changes import make_forget_all, make_user_cha
 
 def register(app: App, assistant: Assistant) -> None:
     app.event("app_home_opened")(make_app_home_opened(assistant))
-    app.event("user_change")(make_user_change(assistant.resolver))
-    app.event("tokens_revoked")(make_forget_all(assistant.resolver))
-    app.event("app_uninstalled")(make_forget_all(assistant.resolver))
+    app.event("user_change")(make_user_change(assistant.resolver.forget))
+    app.event("tokens_revoked")(make_forget_all(assistant.resolver.forget_all))
+    app.event("app_uninstalled")(make_forget_all(assistant.resolver.forget_all))
