@@ -13,10 +13,11 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.assistant import Assistant
 from bot.dedupe import dedupe_middleware
-from bot.identity import DirectoryFileLookup, IdentityResolver, SlackUserLookup, UserLookup
+from bot.identity import IdentityResolver, UserLookup, user_lookup
 from bot.listeners import register_listeners
 from bot.settings import BotSettings
 from bot.state import StateStore, shared_state
+from bot.workspace import InstalledWorkspace, workspace_middleware
 from finefin.errors import ConfigurationError
 from semantic_layer.api import SemanticLayer
 
@@ -84,9 +85,9 @@ def build_app(
     )
     sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
     warm(sl)
-    if lookup is None:
-        lookup = DirectoryFileLookup(settings.directory_file) if settings.directory_file else SlackUserLookup(client)
+    lookup = lookup or user_lookup(settings, client)  # the directory file: only with FINEFIN_DEV_DIRECTORY
     assistant = Assistant(sl, settings, IdentityResolver(lookup, sl, settings))
+    app.use(workspace_middleware(InstalledWorkspace(client)))  # the installed workspace only (auth.test)
     app.use(dedupe_middleware(state.deliveries, state.audit))  # retries de-duplicated across processes
     register_listeners(app, assistant)
     return app

@@ -19,6 +19,7 @@ from bot import charts, files
 from bot import statement_pdf as statements
 from bot.access import Capability, Identity, Role, allowed
 from bot.answer import Answer, Outcome
+from bot.escape import slack_text
 from bot.identity import IdentityResolver
 from bot.money import money_column
 from bot.settings import BotSettings
@@ -84,7 +85,7 @@ def parse(text: str) -> Request:
         return Request(Capability.HELP, ())
     name, args = words[0].lower(), tuple(words[1:])
     if name not in SUBCOMMANDS:
-        raise BotUsageError(f"I don't know “{bk.truncate(words[0], 30)}”. Try `/finefin help`.")
+        raise BotUsageError(f"I don't know “{slack_text(words[0], 30)}”. Try `/finefin help`.")
     cap = Capability(name)
     if cap is Capability.OWN_BALANCE and args:
         cap = Capability.CUSTOMER_BALANCE
@@ -162,10 +163,13 @@ class Assistant:
             result = self.answer_for(identity, text, facts)
         except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
             log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
-            blocks = bk.error_blocks(str(exc))
+            # a semantic layer message may quote the user's words: escaped whole (the bot's own messages escape
+            # the quoted words where they are built, and keep their formatting)
+            shown = slack_text(str(exc)) if isinstance(exc, SemanticLayerError) else str(exc)
+            blocks = bk.error_blocks(shown)
             if isinstance(exc, UnknownCustomerError):  # maybe too new for the last load: say how old the data is
                 blocks += self._freshness_or_nothing()
-            result, outcome = Answer(text=str(exc), blocks=blocks, ok=False), "refused"
+            result, outcome = Answer(text=shown, blocks=blocks, ok=False), "refused"
         except Exception:
             log.exception("request %s from %s failed; text=%r", request_id, user_id, text[:200])
             msg = f"Sorry, something went wrong on our side. Please try again later (reference {request_id})."
@@ -256,8 +260,8 @@ class Assistant:
         balance = self.sl.balance(customer_id)
         return self._balance_answer(
             balance,
-            f"{profile.full_name}: current balance {bk.money(balance.total)} (as of {balance.as_of})",
-            f"{profile.full_name} (#{customer_id}, {profile.tier})",
+            f"{slack_text(profile.full_name)}: current balance {bk.money(balance.total)} (as of {balance.as_of})",
+            f"{slack_text(profile.full_name)} (#{customer_id}, {slack_text(profile.tier)})",
         )
 
     def _upcoming(self, identity: Identity, args: tuple[str, ...]) -> Answer:
@@ -350,7 +354,7 @@ class Assistant:
     def _tiers(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         tiers = self.sl.customers_per_tier(None)
         fresh = self.freshness()
-        summary = ", ".join(f"{t.tier} {t.customers}" for t in tiers.tiers)
+        summary = ", ".join(f"{slack_text(t.tier)} {t.customers}" for t in tiers.tiers)
         return Answer(
             text=f"Customers per tier {tiers.month}: {summary}", blocks=bk.tiers_blocks(tiers, fresh), data=tiers
         )
@@ -370,7 +374,7 @@ class Assistant:
         definition = self.sl.define(name)
         fresh = self.freshness()
         return Answer(
-            text=f"{definition.label}: {definition.definition}",
+            text=f"{slack_text(definition.label)}: {bk.governed(definition.definition)}",
             blocks=bk.define_blocks(definition, fresh),
             data=definition,
         )

@@ -85,8 +85,10 @@ def ask(
 @bot_app.command("socket")
 def socket_mode() -> None:
     """Run the bot over Socket Mode (the Procfile's worker). Needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN."""
+    from bot.logs import configure_logging
     from bot.server import run_socket_mode
 
+    configure_logging()
     try:
         run_socket_mode(sl=_semantic_layer())
     except FinefinError as exc:
@@ -100,8 +102,10 @@ def http_mode(
 ) -> None:
     """Serve Slack's requests over HTTP (the Procfile's web). On /slack/events under uvicorn; needs
     SLACK_SIGNING_SECRET."""
+    from bot.logs import configure_logging
     from bot.server import run_http
 
+    configure_logging()
     run_http(host, port)
 
 

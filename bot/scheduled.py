@@ -19,7 +19,8 @@ from bot import blocks as bk
 from bot import charts
 from bot.answer import Answer
 from bot.assistant import watchlist_answer
-from bot.delivery import open_dm, upload_files
+from bot.delivery import fallback_text, open_dm, upload_files
+from bot.escape import slack_text
 from bot.settings import BotSettings
 from finefin.errors import ConfigurationError, FinefinError
 from semantic_layer.api import SemanticLayer
@@ -89,7 +90,9 @@ def _post(
         report.skipped.append(target)
         return
     try:
-        client.chat_postMessage(channel=channel, text=answer.text, blocks=answer.blocks, unfurl_links=False)
+        client.chat_postMessage(
+            channel=channel, text=fallback_text(answer.text), blocks=answer.blocks, unfurl_links=False
+        )
         if answer.files:
             upload_files(client, channel, answer.files)
     except (SlackApiError, SlackClientError, OSError) as exc:
@@ -197,7 +200,9 @@ def post_alert(client: Any, settings: BotSettings, text: str) -> None:
     """An operational alert (e.g. from a DAG's failure callback) to FINEFIN_ALERTS_CHANNEL. Raises on failure."""
     if not settings.alerts_channel:
         raise ConfigurationError("FINEFIN_ALERTS_CHANNEL is not set.")
-    answer = Answer(text=text, blocks=[bk.section(f":rotating_light: {bk.esc(text)}")])
+    # the alert text carries exception messages (data, paths, user input): escaped, its lines kept
+    shown = slack_text(text, bk.MAX_SECTION_CHARS - 20, multiline=True)
+    answer = Answer(text=shown, blocks=[bk.section(f":rotating_light: {shown}")])
     report = PostReport()
     _post(client, settings.alerts_channel, answer, "alert", report)
     if report.failed:

@@ -134,7 +134,7 @@ def test_demo_staff_count_in_console_mode_only(
 
     directory = write_directory(tmp_path / "slack_directory.json", semantic_layer_impl, people)
     write_demo_staff(directory, advisors=[people.advisor], directors=[people.director])
-    settings = settings_for(people, advisors=[], directors=[], directory_file=directory)
+    settings = settings_for(people, advisors=[], directors=[], directory_file=directory, dev_directory=True)
     console = console_assistant(semantic_layer_impl, settings, directory)
     assert console.answer(people.advisor, "watchlist").ok and console.answer(people.director, "growth").ok
     assert not console.answer(people.customer, "watchlist").ok
