@@ -15,6 +15,7 @@ from bot.assistant import Assistant
 from bot.dedupe import SeenKeys, dedupe_middleware
 from bot.identity import DirectoryFileLookup, IdentityResolver, SlackUserLookup, UserLookup
 from bot.listeners import register_listeners
+from bot.runtime import AnswerRuntime, InProcessAnswers
 from bot.settings import BotSettings
 from finefin.errors import ConfigurationError
 from semantic_layer.api import SemanticLayer
@@ -64,22 +65,45 @@ def warm(sl: SemanticLayer) -> None:
     log.info("semantic layer warm; last load %s (stale=%s)", fresh.last_load_at, fresh.is_stale)
 
 
+def build_assistant(
+    sl: SemanticLayer, settings: BotSettings, client: WebClient, lookup: UserLookup | None = None
+) -> Assistant:
+    """The Assistant over a warm, serialized semantic layer; users from Slack (users.info) or the directory file.
+
+    Built once per answer worker process (bot/runtime_worker.py), or in the web process when it answers in-process.
+    """
+    sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
+    warm(sl)
+    if lookup is None:
+        lookup = DirectoryFileLookup(settings.directory_file) if settings.directory_file else SlackUserLookup(client)
+    return Assistant(sl, settings, IdentityResolver(lookup, sl, settings))
+
+
 def build_app(
-    sl: SemanticLayer, settings: BotSettings, client: WebClient | None = None, lookup: UserLookup | None = None
+    sl: SemanticLayer | None,
+    settings: BotSettings,
+    client: WebClient | None = None,
+    lookup: UserLookup | None = None,
+    answers: AnswerRuntime | None = None,
 ) -> App:
+    """The Bolt App of the web (or Socket Mode) process: it only acks and hands the work to `answers`.
+
+    `answers` None: an in-process runtime over `sl` (threads; tests and FINEFIN_ANSWER_WORKERS=0). Listeners run
+    before the response is sent (`process_before_response=True`): they do nothing but parse, queue and ack, so no
+    Bolt executor thread (and no 10 ms polling for the ack) sits between the request and its response.
+    """
     if not settings.slack_signing_secret and not settings.slack_app_token:
         raise ConfigurationError("Set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).")
     client = client or make_client(settings)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-unused",
-        process_before_response=False,
+        process_before_response=True,
     )
-    sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
-    warm(sl)
-    if lookup is None:
-        lookup = DirectoryFileLookup(settings.directory_file) if settings.directory_file else SlackUserLookup(client)
-    assistant = Assistant(sl, settings, IdentityResolver(lookup, sl, settings))
+    if answers is None:
+        if sl is None:
+            raise ConfigurationError("build_app needs a semantic layer or an answer runtime.")
+        answers = InProcessAnswers(build_assistant(sl, settings, client, lookup))
     app.use(dedupe_middleware(SeenKeys()))
-    register_listeners(app, assistant)
+    register_listeners(app, answers)
     return app

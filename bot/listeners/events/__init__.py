@@ -1,8 +1,8 @@
 from slack_bolt import App
 
-from bot.assistant import Assistant
 from bot.listeners.events.app_home_opened import make_app_home_opened
+from bot.runtime import AnswerRuntime
 
 
-def register(app: App, assistant: Assistant) -> None:
-    app.event("app_home_opened")(make_app_home_opened(assistant))
+def register(app: App, answers: AnswerRuntime) -> None:
+    app.event("app_home_opened")(make_app_home_opened(answers))
