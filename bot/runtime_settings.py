@@ -14,7 +14,8 @@ def default_workers() -> int:
 
 
 class RuntimeSettings(BaseSettings):
-    """`FINEFIN_ANSWER_WORKERS`, `FINEFIN_MAX_PENDING`, `FINEFIN_DELIVERY_THREADS`, `FINEFIN_WARMUP_SECONDS`."""
+    """`FINEFIN_ANSWER_WORKERS`, `FINEFIN_MAX_PENDING`, `FINEFIN_ANSWER_WORKER_NICE`, `FINEFIN_DELIVERY_THREADS`,
+    `FINEFIN_WARMUP_SECONDS`."""
 
     model_config = SettingsConfigDict(env_prefix="FINEFIN_", extra="ignore")
 
@@ -24,6 +25,10 @@ class RuntimeSettings(BaseSettings):
     )
     max_pending: int = Field(
         default=200, ge=1, description="Requests accepted but not yet answered, per web process; beyond: 'busy'."
+    )
+    answer_worker_nice: int = Field(
+        default=10, ge=0, le=19,
+        description="Niceness added to the answer workers, so the acks of the web process get the CPU first.",
     )
     delivery_threads: int = Field(default=8, ge=1, le=64, description="Threads posting answers to Slack.")
     warmup_seconds: float = Field(

@@ -55,6 +55,7 @@ class WorkerConfig:
     semantic_layer: str = DEFAULT_SEMANTIC_LAYER
     warm: bool = True
     log_level: int = logging.INFO
+    nice: int = 10  # added to the workers' scheduling niceness: the web process's acks go first on a busy CPU
 
 
 _assistant: Any = None
@@ -85,6 +86,8 @@ def init_worker(config: WorkerConfig, status_dir: str | None = None) -> None:
     """
     global _assistant, _status
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the web process, which then stops its workers
+    if config.nice > 0:
+        os.nice(config.nice)
     if status_dir is not None:
         _status = Path(status_dir) / str(os.getpid())
         _mark("")

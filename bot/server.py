@@ -64,7 +64,9 @@ def answer_runtime(settings: BotSettings, runtime: RuntimeSettings | None = None
     runtime = runtime or get_runtime_settings()
     if runtime.answer_workers == 0:
         return None
-    answers = ProcessAnswers(WorkerConfig(settings, semantic_layer), runtime.answer_workers,
+    config = WorkerConfig(settings, semantic_layer, log_level=logging.getLogger().getEffectiveLevel(),
+                          nice=runtime.answer_worker_nice)
+    answers = ProcessAnswers(config, runtime.answer_workers,
                              max_pending=runtime.max_pending, delivery_threads=runtime.delivery_threads)
     if not answers.wait_ready(runtime.warmup_seconds):
         log.warning("answer workers not all warm after %.0f s; serving anyway", runtime.warmup_seconds)
