@@ -132,16 +132,55 @@ class Client:
             s.answer = (min(ats) - s.sent_at) if ats else None
 
 
-def fire_all(url: str, prepared: list[tuple[str, str, str]]) -> list[Sample]:
+def raw_request(url: str, body: str) -> bytes:
+    """The whole signed HTTP/1.1 request, built before the barrier: the load generator does no work while timed."""
+    rest = url.split("://", 1)[1]
+    hostport, path = rest.split("/", 1)
+    data = body.encode()
+    headers = {**sign(body, secret=SECRET), "host": hostport, "content-length": str(len(data)), "connection": "close"}
+    head = f"POST /{path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    return head.encode() + data
+
+
+def post_raw(label: str, url: str, request: bytes, path: str, barrier: threading.Barrier) -> Sample:
+    """One request on a raw socket (urllib's Python overhead per request would be measured as ack latency)."""
+    host, port = url.split("://", 1)[1].split("/", 1)[0].split(":")
+    barrier.wait()
+    sent = time.monotonic()
+    chunks: list[bytes] = []
+    try:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            sock.sendall(request)
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+                if b"\r\n\r\n" in b"".join(chunks):
+                    head, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    if len(rest) >= length:
+                        break
+        acked = time.monotonic() - sent
+        response = b"".join(chunks)
+        status = int(response.split(b" ", 2)[1])
+    except (OSError, ValueError, IndexError):
+        acked, response, status = time.monotonic() - sent, b"", 0
+    sample = Sample(label, status, acked, "", path, sent)
+    sample.busy = b"busy" in response
+    return sample
+
+
+def fire_all(urls: list[str], prepared: list[tuple[str, str, str]]) -> list[Sample]:
     """In a process of its own (the load generator must not share a GIL with the fake Slack): one thread per
-    request, released together by a barrier. time.monotonic() is system-wide, so the bench process can subtract."""
-    client = Client(None, url)  # type: ignore[arg-type]  # posting needs no fake
+    request, released together by a barrier, spread round-robin over the web instances. time.monotonic() is
+    system-wide, so the bench process can subtract."""
+    requests = [(label, urls[i % len(urls)], raw_request(urls[i % len(urls)], body), path)
+                for i, (label, body, path) in enumerate(prepared)]
     barrier = threading.Barrier(len(prepared))
     results: list[Sample] = [None] * len(prepared)  # type: ignore[list-item]
 
     def fire(i: int) -> None:
-        label, body, path = prepared[i]
-        results[i] = client.post(label, body, path, barrier)
+        label, url, request, path = requests[i]
+        results[i] = post_raw(label, url, request, path, barrier)
 
     threads = [threading.Thread(target=fire, args=(i,)) for i in range(len(prepared))]
     for t in threads:
@@ -194,10 +233,15 @@ def burst_mix(customers: list[str], red_customer_id: int, some_customer_id: int)
 
 def measure(name: str, env: dict[str, str], fake: FakeSlack, single_user: str, mix: list[tuple[str, str, str]],
             singles: list[tuple[str, str, str]], iterations: int) -> Run:
-    port = free_port()
     log(f"burst: start {name}")
-    proc, startup = start_server(env, port)
-    client = Client(fake, f"http://127.0.0.1:{port}/slack/events")
+    procs, urls, startup = [], [], 0.0
+    for _ in range(int(env.get("WEB_CONCURRENCY", "1"))):  # several instances, as behind a load balancer
+        port = free_port()
+        proc, took = start_server(env, port)
+        procs.append(proc)
+        urls.append(f"http://127.0.0.1:{port}/slack/events")
+        startup = max(startup, took)
+    client = Client(fake, urls[0])
     run = Run(name, startup)
     try:
         for user, text in ((single_user, "statement"), (DIRECTOR, "transactions")):
@@ -219,17 +263,18 @@ def measure(name: str, env: dict[str, str], fake: FakeSlack, single_user: str, m
             prepared.append((label, body, "/response/" + dict(parse_qsl(body))["response_url"].rsplit("/", 1)[1]))
         t0 = time.monotonic()
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as loader:
-            results = loader.submit(fire_all, client.url, prepared).result()
+            results = loader.submit(fire_all, urls, prepared).result()
         client.settle(results, quiet=2.0)
         answered = [s.answer for s in results if s.answer is not None]
         run.burst_wall = (max(s.sent_at + (s.answer or 0) for s in results) - t0) if answered else 0.0
         run.burst = results
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     return run
 
 
@@ -271,11 +316,16 @@ def burst_section(sl: Any, data_dir: Path, size_note: str, iterations: int, work
         ]
         runs = []
         rounds = int(os.environ.get("BENCH_BURST_ROUNDS", "1"))  # >1: subject and baseline alternate
-        configs = [(f"worker processes ({workers})", workers), ("baseline: in the web process", 0)] * rounds
-        for name, n in configs:
+        half = str(max(1, workers // 2))
+        configs = [
+            (f"1 web process, {workers} answer workers", {"FINEFIN_ANSWER_WORKERS": str(workers)}),
+            (f"2 web instances, {half} answer worker(s) each",
+             {"FINEFIN_ANSWER_WORKERS": half, "WEB_CONCURRENCY": "2"}),
+            ("baseline: 1 web process answering in-process", {"FINEFIN_ANSWER_WORKERS": "0"}),
+        ] * rounds
+        for name, overrides in configs:
             fake.reset()
-            runs.append(measure(name, {**env, "FINEFIN_ANSWER_WORKERS": str(n)}, fake, single_user, mix, singles,
-                                iterations))
+            runs.append(measure(name, {**env, **overrides}, fake, single_user, mix, singles, iterations))
     finally:
         fake.stop()
     return render(runs, size_note, iterations)
@@ -289,10 +339,13 @@ def render(runs: list[Run], size_note: str, iterations: int) -> str:
     out = ["## Slack bot under a burst: 100 concurrent /finefin over real HTTP\n"]
     out.append(
         "Command: `python -m bench.bench_bot` (burst section). The real `bot.server:create_asgi_app` under uvicorn "
-        f"in its own process (one web process), {size_note}; signed requests over loopback HTTP; the fake Slack Web "
+        f"in processes of its own, {size_note}; signed requests over loopback HTTP; the fake Slack Web "
         "API (tests/fake_slack.py) in the bench process receives every response_url post and file upload. "
-        "Subject: answers computed in worker processes (bot/runtime.py). Baseline, same run: the same app with "
-        "FINEFIN_ANSWER_WORKERS=0 (answers on threads inside the web process, sharing its GIL with the acks). "
+        "Subject: answers computed in worker processes (bot/runtime.py), one web process, then two instances "
+        "(the Procfile's two web processes; here two servers, requests alternated as by a load balancer). "
+        "Baseline, same run: the same app with FINEFIN_ANSWER_WORKERS=0 (answers on threads inside the web "
+        "process, sharing its GIL with the acks). The load generator runs in a process of its own (raw sockets, one "
+        "thread per request, released by a barrier). "
         "Missed ack: HTTP status other than 200, or slower than 3 s.\n"
     )
     out.append("| run | start-up s | first statement ms | first transactions ms |")
