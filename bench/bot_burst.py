@@ -336,7 +336,7 @@ def _ms(value: float | None) -> str:
 
 
 def render(runs: list[Run], size_note: str, iterations: int) -> str:
-    out = ["## Slack bot under a burst: 100 concurrent /finefin over real HTTP\n"]
+    out = ["### Under a burst: 100 concurrent /finefin over real HTTP\n"]
     out.append(
         "Command: `python -m bench.bench_bot` (burst section). The real `bot.server:create_asgi_app` under uvicorn "
         f"in processes of its own, {size_note}; signed requests over loopback HTTP; the fake Slack Web "
