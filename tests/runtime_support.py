@@ -42,3 +42,10 @@ def trapped_double() -> TrappedSemanticLayer:
     sl = TrappedSemanticLayer()
     sl.__dict__.update(build_double().__dict__)
     return sl
+
+
+def broken() -> InMemorySemanticLayer:
+    """A semantic layer that cannot be built (say, no warehouse yet): the workers' start-up fails."""
+    from finefin.errors import ConfigurationError
+
+    raise ConfigurationError("no warehouse here")
