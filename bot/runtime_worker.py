@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ def init_worker(config: WorkerConfig, status_dir: str | None = None) -> None:
         _mark("")
         signal.signal(signal.SIGTERM, _terminated)
     logging.getLogger("fontTools").setLevel(logging.WARNING)  # fpdf2's font subsetting logs every glyph at INFO
+    _exit_with_parent()
     if not logging.getLogger().handlers:
         logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s [worker %(process)d] "
                                                              "%(message)s")
@@ -105,6 +107,24 @@ def init_worker(config: WorkerConfig, status_dir: str | None = None) -> None:
         warm_semantic_layer(sl)
         warm_renderers()
     log.info("answer worker %d ready in %.1f s", os.getpid(), time.perf_counter() - started)
+
+
+def _exit_with_parent() -> None:
+    """Leave when the web process is gone, however it went: uvicorn re-raises SIGTERM after its shutdown, so the
+    pool's atexit clean-up never runs, and a SIGKILLed parent runs nothing at all; without this the workers would
+    live on as orphans, blocked on their call queue (each holds the queue's write end, so they never see EOF)."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def answer_job(job: AnswerJob) -> Answer:
