@@ -28,6 +28,7 @@ from semantic_layer.api import SemanticLayer
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+HEALTHCHECK_SECONDS = 30
 ACK_THREADS = 16  # acks are ~1 ms of CPU each; enough threads that a slow middleware call never queues the others
 
 
@@ -94,6 +95,9 @@ def run_http(host: str, port: int, workers: int = 1) -> None:
     uvicorn.run(
         "bot.server:create_asgi_app", factory=True, host=host, port=port, workers=workers, log_level="info",
         access_log=False,
+        # with several web processes uvicorn pings each one and kills it after 5 s of silence; a web process starting
+        # its answer workers on a busy host can be that slow to answer (seen at load ~12 on 2 cores)
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
 
 
