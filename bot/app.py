@@ -13,8 +13,9 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.assistant import Assistant
 from bot.dedupe import dedupe_middleware
-from bot.identity import IdentityResolver, UserLookup, user_lookup
+from bot.identity import IdentityResolver, Revocations, UserLookup, user_lookup
 from bot.listeners import register_listeners
+from bot.runtime import AnswerRuntime, InProcessAnswers
 from bot.settings import BotSettings
 from bot.state import StateStore, shared_state
 from bot.workspace import InstalledWorkspace, workspace_middleware
@@ -66,14 +67,37 @@ def warm(sl: SemanticLayer) -> None:
     log.info("semantic layer warm; last load %s (stale=%s)", fresh.last_load_at, fresh.is_stale)
 
 
+def build_assistant(
+    sl: SemanticLayer, settings: BotSettings, client: WebClient, lookup: UserLookup | None = None,
+    revocations: Revocations | None = None,
+) -> Assistant:
+    """The Assistant over a warm, serialized semantic layer; users from Slack (users.info), or the directory file
+    where FINEFIN_DEV_DIRECTORY allows it. `revocations`: identity changes shared by every process (the state DB).
+
+    Built once per answer worker process (bot/runtime_worker.py), or in the web process when it answers in-process.
+    """
+    sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
+    warm(sl)
+    lookup = lookup or user_lookup(settings, client)
+    return Assistant(sl, settings, IdentityResolver(lookup, sl, settings, revocations=revocations))
+
+
 def build_app(
-    sl: SemanticLayer,
+    sl: SemanticLayer | None,
     settings: BotSettings,
     client: WebClient | None = None,
     lookup: UserLookup | None = None,
+    answers: AnswerRuntime | None = None,
     state: StateStore | None = None,
 ) -> App:
-    """`state`: the state database (default FINEFIN_STATE_URL or the embedded one), migrated at start."""
+    """The Bolt App of the web (or Socket Mode) process: it only acks and hands the work to `answers`.
+
+    `answers` None: an in-process runtime over `sl` (threads; tests and FINEFIN_ANSWER_WORKERS=0). Listeners run
+    before the response is sent (`process_before_response=True`): they do nothing but parse, queue and ack, so no
+    Bolt executor thread (and no 10 ms polling for the ack) sits between the request and its response.
+    `state`: the state database (default FINEFIN_STATE_URL or the embedded one), migrated at start: delivery claims
+    and the audit log, and the identity revocations every process's resolver consults.
+    """
     if not settings.slack_signing_secret and not settings.slack_app_token:
         raise ConfigurationError("Set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).")
     state = state or shared_state()
@@ -81,13 +105,14 @@ def build_app(
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "socket-mode-unused",
-        process_before_response=False,
+        process_before_response=True,
     )
-    sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
-    warm(sl)
-    lookup = lookup or user_lookup(settings, client)  # the directory file: only with FINEFIN_DEV_DIRECTORY
-    assistant = Assistant(sl, settings, IdentityResolver(lookup, sl, settings))
-    app.use(workspace_middleware(InstalledWorkspace(client)))  # the installed workspace only (auth.test)
+    if answers is None:
+        if sl is None:
+            raise ConfigurationError("build_app needs a semantic layer or an answer runtime.")
+        answers = InProcessAnswers(build_assistant(sl, settings, client, lookup, state.revocations))
+    workspace = InstalledWorkspace(client)
+    app.use(workspace_middleware(workspace))  # the installed workspace only (auth.test)
     app.use(dedupe_middleware(state.deliveries, state.audit))  # retries de-duplicated across processes
-    register_listeners(app, assistant)
+    register_listeners(app, answers, state.revocations)
     return app

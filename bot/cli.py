@@ -90,7 +90,7 @@ def socket_mode() -> None:
 
     configure_logging()
     try:
-        run_socket_mode(sl=_semantic_layer())
+        run_socket_mode()
     except FinefinError as exc:
         raise _fail(str(exc)) from None
 
@@ -99,6 +99,9 @@ def socket_mode() -> None:
 def http_mode(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "0.0.0.0",
     port: Annotated[int, typer.Option(envvar="PORT", help="Port (env PORT).")] = 3000,
+    workers: Annotated[int, typer.Option(envvar="WEB_CONCURRENCY", min=1,
+                                         help="Web processes (env WEB_CONCURRENCY), each with its own answer "
+                                              "workers (FINEFIN_ANSWER_WORKERS).")] = 1,
 ) -> None:
     """Serve Slack's requests over HTTP (the Procfile's web). On /slack/events under uvicorn; needs
     SLACK_SIGNING_SECRET."""
@@ -106,7 +109,7 @@ def http_mode(
     from bot.server import run_http
 
     configure_logging()
-    run_http(host, port)
+    run_http(host, port, workers)
 
 
 FORCE = typer.Option(help="Post even if this post was already made (ignores the post ledger).")

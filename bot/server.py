@@ -1,9 +1,15 @@
-"""Run modes: Socket Mode (worker process) and HTTP behind uvicorn (web process, the Bolt ASGI adapter)."""
+"""Run modes: Socket Mode (worker process) and HTTP behind uvicorn (web process, the Bolt ASGI adapter).
+
+Both run the same App, which only acks and queues; answers are computed by the answer runtime (bot/runtime.py):
+FINEFIN_ANSWER_WORKERS worker processes per web process (0: threads in this process). Nothing here assumes one web
+process: `finefin bot http --workers N` (or several instances) each run their own pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App
@@ -13,22 +19,37 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.app import SerializedSemanticLayer, build_app
-from bot.http_guard import HttpGuard, guard_http
+from bot.http_guard import Check, HttpGuard, guard_http
+from bot.logs import configure_logging
+from bot.runtime import AnswerRuntime, ProcessAnswers
+from bot.runtime_settings import RuntimeSettings, get_runtime_settings
+from bot.runtime_worker import DEFAULT_SEMANTIC_LAYER, WorkerConfig
 from bot.settings import BotSettings, get_bot_settings
+from bot.state import StateStore, shared_state
 from finefin.errors import ConfigurationError
 from semantic_layer.api import SemanticLayer
 
 log = logging.getLogger(__name__)
 EVENTS_PATH = "/slack/events"
+HEALTHCHECK_SECONDS = 30
+ACK_THREADS = 16  # acks are ~1 ms of CPU each; enough threads that a slow middleware call never queues the others
 
 
 class ThreadedSlackRequestHandler(SlackRequestHandler):
-    """The Bolt ASGI adapter, dispatching in a worker thread so one slow ack never blocks the event loop."""
+    """The Bolt ASGI adapter, dispatching on its own thread pool so the event loop never blocks.
+
+    The dispatch only verifies, parses, queues and acks (the answer work is in worker processes), so a few
+    threads serve hundreds of acks per second; they are separate from the default executor and the delivery threads.
+    """
+
+    def __init__(self, app: App, path: str = EVENTS_PATH, threads: int = ACK_THREADS) -> None:
+        super().__init__(app, path=path)
+        self._ack_pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ack")
 
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
         body = await request.get_raw_body()
         bolt_request = BoltRequest(body=body, query=request.query_string, headers=request.get_headers())
-        return await asyncio.to_thread(self.app.dispatch, bolt_request)
+        return await asyncio.get_running_loop().run_in_executor(self._ack_pool, self.app.dispatch, bolt_request)
 
 
 def _semantic_layer() -> SemanticLayer:
@@ -41,30 +62,76 @@ def asgi_app(app: App) -> ThreadedSlackRequestHandler:
     return ThreadedSlackRequestHandler(app, path=EVENTS_PATH)
 
 
+def answer_runtime(settings: BotSettings, runtime: RuntimeSettings | None = None,
+                   semantic_layer: str = DEFAULT_SEMANTIC_LAYER) -> AnswerRuntime | None:
+    """The worker-process runtime, warm before it is returned; None when FINEFIN_ANSWER_WORKERS=0 (in-process)."""
+    runtime = runtime or get_runtime_settings()
+    if runtime.answer_workers == 0:
+        return None
+    config = WorkerConfig(settings, semantic_layer, log_level=logging.getLogger().getEffectiveLevel(),
+                          nice=runtime.answer_worker_nice)
+    answers = ProcessAnswers(config, runtime.answer_workers,
+                             max_pending=runtime.max_pending, delivery_threads=runtime.delivery_threads)
+    if not answers.wait_ready(runtime.warmup_seconds):
+        log.warning("answer workers not all warm after %.0f s; serving anyway", runtime.warmup_seconds)
+    return answers
+
+
+def build_server_app(settings: BotSettings, state: StateStore | None = None) -> App:
+    """The App of a web or Socket Mode process: answers in worker processes, or in-process when configured so."""
+    answers = answer_runtime(settings)
+    return build_app(_semantic_layer() if answers is None else None, settings, answers=answers, state=state)
+
+
+def state_check(state: StateStore) -> Check:
+    """Ready when the state database (delivery claims, audit log) answers."""
+
+    def run() -> dict[str, Any]:
+        state.ping()
+        return {"reachable": True}
+
+    return Check("state_db", run)
+
+
 def create_asgi_app() -> HttpGuard:
-    """uvicorn factory (`uvicorn --factory bot.server:create_asgi_app`): settings and semantic layer from env."""
+    """uvicorn factory (`uvicorn --factory bot.server:create_asgi_app`): settings and semantic layer from env.
+
+    Behind the HTTP guard (body limit, malformed requests, /healthz, /readyz). /readyz checks the state database, and
+    the semantic layer when this process answers in-process (with worker processes, their start-up already proved it:
+    `answer_runtime` waits for them to be warm).
+    """
     settings = get_bot_settings()
     if not settings.slack_signing_secret:
         raise ConfigurationError("SLACK_SIGNING_SECRET is not set: HTTP mode verifies every request with it.")
-    return guard_http(asgi_app(build_app(sl := SerializedSemanticLayer(_semantic_layer()), settings)), settings, sl)
+    configure_logging()
+    state = shared_state()
+    answers = answer_runtime(settings)
+    sl = SerializedSemanticLayer(_semantic_layer()) if answers is None else None
+    app = build_app(sl, settings, answers=answers, state=state)  # type: ignore[arg-type]
+    return guard_http(asgi_app(app), settings, sl, checks=[state_check(state)])  # type: ignore[arg-type]
 
 
-def run_http(host: str, port: int) -> None:
-    """One worker: the semantic layer engine and the retry dedupe live in the process."""
+def run_http(host: str, port: int, workers: int = 1) -> None:
+    """`workers` web processes (uvicorn), each with its own pool of answer workers; state is not per process."""
     import uvicorn
 
     uvicorn.run(
-        "bot.server:create_asgi_app", factory=True, host=host, port=port, workers=1, log_level="info", access_log=False
+        "bot.server:create_asgi_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+        access_log=False,
+        # with several web processes uvicorn pings each one and kills it after 5 s of silence; a web process starting
+        # its answer workers on a busy host can be that slow to answer (seen at load ~12 on 2 cores)
+        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
     )
 
 
 def run_socket_mode(settings: BotSettings | None = None, sl: SemanticLayer | None = None) -> None:
+    """Socket Mode: `sl` given, answers in this process; else the worker-process runtime, as in HTTP mode."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     settings = settings or get_bot_settings()
     if not settings.slack_app_token:
         raise ConfigurationError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…).")
-    app = build_app(sl or _semantic_layer(), settings)
+    app = build_app(sl, settings) if sl is not None else build_server_app(settings)
     SocketModeHandler(app, settings.slack_app_token).start()
 
 

@@ -9,6 +9,7 @@ never overwrite each other in a shared folder (console mode writes every attachm
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -22,6 +23,8 @@ from bot.labels import account_type_label, country_name, transaction_type_label
 from bot.money import money, money_column
 from bot.settings import BotSettings, get_bot_settings
 from semantic_layer.types import Freshness, Statement, StatementAccount
+
+log = logging.getLogger(__name__)
 
 MARGIN = 10.0  # mm, A4: 190 mm of usable width
 # Transactions table: date, description, type, account, money in, money out, balance (mm, sums to 190). At 7.5 pt
@@ -132,11 +135,67 @@ def _unicode_font() -> Path | None:
         return None
 
 
+# Latin scripts and the punctuation the statement prints (·, –, …, €): a subset of DejaVu this small parses and
+# embeds in milliseconds, where the full font (~6,000 glyphs) costs ~0.2 s of CPU per statement.
+EUROPEAN_CODEPOINTS = frozenset(
+    [*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x2000, 0x2070), 0x20AC, 0x2122, 0xFFFD]
+)
+
+
+@lru_cache(maxsize=1)
+def _european_fonts() -> tuple[Path, frozenset[int]] | None:
+    """DejaVuSans and its bold, subset to EUROPEAN_CODEPOINTS, written once per process to a temporary folder;
+    with the code points the subset covers. None when fontTools cannot subset (the full font is used)."""
+    full = _unicode_font()
+    if full is None:
+        return None
+    try:
+        import tempfile
+
+        from fontTools import subset
+        from fontTools.ttLib import TTFont
+
+        folder = Path(tempfile.mkdtemp(prefix="finefin-fonts-"))
+        covered: set[int] = set()
+        for name in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
+            options = subset.Options()
+            options.notdef_outline = True
+            options.name_IDs = ["*"]
+            options.layout_features = ["*"]
+            options.drop_tables += ["FFTM"]  # FontForge's timestamps: nothing to print
+            font = TTFont(str(full.with_name(name)), recalcTimestamp=False)
+            subsetter = subset.Subsetter(options)
+            subsetter.populate(unicodes=EUROPEAN_CODEPOINTS)
+            subsetter.subset(font)
+            font.save(str(folder / name))
+            cmap = set(font.getBestCmap())
+            covered = cmap if not covered else covered & cmap
+        return folder / "DejaVuSans.ttf", frozenset(covered)
+    except Exception:  # an unexpected fontTools: the full font still prints everything
+        log.warning("could not subset the statement font; using the full font", exc_info=True)
+        return None
+
+
+def _statement_font(statement: Statement, bank: Bank) -> Path | None:
+    """The small European subset when it covers every character of this statement's data, else the full font."""
+    full = _unicode_font()
+    small = _european_fonts()
+    if full is None or small is None:
+        return full
+    texts = [statement.full_name, bank.name, bank.address, bank.legal,
+             *(line.description for line in statement.lines), *(line.transaction_type for line in statement.lines)]
+    if statement.address is not None:
+        a = statement.address
+        texts += [a.street, a.postal_code, a.city, a.country_code, country_name(a.country_code)]
+    path, covered = small
+    return path if all(ord(ch) in covered for text in texts for ch in text) else full
+
+
 def _document(statement: Statement, bank: Bank) -> Any:
     """An FPDF whose header and footer repeat the bank, the period, the customer, the legal line and the page."""
     from fpdf import FPDF
 
-    font = _unicode_font()
+    font = _statement_font(statement, bank)
 
     class StatementDocument(FPDF):  # type: ignore[misc]
         face = "DejaVu" if font is not None else "Helvetica"

@@ -305,6 +305,7 @@ def test_http_mode_factory_builds_from_settings(
 ) -> None:
     """`uvicorn --factory bot.server:create_asgi_app`: env settings, get_semantic_layer(), warm-up, auth.test."""
     import semantic_layer
+    from bot.runtime_settings import get_runtime_settings
     from bot.server import ThreadedSlackRequestHandler, create_asgi_app
     from bot.settings import get_bot_settings
 
@@ -313,7 +314,9 @@ def test_http_mode_factory_builds_from_settings(
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "s3cret")
     monkeypatch.setenv("FINEFIN_SLACK_API_URL", fake_slack.api_url)
     monkeypatch.setenv("FINEFIN_STATE_URL", state_url)
+    monkeypatch.setenv("FINEFIN_ANSWER_WORKERS", "0")  # in-process: the double lives in this process only
     get_bot_settings.cache_clear()
+    get_runtime_settings.cache_clear()
     try:
         fake_slack.reset()
         calls_before = len(require_double(semantic_layer_impl).calls)
@@ -330,6 +333,7 @@ def test_http_mode_factory_builds_from_settings(
             create_asgi_app()
     finally:
         get_bot_settings.cache_clear()
+        get_runtime_settings.cache_clear()
 
 
 def test_semantic_layer_calls_are_serialized_across_listener_threads() -> None:

@@ -1,15 +1,16 @@
 """Bolt listeners, one folder per kind (after bolt-python-starter-template).
 
-`register(app, assistant)` rather than `register(app)`: Bolt deep-copies the context for lazy listeners, so the
-services (semantic layer, caches) are passed by closure instead of through the context.
+`register(app, answers, …)` rather than `register(app)`: the listeners only ack and queue work on the answer runtime
+(bot/runtime.py), which they get by closure, and record identity changes where every process looks (`revocations`).
 """
 
 from slack_bolt import App
 
-from bot.assistant import Assistant
+from bot.identity import Revocations
 from bot.listeners import commands, events
+from bot.runtime import AnswerRuntime
 
 
-def register_listeners(app: App, assistant: Assistant) -> None:
-    commands.register(app, assistant)
-    events.register(app, assistant)
+def register_listeners(app: App, answers: AnswerRuntime, revocations: Revocations) -> None:
+    commands.register(app, answers)
+    events.register(app, answers, revocations)

@@ -76,3 +76,13 @@ class AuditEntry(Base):
     customer_read: Mapped[int | None] = mapped_column(BigInteger)  # whose data the request read (or tried to)
     outcome: Mapped[str] = mapped_column(String(16))
     latency_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class IdentityRevocation(Base):
+    """When a Slack user's identity last changed (`user_change`), or every identity (`*`: tokens revoked, app
+    uninstalled). Each process caches identities; on a cache hit it re-resolves one cached before this time."""
+
+    __tablename__ = "identity_revocations"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)

@@ -15,6 +15,7 @@ from bot.state import migrate
 from bot.state.audit import AuditLog
 from bot.state.claims import ClaimKeys
 from bot.state.models import DeliveryKey, PostLedgerEntry
+from bot.state.revocations import PgRevocations
 from bot.state.settings import STATE_DATABASE, StateSettings
 from finefin.errors import ConfigurationError
 
@@ -73,6 +74,7 @@ class StateStore:
         self.deliveries = ClaimKeys(engine, DeliveryKey.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
         self.post_ledger = ClaimKeys(engine, PostLedgerEntry.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
         self.audit = AuditLog(engine)
+        self.revocations = PgRevocations(engine)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -1,9 +1,9 @@
 from slack_bolt import App
 
-from bot.assistant import Assistant
-from bot.listeners.commands.finefin_command import finefin_ack, make_finefin_answer
+from bot.listeners.commands.finefin_command import make_finefin_command
+from bot.runtime import AnswerRuntime
 
 
-def register(app: App, assistant: Assistant) -> None:
-    """`/finefin …`: ack at once, compute in Bolt's lazy-listener thread pool."""
-    app.command("/finefin")(ack=finefin_ack, lazy=[make_finefin_answer(assistant)])
+def register(app: App, answers: AnswerRuntime) -> None:
+    """`/finefin …`: parse, queue the work on the answer runtime, ack; the answer follows via response_url."""
+    app.command("/finefin")(make_finefin_command(answers))

@@ -1,4 +1,8 @@
-"""The `/finefin` slash command: an immediate ack, then the answer computed off the request thread."""
+"""The `/finefin` slash command: the ack path parses the subcommand, queues the work and acks; nothing else.
+
+The answer is computed by the answer runtime (bot/runtime.py, worker processes) and delivered from its delivery
+threads; `on_answered` runs once per request after that, whatever the outcome.
+"""
 
 from __future__ import annotations
 
@@ -9,43 +13,78 @@ from typing import Any
 
 from slack_bolt import Ack, Respond
 
-from bot.assistant import Assistant, new_request_id
-from bot.audit_trail import finish_request
+from bot.answer import Answer
+from bot.assistant import new_request_id
+from bot.audit_trail import finish_delivery
+from bot.dedupe import Delivery, delivery_of
 from bot.delivery import deliver
+from bot.runtime import AnswerRuntime
+from bot.runtime_worker import AnswerJob
 
 log = logging.getLogger(__name__)
-ACK_HEAD_START_SECONDS = 0.03
+
+# Slow subcommands get a short ephemeral note in the ack, so the user knows the answer is coming.
+PREPARING: dict[str, str] = {
+    "statement": "Preparing your statement… it will arrive in your DMs in a moment.",
+    "transactions": "Preparing the transactions chart… it will arrive in your DMs in a moment.",
+}
+BUSY = "Sorry, I'm busy right now: please try again in a minute (reference {request_id})."
 
 
-def finefin_ack(ack: Ack) -> None:
-    """Nothing but the ack: Slack wants it within 3 s, and the answer may take longer."""
-    ack()
+def subcommand(text: str) -> str:
+    """The first word, lower-cased (the full parse and its errors happen in the worker)."""
+    words = text.split(maxsplit=1)
+    return words[0].lower() if words else "help"
 
 
-def make_finefin_answer(assistant: Assistant) -> Callable[..., None]:
-    def finefin_answer(body: dict[str, Any], respond: Respond, client: Any, context: Any) -> None:
-        # Let the request thread send the ack first: rendering PDFs and charts (fpdf2, matplotlib's Agg in C)
-        # holds the GIL for tens of milliseconds, which otherwise lands on the ack's latency.
-        time.sleep(ACK_HEAD_START_SECONDS)
-        request_id = new_request_id()
-        user_id = body.get("user_id", "")
-        log.info("request %s: /finefin from %s (trigger %s)", request_id, user_id, body.get("trigger_id"))
-        started = time.perf_counter()
-        answer = assistant.answer(user_id, body.get("text") or "", request_id=request_id)
-        computed = time.perf_counter()
-        try:
-            deliver(answer, client=client, respond=respond, user_id=user_id)
-        except Exception:
-            log.exception("request %s: could not deliver the answer to %s", request_id, user_id)
-            finish_request(context, body, answer, delivered=False)  # released: a retry may answer it
+def job_from_command(body: dict[str, Any]) -> AnswerJob:
+    enterprise = body.get("enterprise_id")
+    return AnswerJob(
+        request_id=new_request_id(),
+        user_id=str(body.get("user_id") or ""),
+        text=str(body.get("text") or ""),
+        team_id=body.get("team_id"),
+        enterprise_id=enterprise if isinstance(enterprise, str) else None,
+        channel_id=body.get("channel_id"),
+        trigger_id=body.get("trigger_id"),
+        received_at=time.monotonic(),
+    )
+
+
+def on_answered(job: AnswerJob, answer: Answer, latency: float, delivered: bool,
+                delivery: Delivery | None = None) -> None:
+    """Once per request, after the answer was delivered (or could not be; `delivered` False, also when busy).
+
+    The one place for what follows an answer: the delivery claim is completed (or released, so Slack's retry or a
+    later try is answered) and the audit row written (bot/audit_trail.py; never raises).
+    """
+    log.info("request %s: /finefin from %s ok=%s delivered=%s in %.0f ms", job.request_id, job.user_id, answer.ok,
+             delivered, latency * 1000)
+    finish_delivery(delivery, answer, user_id=job.user_id, team_id=job.team_id, command=job.text,
+                    delivered=delivered, latency_ms=round(latency * 1000))
+
+
+def make_finefin_command(answers: AnswerRuntime, finished: Callable[..., None] = on_answered) -> Callable[..., None]:
+    def finefin_command(ack: Ack, body: dict[str, Any], respond: Respond, client: Any, context: Any) -> None:
+        job = job_from_command(body)
+        delivery = delivery_of(context)  # the claim the dedupe middleware took, finished with the answer
+
+        def done(job: AnswerJob, answer: Answer, latency: float, delivered: bool) -> None:
+            finished(job, answer, latency, delivered, delivery)
+
+        def send(answer: Answer) -> bool:
+            deliver(answer, client=client, respond=respond, user_id=job.user_id)
+            return True
+
+        if answers.submit(job, send, done):
+            note = PREPARING.get(subcommand(job.text))
+            if note:
+                ack(text=note, response_type="ephemeral")
+            else:
+                ack()
             return
-        finish_request(context, body, answer, delivered=True)  # delivery claim done, audit row written
-        log.info(
-            "request %s: ok=%s, computed in %.0f ms, delivered in %.0f ms",
-            request_id,
-            answer.ok,
-            (computed - started) * 1000,
-            (time.perf_counter() - computed) * 1000,
-        )
+        ack(text=BUSY.format(request_id=job.request_id), response_type="ephemeral")
+        done(job, Answer(text=BUSY.format(request_id=job.request_id), blocks=[], ok=False,
+                 request_id=job.request_id), 0.0, False)
 
-    return finefin_answer
+    return finefin_command

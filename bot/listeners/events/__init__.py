@@ -1,12 +1,16 @@
 from slack_bolt import App
 
-from bot.assistant import Assistant
+from bot.identity import Revocations
 from bot.listeners.events.app_home_opened import make_app_home_opened
 from bot.listeners.events.identity_changes import make_forget_all, make_user_change
+from bot.runtime import AnswerRuntime
 
 
-def register(app: App, assistant: Assistant) -> None:
-    app.event("app_home_opened")(make_app_home_opened(assistant))
-    app.event("user_change")(make_user_change(assistant.resolver.forget))
-    app.event("tokens_revoked")(make_forget_all(assistant.resolver.forget_all))
-    app.event("app_uninstalled")(make_forget_all(assistant.resolver.forget_all))
+def register(app: App, answers: AnswerRuntime, revocations: Revocations) -> None:
+    """Identities are cached in every answer process: a change is recorded in the shared revocations (state DB),
+    which each resolver consults on a cache hit."""
+    app.event("app_home_opened")(make_app_home_opened(answers))
+    app.event("user_change")(make_user_change(revocations.revoke))
+    forget_all = make_forget_all(lambda: revocations.revoke(None))
+    app.event("tokens_revoked")(forget_all)
+    app.event("app_uninstalled")(forget_all)

@@ -1,0 +1,221 @@
+"""The answer runtime over a real uvicorn server, real worker processes and the fake Slack Web API.
+
+Acks are answered by the web process; the answers come from spawned worker processes (bot/runtime.py). No timing
+assertions: what is checked is that every request gets a 200 ack and exactly one answer, what the user reads when
+the bot is over its bound, and that a worker dying costs one polite error and not the pool.
+"""
+
+from __future__ import annotations
+
+# ruff: noqa: E402 - assertion rewriting must be registered before the support module is imported
+import pytest
+
+pytest.register_assert_rewrite("tests.bot_support")
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from bot.blocks import money
+from bot.runtime import ProcessAnswers
+from bot.runtime_worker import WorkerConfig
+from semantic_layer.inputs import CustomerId
+from tests.bot_support import People, build_double, command_body, directory_for, people_for, settings_for, sign
+from tests.fake_slack import FakeSlack
+
+
+@dataclass
+class Served:
+    url: str
+    answers: ProcessAnswers
+    fake: FakeSlack
+    people: People
+
+
+def _serve(fake: FakeSlack, answers: ProcessAnswers, people: People) -> Iterator[str]:
+    import uvicorn
+    from slack_sdk import WebClient
+
+    from bot.app import build_app
+    from bot.server import EVENTS_PATH, asgi_app
+
+    client = WebClient(token="xoxb-test", base_url=fake.api_url)
+    app = build_app(None, settings_for(people, slack_api_url=fake.api_url), client=client, answers=answers)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(asgi_app(app), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, max_pending: int) -> Iterator[Served]:
+    monkeypatch.setenv("FINEFIN_TEST_GATE", str(tmp_path / "gate"))  # inherited by the spawned workers
+    people = people_for(build_double())
+    fake = FakeSlack().start()
+    for user_id, entry in directory_for(build_double(), people).items():
+        fake.add_user(user_id, entry["email"], entry["name"])
+    config = WorkerConfig(settings_for(people, slack_api_url=fake.api_url), "tests.runtime_support:trapped_double")
+    answers = ProcessAnswers(config, workers, max_pending=max_pending, delivery_threads=4)
+    try:
+        assert answers.wait_ready(120), "the answer workers did not start"
+        for url in _serve(fake, answers, people):
+            yield Served(url, answers, fake, people)
+    finally:
+        answers.shutdown(wait=True)
+        fake.stop()
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runtime")
+
+
+@pytest.fixture()
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    yield from _served(tmp_path, monkeypatch, workers=2, max_pending=200)
+
+
+@pytest.fixture()
+def served_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    yield from _served(tmp_path, monkeypatch, workers=1, max_pending=2)
+
+
+def _post(url: str, body: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body.encode(), headers=sign(body), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _response_path(body: str) -> str:
+    return "/response/" + dict(parse_qsl(body))["response_url"].rsplit("/", 1)[1]
+
+
+def _posts_to(fake: FakeSlack, path: str) -> list[dict[str, Any]]:
+    return [c.params for c in fake.calls_to("response") if c.path == path]
+
+
+def _wait_quiet(fake: FakeSlack, quiet: float = 0.5, timeout: float = 60.0) -> None:
+    """Until no Slack call arrived for `quiet` seconds (a duplicate answer would show up as a late call)."""
+    deadline, seen, since = time.monotonic() + timeout, len(fake.calls), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        if len(fake.calls) != seen:
+            seen, since = len(fake.calls), time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise AssertionError("the bot kept calling Slack")
+
+
+def test_a_burst_is_acked_and_answered_exactly_once(served: Served) -> None:
+    fake, people = served.fake, served.people
+    requests = (
+        [(people.customer, "statement")] * 10
+        + [(people.director, "transactions")] * 8
+        + [(people.customer, "balance"), (people.advisor, "watchlist"), (people.director, "growth"),
+           (people.advisor, f"balance {people.customer_id}"), (people.advisor, "red"), (people.customer, "upcoming"),
+           (people.director, "tiers")] * 2
+    )
+    bodies = [(user, text, command_body(fake, user, text)) for user, text in requests]
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        acks = list(pool.map(lambda b: _post(served.url, b[2]), bodies))
+    assert [status for status, _ in acks] == [200] * len(bodies)
+    for (_, text, _), (_, ack_body) in zip(bodies, acks, strict=True):
+        if text == "statement":
+            assert "Preparing your statement" in json.loads(ack_body)["text"]
+    fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for _, _, b in bodies), timeout=120)
+    _wait_quiet(fake)
+    total = build_double().balance(CustomerId(people.customer_id)).total
+    for user, text, body in bodies:
+        posts = _posts_to(fake, _response_path(body))
+        assert len(posts) == 1, (user, text, posts)
+        assert posts[0]["response_type"] == "ephemeral"
+        assert not posts[0]["text"].startswith("Sorry"), (text, posts[0]["text"])
+        if (user, text) == (people.customer, "balance"):
+            assert f"*Current balance: {money(total)}*" in json.dumps(posts[0]["blocks"])
+    uploads = fake.calls_to("files.completeUploadExternal")
+    assert len(uploads) == 18  # one upload call per statement (PDF + CSV) and per chart (PNG + CSV)
+    names = [c.params["filename"] for c in fake.calls_to("files.getUploadURLExternal")]
+    assert sum(n.endswith(".pdf") for n in names) == 10 and names.count("transactions.png") == 8
+    assert served.answers.pending == 0 and served.answers.replacements == 0
+
+
+def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Served, tmp_path: Path) -> None:
+    fake, people, url = served_small.fake, served_small.people, served_small.url
+    held = [command_body(fake, people.red_customer, "upcoming") for _ in range(2)]  # wait on the gate
+    for body in held:
+        assert _post(url, body)[0] == 200
+    assert served_small.answers.pending == 2
+    extra = [command_body(fake, people.customer, "statement") for _ in range(5)]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        acks = list(pool.map(lambda b: _post(url, b), extra))
+    assert [status for status, _ in acks] == [200] * 5
+    for _, ack_body in acks:
+        reply = json.loads(ack_body)
+        assert reply["response_type"] == "ephemeral" and "I'm busy right now" in reply["text"]
+    (tmp_path / "gate").touch()
+    fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in held), timeout=60)
+    after = command_body(fake, people.customer, "balance")  # room again: accepted and answered
+    assert _post(url, after)[0] == 200
+    fake.wait_for(lambda f: bool(_posts_to(f, _response_path(after))), timeout=60)
+    _wait_quiet(fake)
+    assert all(len(_posts_to(fake, _response_path(b))) == 1 for b in [*held, after])
+    assert not any(_posts_to(fake, _response_path(b)) for b in extra)  # refused at the ack, not answered later
+    assert served_small.answers.pending == 0
+
+
+def test_a_dying_worker_costs_one_polite_error_and_the_pool_recovers(served: Served, tmp_path: Path) -> None:
+    fake, people, url = served.fake, served.people, served.url
+    bystander = command_body(fake, people.red_customer, "upcoming")  # running on the other worker (gated)
+    assert _post(url, bystander)[0] == 200
+    time.sleep(0.5)
+    deadly = command_body(fake, people.red_customer, "balance")  # kills whichever worker computes it
+    assert _post(url, deadly)[0] == 200
+    fake.wait_for(lambda f: bool(_posts_to(f, _response_path(deadly))), timeout=120)
+    (tmp_path / "gate").touch()
+    fake.wait_for(lambda f: bool(_posts_to(f, _response_path(bystander))), timeout=120)
+    assert "upcoming transaction" in _posts_to(fake, _response_path(bystander))[0]["text"]  # queued again, answered
+    post = _posts_to(fake, _response_path(deadly))[0]
+    assert post["text"].startswith("Sorry, something went wrong on our side.") and "reference" in post["text"]
+    assert "Traceback" not in json.dumps(post)
+    assert served.answers.replacements == 1  # not retried: it was the request running on the dead worker
+    after = [command_body(fake, people.customer, "balance"), command_body(fake, people.director, "transactions")]
+    for body in after:
+        assert _post(url, body)[0] == 200
+    fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in after), timeout=120)
+    _wait_quiet(fake)
+    assert len(_posts_to(fake, _response_path(deadly))) == 1
+    assert len(_posts_to(fake, _response_path(bystander))) == 1
+    for body in after:
+        posts = _posts_to(fake, _response_path(body))
+        assert len(posts) == 1 and not posts[0]["text"].startswith("Sorry")
+    assert served.answers.pending == 0
+
+
+def test_the_web_process_does_not_load_the_renderers_or_metricflow() -> None:
+    """The ack path's process imports the app and the runtime, not fpdf2, matplotlib or MetricFlow."""
+    code = (
+        "import sys, bot.server, bot.app, bot.listeners; "
+        "print(sorted(m for m in ('fpdf', 'matplotlib', 'metricflow', 'dbt_metricflow', 'duckdb') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
