@@ -119,13 +119,13 @@ def source_simulate_day(
 @app.command("ingest")
 def ingest() -> None:
     """Copy the source into the warehouse's raw schema, incrementally. Merge on primary keys, updated_at cursor."""
-    from ingestion.pipeline import run_ingest
+    from ingestion.pipeline import SourceTimeouts, run_ingest
     from ingestion.source import source_dsn
 
     settings = get_settings()
     try:
         report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
-                            lag_seconds=settings.ingest_lag_seconds)
+                            lag_seconds=settings.ingest_lag_seconds, timeouts=SourceTimeouts.from_settings(settings))
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(report)

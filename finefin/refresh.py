@@ -140,11 +140,11 @@ def ingest(settings: Settings, mode: str, *, airbyte_http: httpx.Client | None =
     `airbyte_http` replaces the HTTP client of the Airbyte SDK (tests pass one with an `httpx.MockTransport`).
     """
     if mode == "dlt":
-        from ingestion.pipeline import run_ingest
+        from ingestion.pipeline import SourceTimeouts, run_ingest
         from ingestion.source import source_dsn
 
         report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
-                            lag_seconds=settings.ingest_lag_seconds)
+                            lag_seconds=settings.ingest_lag_seconds, timeouts=SourceTimeouts.from_settings(settings))
         log.info("%s", report)
         return {"mode": "dlt", "run_id": report.run_id, "rows_loaded": report.rows_loaded,
                 "tables": {t.table: t.rows_loaded for t in report.tables}}
