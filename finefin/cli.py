@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -27,6 +28,27 @@ app.add_typer(bot_app, name="bot")
 app.command("ask", context_settings={"ignore_unknown_options": True})(ask)
 
 console = make_console(stderr=True)
+
+
+def _one_line_errors(kind: type[BaseException], exc: BaseException, tb: object) -> None:
+    """Last resort for errors raised outside a command's own handler (settings read before its `try`): a finefin
+    error or an invalid setting is one line on stderr and exit status 1, never a traceback."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, FinefinError):
+        message = str(exc)
+    elif isinstance(exc, ValidationError):
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(part) for part in first["loc"]) or exc.title
+        message = f"invalid setting {where.upper()} ({exc.title}): {first['msg']}"
+    else:
+        _default_excepthook(kind, exc, tb)  # type: ignore[arg-type]
+        return
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+_default_excepthook = sys.excepthook
+sys.excepthook = _one_line_errors
 # platformdirs (via dlt/dbt) warns on machines without XDG_RUNTIME_DIR (containers, CI); it changes nothing for us.
 warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR is not set.*")
 
@@ -119,13 +141,16 @@ def source_simulate_day(
 @app.command("ingest")
 def ingest() -> None:
     """Copy the source into the warehouse's raw schema, incrementally. Merge on primary keys, updated_at cursor."""
+    from finefin.refresh import refresh_lock
     from ingestion.pipeline import SourceTimeouts, run_ingest
     from ingestion.source import source_dsn
 
-    settings = get_settings()
     try:
-        report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
-                            lag_seconds=settings.ingest_lag_seconds, timeouts=SourceTimeouts.from_settings(settings))
+        settings = get_settings()
+        with refresh_lock(settings):
+            report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
+                                lag_seconds=settings.ingest_lag_seconds,
+                                timeouts=SourceTimeouts.from_settings(settings))
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(report)
@@ -136,10 +161,13 @@ def transform(
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
 ) -> None:
     """Run `dbt build` (models + tests) on the configured target."""
+    from finefin.refresh import refresh_lock
     from finefin.transform import run_dbt_build
 
     try:
-        result = run_dbt_build(get_settings(), full_refresh=full_refresh)
+        settings = get_settings()
+        with refresh_lock(settings):
+            result = run_dbt_build(settings, full_refresh=full_refresh)
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(result)
@@ -155,16 +183,17 @@ def refresh(
     publish for readers."""
     from finefin import refresh as steps
 
-    settings = get_settings()
     try:
+        settings = get_settings()
         mode = steps.OrchestrationSettings.from_env().ingest_mode
-        loaded = steps.ingest(settings, mode)
-        console.print(f"ingest ({mode}): {loaded}", highlight=False)
-        if not skip_freshness:
-            console.print(f"source freshness: {steps.check_source_freshness(settings)}", highlight=False)
-        built = steps.build(settings, full_refresh=full_refresh)
-        console.print(str(built).splitlines()[0], highlight=False)
-        published = steps.publish(settings)
+        with steps.refresh_lock(settings):  # the whole refresh: a second one fails at once with who holds it
+            loaded = steps.ingest(settings, mode)
+            console.print(f"ingest ({mode}): {loaded}", highlight=False)
+            if not skip_freshness:
+                console.print(f"source freshness: {steps.check_source_freshness(settings)}", highlight=False)
+            built = steps.build(settings, full_refresh=full_refresh)
+            console.print(str(built).splitlines()[0], highlight=False)
+            published = steps.publish(settings)
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(f"published: {published}", highlight=False)
