@@ -779,7 +779,7 @@ def run_ingest(
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as exc:  # SQLAlchemy reflection errors, connectorx's PanicException (a BaseException)
-        error = _source_failure(exc, _failed_table(exc, tables), timeouts) or FinefinError(
+        error = _source_failure(exc, _failed_table(exc, tables, guess=False), timeouts) or FinefinError(
             f"ingestion failed: {type(exc).__name__}: {_one_line(exc)}")
         if not loading:
             _drop_local_state(pipeline)
@@ -841,8 +841,9 @@ class _Phases:
         self._t = now
 
 
-def _failed_table(exc: BaseException, tables: Sequence[str]) -> str:
-    """The source table whose extraction raised (dlt names the pipe in ResourceExtractionError)."""
+def _failed_table(exc: BaseException, tables: Sequence[str], *, guess: bool = True) -> str:
+    """The source table whose extraction raised (dlt names the pipe in ResourceExtractionError); with `guess`, else
+    the first table named in the message."""
     cause: BaseException | None = exc
     for _ in range(10):
         if cause is None:
@@ -851,7 +852,7 @@ def _failed_table(exc: BaseException, tables: Sequence[str]) -> str:
         if name in tables:
             return str(name)
         cause = getattr(cause, "exception", None) or cause.__cause__
-    for table in tables:
+    for table in tables if guess else ():
         if table in str(exc):
             return table
     return "?"
