@@ -7,7 +7,7 @@ import sys
 import warnings
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,8 +17,37 @@ from finefin.demo import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
 from finefin.errors import FinefinError
 from finefin.text import make_console
 
+
+def one_line_error(exc: BaseException) -> str | None:
+    """The one line for an error raised outside a command's own handler (settings read before its `try`): a finefin
+    error's message, or an invalid setting's name and reason; None for anything else (a bug: keep its traceback)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, FinefinError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(part) for part in first["loc"]) or exc.title
+        return f"invalid setting {where.upper()} ({exc.title}): {first['msg']}"
+    return None
+
+
+class _OneLineErrors(typer.Typer):
+    """The app: an error that escapes a command is one line on stderr and exit status 1, never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            message = one_line_error(exc)
+            if message is None:
+                raise
+            console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+
 # Plain click help (rich_markup_mode=None): Typer's rich help labels every flag `<bool>`, as if it took a value.
-app = typer.Typer(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
+app = _OneLineErrors(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 source_app = typer.Typer(help="The operational PostgreSQL. Embedded unless FINEFIN_SOURCE_URL is set.",
                          no_args_is_help=True, rich_markup_mode=None)
@@ -30,25 +59,6 @@ app.command("ask", context_settings={"ignore_unknown_options": True})(ask)
 console = make_console(stderr=True)
 
 
-def _one_line_errors(kind: type[BaseException], exc: BaseException, tb: object) -> None:
-    """Last resort for errors raised outside a command's own handler (settings read before its `try`): a finefin
-    error or an invalid setting is one line on stderr and exit status 1, never a traceback."""
-    from pydantic import ValidationError
-
-    if isinstance(exc, FinefinError):
-        message = str(exc)
-    elif isinstance(exc, ValidationError):
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
-        where = ".".join(str(part) for part in first["loc"]) or exc.title
-        message = f"invalid setting {where.upper()} ({exc.title}): {first['msg']}"
-    else:
-        _default_excepthook(kind, exc, tb)  # type: ignore[arg-type]
-        return
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-
-
-_default_excepthook = sys.excepthook
-sys.excepthook = _one_line_errors
 # platformdirs (via dlt/dbt) warns on machines without XDG_RUNTIME_DIR (containers, CI); it changes nothing for us.
 warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR is not set.*")
 

@@ -279,3 +279,40 @@ def test_a_killed_publish_leaves_no_tmp_and_dlt_packages_stay_bounded(make_datab
         run_ingest(chain.dsn, chain.warehouse, chain.data_dir)
     loaded = chain.data_dir / "dlt" / pipeline_name(chain.warehouse) / "load" / "loaded"
     assert 1 <= len([p for p in loaded.iterdir() if p.is_dir()]) <= pipeline.KEEP_LOADED_PACKAGES
+
+
+# ------------------------------------------------------------------------------------------------ bad settings
+
+
+@pytest.mark.parametrize("command", [["ask", "--as", "UDEMOADVISOR", "watchlist"], ["bot", "post-digest"],
+                                     ["refresh"]])
+def test_an_invalid_setting_is_one_line_on_stderr(tmp_path: Path, command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FINEFIN_", "SLACK_"))}
+    bad = {"refresh": "FINEFIN_SOURCE_STATEMENT_TIMEOUT_S"}.get(command[0], "FINEFIN_FRESHNESS_SLA_HOURS")
+    env |= {"FINEFIN_DATA_DIR": str(tmp_path / "data"), bad: "0"}
+    proc = subprocess.run([FINEFIN, *command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    lines = error_lines(proc)
+    assert proc.returncode == 1
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: invalid setting ") and f"{bad}=0" in lines[0], lines
+
+
+def test_the_failure_callback_logs_the_alert_when_the_settings_are_invalid(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from bot.settings import get_bot_settings
+    from finefin.alerts import on_task_failure
+
+    monkeypatch.setenv("FINEFIN_FRESHNESS_SLA_HOURS", "0")
+    get_bot_settings.cache_clear()
+    ti = SimpleNamespace(dag_id="finefin_refresh", task_id="ingest", run_id="manual__1", try_number=1, max_tries=3,
+                         log_url=None)
+    with caplog.at_level("ERROR", logger="finefin.alerts"):
+        on_task_failure({"ti": ti, "exception": RuntimeError("the source is down")})  # never raises
+    alert = [r.getMessage() for r in caplog.records if "ALERT (not posted to Slack" in r.getMessage()]
+    assert len(alert) == 1
+    assert "FINEFIN_FRESHNESS_SLA_HOURS=0" in alert[0]
+    assert "finefin_refresh.ingest failed (try 1 of 4), run manual__1" in alert[0]
+    assert "RuntimeError: the source is down" in alert[0]
