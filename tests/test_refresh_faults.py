@@ -316,3 +316,27 @@ def test_the_failure_callback_logs_the_alert_when_the_settings_are_invalid(
     assert "FINEFIN_FRESHNESS_SLA_HOURS=0" in alert[0]
     assert "finefin_refresh.ingest failed (try 1 of 4), run manual__1" in alert[0]
     assert "RuntimeError: the source is down" in alert[0]
+
+
+def test_a_dbt_lock_conflict_is_summarised_in_one_line(tmp_path: Path) -> None:
+    import duckdb
+
+    from finefin.config import Settings
+    from finefin.transform import DbtError, run_dbt_build
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; "
+                               f"con = duckdb.connect({str(warehouse)!r}); print('open', flush=True); "
+                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(DbtError) as info:
+            run_dbt_build(Settings(data_dir=tmp_path / "data", warehouse=warehouse), target_path=tmp_path / "target",
+                          progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    message = str(info.value)
+    assert "\n" not in message, message
+    assert "the warehouse is locked by python" in message and f"(pid {holder.pid})" in message, message
