@@ -95,6 +95,7 @@ def on_task_failure(context: Mapping[str, Any]) -> None:
         text = failure_text(failure)
         post_alert(text)
     except ConfigurationError as exc:  # a bad setting must not swallow the alert: log it whole instead
-        log.error("ALERT (not posted to Slack: %s):\n%s", exc, text or context.get("exception"))
+        log.error("could not post the failure alert to Slack (%s); the alert was:\n%s", exc,
+                  text or context.get("exception"))
     except Exception:
         log.exception("could not post the failure alert to Slack; the alert was:\n%s", text or context.get("exception"))

@@ -89,7 +89,9 @@ def load_settings(kind: type[SettingsT]) -> SettingsT:
         prefix = str(kind.model_config.get("env_prefix") or "")
         problems = []
         for error in exc.errors():
-            name = (prefix + str(error["loc"][0])).upper() if error["loc"] else prefix.rstrip("_") or "settings"
+            field = str(error["loc"][0]).upper() if error["loc"] else ""
+            # a field read under an alias (SLACK_BOT_TOKEN) is named as set; others carry the prefix
+            name = field if field in os.environ else (prefix.upper() + field) if field else kind.__name__
             value = os.environ.get(name)
             shown = f"={value}" if value is not None and "SECRET" not in name and "TOKEN" not in name else ""
             problems.append(f"{name}{shown}: {error['msg']}")

@@ -311,7 +311,7 @@ def test_the_failure_callback_logs_the_alert_when_the_settings_are_invalid(
                          log_url=None)
     with caplog.at_level("ERROR", logger="finefin.alerts"):
         on_task_failure({"ti": ti, "exception": RuntimeError("the source is down")})  # never raises
-    alert = [r.getMessage() for r in caplog.records if "ALERT (not posted to Slack" in r.getMessage()]
+    alert = [r.getMessage() for r in caplog.records if "could not post the failure alert" in r.getMessage()]
     assert len(alert) == 1
     assert "FINEFIN_FRESHNESS_SLA_HOURS=0" in alert[0]
     assert "finefin_refresh.ingest failed (try 1 of 4), run manual__1" in alert[0]
