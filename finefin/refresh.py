@@ -239,7 +239,8 @@ def check_source_freshness(settings: Settings, *, target_path: Path | None = Non
     """
     from finefin.transform import run_dbt
 
-    result = run_dbt(["source", "freshness"], settings, target_path=target_path or refresh_target(settings))
+    with refresh_lock(settings):  # it opens the warehouse a concurrent refresh may be writing
+        result = run_dbt(["source", "freshness"], settings, target_path=target_path or refresh_target(settings))
     statuses: dict[str, str] = {}
     problems: list[str] = []
     for item in getattr(result.result, "results", None) or []:
