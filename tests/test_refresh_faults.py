@@ -340,3 +340,37 @@ def test_a_dbt_lock_conflict_is_summarised_in_one_line(tmp_path: Path) -> None:
     message = str(info.value)
     assert "\n" not in message, message
     assert "the warehouse is locked by python" in message and f"(pid {holder.pid})" in message, message
+
+
+def test_a_connectorx_panic_mid_read_is_one_clean_error(make_database: Callable[[], str], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capfd: pytest.CaptureFixture[str]) -> None:
+    """connectorx reports a connection reset mid-stream as a Rust panic: a BaseException (not Exception) whose
+    backtrace Rust writes straight to fd 2. Here a stand-in does both, as the real one does."""
+    import connectorx
+
+    class PanicException(BaseException):  # pyo3_runtime.PanicException derives from BaseException too
+        pass
+
+    dsn = small_source(make_database)
+    warehouse, data_dir = tmp_path / "warehouse.duckdb", tmp_path / "data"
+    run_ingest(dsn, warehouse, data_dir)
+    real_read = connectorx.read_sql
+
+    def panicking_read(conn: str, query: str, **kwargs: Any) -> Any:
+        if "loans" in query:
+            os.write(2, b"thread '<unnamed>' panicked at connectorx/src/arrow_batch_iter.rs:162:39:\n"
+                        b"stack backtrace:\n   0: rust_begin_unwind\n" * 20)
+            raise PanicException('cx writer failed: Source(PostgresError(Error { kind: Io, cause: Some(Os { code: '
+                                 '104, kind: ConnectionReset, message: "Connection reset by peer" }) }))')
+        return real_read(conn, query, **kwargs)
+
+    monkeypatch.setattr(connectorx, "read_sql", panicking_read)
+    capfd.readouterr()
+    with pytest.raises(SourceUnavailableError, match="lost the connection to the source PostgreSQL"):
+        run_ingest(dsn, warehouse, data_dir)
+    assert "panicked" not in capfd.readouterr().err  # the backtrace went to the debug log, not the terminal
+    failed = [r for r in ingest_runs(warehouse) if r[2] == "failed"]
+    assert len(failed) == 5 and all("lost the connection" in r[3] for r in failed)
+    monkeypatch.setattr(connectorx, "read_sql", real_read)
+    assert run_ingest(dsn, warehouse, data_dir).rows_loaded == 0
