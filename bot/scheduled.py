@@ -17,10 +17,12 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import blocks as bk
 from bot import charts
-from bot.answer import Answer
+from bot.answer import Answer, FileAttachment
 from bot.assistant import watchlist_answer
 from bot.delivery import fallback_text, open_dm, upload_files
 from bot.escape import slack_text
+from bot.files import csv_bytes
+from bot.money import money_column
 from bot.settings import BotSettings
 from finefin.errors import ConfigurationError, FinefinError
 from semantic_layer.api import SemanticLayer
@@ -112,6 +114,16 @@ def _post(
         ledger.complete(key)
 
 
+def _attach_red_csv(answer: Answer, watchlist: Watchlist, limit: int) -> None:
+    """The red streaks cut at `limit` in the message go along whole as a CSV, as `/finefin red` does."""
+    if len(watchlist.red_streaks) <= limit:
+        return
+    header = ["customer_id", "name", "months", "since", money_column(f"balance_at_{watchlist.month.last_day}")]
+    rows = [[r.customer_id, r.full_name, r.months, r.since, r.balance] for r in watchlist.red_streaks]
+    answer.files.append(FileAttachment(f"red-{watchlist.month}.csv", csv_bytes(header, rows),
+                                       "Customers in the red (CSV)"))
+
+
 def _only(watchlist: Watchlist, customer_ids: set[int]) -> Watchlist:
     return dataclasses.replace(
         watchlist,
@@ -136,6 +148,7 @@ def post_advisor_watchlist(
     report = PostReport()
     answer = watchlist_answer(watchlist, fresh, settings.list_limit, f"Daily watchlist {watchlist.month}")
     answer.blocks = bk.message([*answer.blocks[:-1], *bk.red_blocks(watchlist, fresh, settings.list_limit)])
+    _attach_red_csv(answer, watchlist, settings.list_limit)
     day = (run_date or date.today()).isoformat()
     _post(
         client,
@@ -151,6 +164,7 @@ def post_advisor_watchlist(
         personal = watchlist_answer(mine, fresh, settings.list_limit, f"Your customers on the watchlist {mine.month}")
         if mine.red_streaks:
             personal.blocks = bk.message([*personal.blocks[:-1], *bk.red_blocks(mine, fresh, settings.list_limit)])
+            _attach_red_csv(personal, mine, settings.list_limit)
         try:
             channel = open_dm(client, advisor)
         except (SlackApiError, SlackClientError, OSError) as exc:

@@ -94,4 +94,7 @@ class BotSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_bot_settings() -> BotSettings:
-    return BotSettings()
+    """The bot's settings; a bad value is one ConfigurationError line naming the variable."""
+    from finefin.config import load_settings
+
+    return load_settings(BotSettings)

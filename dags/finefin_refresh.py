@@ -1,9 +1,15 @@
-"""finefin_refresh: ingest → dbt source freshness → dbt build (cosmos: a task per model and its tests) → marts Asset
-→ publish the warehouse snapshot for the bot. Wiring only: the steps live in `finefin.refresh`.
+"""finefin_refresh: ingest → dbt source freshness → plan the build → dbt build (cosmos: a task per model and its
+tests) → marts Asset → publish the warehouse snapshot for the bot. Wiring only: the steps live in `finefin.refresh`.
+
+Parsing this file never opens the warehouse: whether a run is a first (full) build or a daily one is decided by the
+`plan_build` task at run time, and every dbt task applies that plan. Every step that writes the data dir holds the
+refresh lock (`finefin.refresh_lock`), so a `finefin refresh` run by hand during a scheduled run fails at once with a
+clear line (or this run's task does, and is retried). Every task has an `execution_timeout`
+(FINEFIN_TASK_TIMEOUT_SECONDS).
 
 Configuration (environment, read when the DAG is parsed): FINEFIN_REFRESH_SCHEDULE, FINEFIN_INGEST_MODE,
 FINEFIN_TARGET, FINEFIN_WAREHOUSE, FINEFIN_DATA_DIR, FINEFIN_TASK_RETRIES, FINEFIN_RETRY_DELAY_SECONDS,
-FINEFIN_MAX_RETRY_DELAY_SECONDS; alerts go to FINEFIN_ALERTS_CHANNEL.
+FINEFIN_MAX_RETRY_DELAY_SECONDS, FINEFIN_TASK_TIMEOUT_SECONDS; alerts go to FINEFIN_ALERTS_CHANNEL.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ with DAG(
         """Stop before building when a raw table is past its dbt `error_after`."""
         return refresh.check_source_freshness(get_settings())
 
+    @task(task_id=refresh.PLAN_TASK_ID)
+    def plan_build() -> dict[str, Any]:
+        """Full or daily build, decided now (not when the DAG is parsed): the dbt tasks read this plan."""
+        return refresh.plan_build(get_settings())
+
     dbt_build = DbtTaskGroup(
         group_id="dbt_build",
         project_config=ProjectConfig(
@@ -54,6 +65,8 @@ with DAG(
         profile_config=ProfileConfig(
             profile_name="finefin", target_name=settings.target,
             profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
+        # each dbt task holds the refresh lock and applies the run's build plan (full or daily test window)
+        operator_args={"pre_execute": refresh.dbt_task_pre_execute, "post_execute": refresh.dbt_task_post_execute},
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER,
             dbt_executable_path=refresh.dbt_executable()),
@@ -76,4 +89,4 @@ with DAG(
         """Publish the read-only snapshot the bot reads (its caches drop on the new load id)."""
         return refresh.publish(get_settings())
 
-    ingest() >> source_freshness() >> dbt_build >> marts_ready() >> publish_warehouse()
+    ingest() >> source_freshness() >> plan_build() >> dbt_build >> marts_ready() >> publish_warehouse()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from finefin.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from bot.settings import BotSettings
 
@@ -77,17 +79,23 @@ def post_alert(text: str, settings: BotSettings | None = None) -> None:
     from bot.app import make_client
     from bot.scheduled import post_alert as bot_post_alert
     from bot.settings import BotSettings
+    from finefin.config import load_settings
 
-    settings = settings or BotSettings()
+    settings = settings or load_settings(BotSettings)
     bot_post_alert(make_client(settings), settings, text)
     log.info("alert posted to %s", settings.alerts_channel)
 
 
 def on_task_failure(context: Mapping[str, Any]) -> None:
     """Airflow `on_failure_callback`: post the failure to the alerts channel; never raises."""
+    text = None
     try:
         failure = TaskFailure.from_context(context)
         log.error("task failed: %s.%s: %s", failure.dag_id, failure.task_id, failure.reason)
-        post_alert(failure_text(failure))
+        text = failure_text(failure)
+        post_alert(text)
+    except ConfigurationError as exc:  # a bad setting must not swallow the alert: log it whole instead
+        log.error("could not post the failure alert to Slack (%s); the alert was:\n%s", exc,
+                  text or context.get("exception"))
     except Exception:
-        log.exception("could not post the failure alert to Slack")
+        log.exception("could not post the failure alert to Slack; the alert was:\n%s", text or context.get("exception"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,8 +17,37 @@ from finefin.demo import DEMO_CUSTOMERS, DEMO_MONTHS, DEMO_SEED
 from finefin.errors import FinefinError
 from finefin.text import make_console
 
+
+def one_line_error(exc: BaseException) -> str | None:
+    """The one line for an error raised outside a command's own handler (settings read before its `try`): a finefin
+    error's message, or an invalid setting's name and reason; None for anything else (a bug: keep its traceback)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, FinefinError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+        where = ".".join(str(part) for part in first["loc"]) or exc.title
+        return f"invalid setting {where.upper()} ({exc.title}): {first['msg']}"
+    return None
+
+
+class _OneLineErrors(typer.Typer):
+    """The app: an error that escapes a command is one line on stderr and exit status 1, never a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            message = one_line_error(exc)
+            if message is None:
+                raise
+            console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+
 # Plain click help (rich_markup_mode=None): Typer's rich help labels every flag `<bool>`, as if it took a value.
-app = typer.Typer(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
+app = _OneLineErrors(help="FineFinance data platform: PostgreSQL -> warehouse -> dbt + MetricFlow -> Slack.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
 source_app = typer.Typer(help="The operational PostgreSQL. Embedded unless FINEFIN_SOURCE_URL is set.",
                          no_args_is_help=True, rich_markup_mode=None)
@@ -30,6 +60,8 @@ app.add_typer(audit_app, name="audit")
 app.command("ask", context_settings={"ignore_unknown_options": True})(ask)
 
 console = make_console(stderr=True)
+
+
 # platformdirs (via dlt/dbt) warns on machines without XDG_RUNTIME_DIR (containers, CI); it changes nothing for us.
 warnings.filterwarnings("ignore", message=r".*XDG_RUNTIME_DIR is not set.*")
 
@@ -122,13 +154,16 @@ def source_simulate_day(
 @app.command("ingest")
 def ingest() -> None:
     """Copy the source into the warehouse's raw schema, incrementally. Merge on primary keys, updated_at cursor."""
-    from ingestion.pipeline import run_ingest
+    from finefin.refresh import refresh_lock
+    from ingestion.pipeline import SourceTimeouts, run_ingest
     from ingestion.source import source_dsn
 
-    settings = get_settings()
     try:
-        report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
-                            lag_seconds=settings.ingest_lag_seconds)
+        settings = get_settings()
+        with refresh_lock(settings):
+            report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
+                                lag_seconds=settings.ingest_lag_seconds,
+                                timeouts=SourceTimeouts.from_settings(settings))
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(report)
@@ -139,10 +174,13 @@ def transform(
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
 ) -> None:
     """Run `dbt build` (models + tests) on the configured target."""
+    from finefin.refresh import refresh_lock
     from finefin.transform import run_dbt_build
 
     try:
-        result = run_dbt_build(get_settings(), full_refresh=full_refresh)
+        settings = get_settings()
+        with refresh_lock(settings):
+            result = run_dbt_build(settings, full_refresh=full_refresh)
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(result)
@@ -158,16 +196,17 @@ def refresh(
     publish for readers."""
     from finefin import refresh as steps
 
-    settings = get_settings()
     try:
+        settings = get_settings()
         mode = steps.OrchestrationSettings.from_env().ingest_mode
-        loaded = steps.ingest(settings, mode)
-        console.print(f"ingest ({mode}): {loaded}", highlight=False)
-        if not skip_freshness:
-            console.print(f"source freshness: {steps.check_source_freshness(settings)}", highlight=False)
-        built = steps.build(settings, full_refresh=full_refresh)
-        console.print(str(built).splitlines()[0], highlight=False)
-        published = steps.publish(settings)
+        with steps.refresh_lock(settings):  # the whole refresh: a second one fails at once with who holds it
+            loaded = steps.ingest(settings, mode)
+            console.print(f"ingest ({mode}): {loaded}", highlight=False)
+            if not skip_freshness:
+                console.print(f"source freshness: {steps.check_source_freshness(settings)}", highlight=False)
+            built = steps.build(settings, full_refresh=full_refresh)
+            console.print(str(built).splitlines()[0], highlight=False)
+            published = steps.publish(settings)
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(f"published: {published}", highlight=False)

@@ -6,18 +6,22 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from finefin.errors import ConfigurationError
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 DEFAULT_INGEST_LAG_SECONDS = 600.0
 """How far before its last value the ingestion cursor re-reads (FINEFIN_INGEST_LAG_SECONDS): longer than any source
 transaction stays open and any clock skew between the source's writers."""
+DEFAULT_SOURCE_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_SOURCE_STATEMENT_TIMEOUT_S = 300.0
 
 
 class Settings(BaseSettings):
@@ -42,6 +46,20 @@ class Settings(BaseSettings):
         description="How far before its high-water mark the updated_at cursor re-reads (late commits, clock skew).",
     )
 
+    source_connect_timeout_s: float = Field(
+        default=DEFAULT_SOURCE_CONNECT_TIMEOUT_S, gt=0,
+        description="Seconds to wait for a connection to the source PostgreSQL before failing the ingest.",
+    )
+    source_statement_timeout_s: float = Field(
+        default=DEFAULT_SOURCE_STATEMENT_TIMEOUT_S, gt=0,
+        description="Longest a single source read may take (a lock held by another session, an overloaded server) "
+                    "before the ingest fails with one clear line.",
+    )
+    refresh_lock_wait_s: float = Field(
+        default=0.0, ge=0,
+        description="How long a refresh waits for another one on the same data dir; 0 = fail at once.",
+    )
+
     @property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
@@ -58,7 +76,26 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings; a bad value is a ConfigurationError naming the variable (one line, no traceback)."""
+    return load_settings(Settings)
+
+
+def load_settings(kind: type[SettingsT]) -> SettingsT:
+    """Build a settings class from the environment; a pydantic ValidationError becomes one ConfigurationError line
+    naming the variable(s), e.g. `FINEFIN_FRESHNESS_SLA_HOURS=0: Input should be greater than 0`."""
+    try:
+        return kind()
+    except ValidationError as exc:
+        prefix = str(kind.model_config.get("env_prefix") or "")
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]).upper() if error["loc"] else ""
+            # a field read under an alias (SLACK_BOT_TOKEN) is named as set; others carry the prefix
+            name = field if field in os.environ else (prefix.upper() + field) if field else kind.__name__
+            value = os.environ.get(name)
+            shown = f"={value}" if value is not None and "SECRET" not in name and "TOKEN" not in name else ""
+            problems.append(f"{name}{shown}: {error['msg']}")
+        raise ConfigurationError("invalid setting " + "; ".join(problems)) from None
 
 
 def default_target_path(target: str) -> Path:

@@ -11,3 +11,11 @@ class ConfigurationError(FinefinError):
 
 class SourceDataError(FinefinError):
     """The source holds data the pipeline refuses to load (unknown type, broken row)."""
+
+
+class SourceUnavailableError(FinefinError):
+    """The source PostgreSQL is down, dropped the connection or did not answer in time: an outage, not a setting."""
+
+
+class RefreshRunningError(FinefinError):
+    """Another refresh holds the data dir's refresh lock."""

@@ -12,8 +12,11 @@ The posting DAGs run `freshness_gate` before `post_watchlist` / `post_digest`, s
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from finefin import refresh_lock as lock
 from finefin.config import DBT_PROJECT_DIR, Settings
 from finefin.errors import ConfigurationError, FinefinError
 
@@ -66,6 +70,8 @@ class OrchestrationSettings(BaseSettings):
     task_retries: int = Field(default=3, ge=0, description="Retries of every task.")
     retry_delay_seconds: float = Field(default=60.0, gt=0, description="First retry delay; doubles on each retry.")
     max_retry_delay_seconds: float = Field(default=1800.0, gt=0, description="Upper bound of the retry delay.")
+    task_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="execution_timeout of every task: a hung step fails (and alerts).")
 
     @field_validator("refresh_schedule", mode="before")
     @classmethod
@@ -113,6 +119,7 @@ def default_args(orchestration: OrchestrationSettings) -> dict[str, Any]:
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": orchestration.max_retry_delay,
         "on_failure_callback": on_task_failure,
+        "execution_timeout": timedelta(seconds=orchestration.task_timeout_seconds),
     }
 
 
@@ -123,12 +130,63 @@ def dbt_executable() -> str:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """The variables dbt reads, for cosmos (rendering and execution): the profile's, and the daily test window once
-    the warehouse is built (as `build` does; read when the DAG is parsed)."""
-    env = {"FINEFIN_WAREHOUSE": str(settings.warehouse_path), "FINEFIN_TARGET": settings.target}
-    if warehouse_is_built(settings):
-        env["FINEFIN_DATA_TEST_WINDOW_DAYS"] = str(daily_test_window_days())
-    return env
+    """The variables dbt reads, for cosmos (rendering and execution): the profile's. Nothing here depends on the
+    warehouse: parsing the DAG never opens it. The daily test window is decided per run by `plan_build` and applied
+    in each dbt task by `dbt_task_pre_execute`."""
+    return {"FINEFIN_WAREHOUSE": str(settings.warehouse_path), "FINEFIN_TARGET": settings.target}
+
+
+# ------------------------------------------------------------------------------------------- one refresh at a time
+
+
+@contextmanager
+def refresh_lock(settings: Settings) -> Iterator[None]:
+    """Hold the data dir's refresh lock (`finefin.refresh_lock`); waits FINEFIN_REFRESH_LOCK_WAIT_S at most."""
+    with lock.refresh_lock(settings.data_path, settings.refresh_lock_wait_s):
+        yield
+
+
+PLAN_TASK_ID = "plan_build"
+WINDOW_ENV = "FINEFIN_DATA_TEST_WINDOW_DAYS"
+
+
+def plan_build(settings: Settings) -> dict[str, Any]:
+    """Decide, at run time and once per run, whether this build is a first (full) build or a daily one: a daily
+    build's data tests check only the days it rewrote. Every dbt task of the run applies the same plan, so a first
+    build never switches to windowed tests part way through."""
+    with refresh_lock(settings):
+        daily = warehouse_is_built(settings)
+    window = daily_test_window_days() if daily else None
+    log.info("dbt build plan: %s", f"daily, data tests on the last {window} days" if daily else "full, every row")
+    return {"daily": daily, "data_test_window_days": window}
+
+
+def apply_build_plan(plan: Mapping[str, Any] | None) -> None:
+    """Set the dbt test window of this process from a `plan_build` result (cosmos runs dbt with our environment).
+    No plan (a task run alone) means every test on every row."""
+    window = (plan or {}).get("data_test_window_days")
+    os.environ[WINDOW_ENV] = "" if window is None else str(int(window))
+
+
+def dbt_task_pre_execute(context: Mapping[str, Any]) -> None:
+    """`pre_execute` of every cosmos dbt task: take the refresh lock (the kernel drops it when the task process
+    ends; `dbt_task_post_execute` releases it earlier) and apply the run's build plan."""
+    settings = _fresh_settings()
+    lock.acquire(settings.data_path, settings.refresh_lock_wait_s)
+    ti = context.get("ti")
+    plan = ti.xcom_pull(task_ids=PLAN_TASK_ID) if ti is not None else None
+    apply_build_plan(plan if isinstance(plan, Mapping) else None)
+
+
+def dbt_task_post_execute(context: Mapping[str, Any], result: Any = None) -> None:
+    """`post_execute` of every cosmos dbt task: release the refresh lock."""
+    lock.release(_fresh_settings().data_path)
+
+
+def _fresh_settings() -> Settings:
+    from finefin.config import load_settings
+
+    return load_settings(Settings)
 
 
 # ----------------------------------------------------------------------------------------------------- the refresh
@@ -139,12 +197,17 @@ def ingest(settings: Settings, mode: str, *, airbyte_http: httpx.Client | None =
 
     `airbyte_http` replaces the HTTP client of the Airbyte SDK (tests pass one with an `httpx.MockTransport`).
     """
+    with refresh_lock(settings):
+        return _ingest(settings, mode, airbyte_http=airbyte_http)
+
+
+def _ingest(settings: Settings, mode: str, *, airbyte_http: httpx.Client | None = None) -> dict[str, Any]:
     if mode == "dlt":
-        from ingestion.pipeline import run_ingest
+        from ingestion.pipeline import SourceTimeouts, run_ingest
         from ingestion.source import source_dsn
 
         report = run_ingest(source_dsn(settings), settings.warehouse_path, settings.data_path,
-                            lag_seconds=settings.ingest_lag_seconds)
+                            lag_seconds=settings.ingest_lag_seconds, timeouts=SourceTimeouts.from_settings(settings))
         log.info("%s", report)
         return {"mode": "dlt", "run_id": report.run_id, "rows_loaded": report.rows_loaded,
                 "tables": {t.table: t.rows_loaded for t in report.tables}}
@@ -176,7 +239,8 @@ def check_source_freshness(settings: Settings, *, target_path: Path | None = Non
     """
     from finefin.transform import run_dbt
 
-    result = run_dbt(["source", "freshness"], settings, target_path=target_path or refresh_target(settings))
+    with refresh_lock(settings):  # it opens the warehouse a concurrent refresh may be writing
+        result = run_dbt(["source", "freshness"], settings, target_path=target_path or refresh_target(settings))
     statuses: dict[str, str] = {}
     problems: list[str] = []
     for item in getattr(result.result, "results", None) or []:
@@ -209,11 +273,12 @@ def publish(settings: Settings, *, target_path: Path | None = None) -> dict[str,
     from semantic_layer.publish import publish_warehouse, semantic_manifest_path
 
     target_path = target_path or refresh_target(settings)
-    release_duckdb()  # cosmos may have run dbt in this process: close its handle before the checkpoint
-    result = run_dbt(["parse"], settings, target_path=target_path)
-    if not result.success:
-        raise FinefinError("dbt parse failed: cannot write the semantic manifest to publish with the warehouse")
-    snapshot = publish_warehouse(settings, semantic_manifest_path(target_path))
+    with refresh_lock(settings):
+        release_duckdb()  # cosmos may have run dbt in this process: close its handle before the checkpoint
+        result = run_dbt(["parse"], settings, target_path=target_path)
+        if not result.success:
+            raise FinefinError("dbt parse failed: cannot write the semantic manifest to publish with the warehouse")
+        snapshot = publish_warehouse(settings, semantic_manifest_path(target_path))
     log.info("published snapshot %s (%s)", snapshot.load_id, snapshot.warehouse)
     return {"published": True, "load_id": snapshot.load_id, "warehouse": str(snapshot.warehouse)}
 
@@ -257,12 +322,13 @@ def build(settings: Settings, *, full_refresh: bool = False, target_path: Path |
     A first build or a --full-refresh runs every test on every row."""
     from finefin.transform import run_dbt_build
 
-    daily = not full_refresh and warehouse_is_built(settings)
-    return run_dbt_build(
-        settings, full_refresh=full_refresh, target_path=target_path or refresh_target(settings), progress=progress,
-        data_test_window_days=daily_test_window_days() if daily else None, unit_tests=not daily,
-        debug_artifacts=not daily,
-    )
+    with refresh_lock(settings):
+        daily = not full_refresh and warehouse_is_built(settings)
+        return run_dbt_build(
+            settings, full_refresh=full_refresh, target_path=target_path or refresh_target(settings),
+            progress=progress, data_test_window_days=daily_test_window_days() if daily else None,
+            unit_tests=not daily, debug_artifacts=not daily,
+        )
 
 
 def refresh_target(settings: Settings) -> Path:
@@ -285,8 +351,9 @@ def semantic_layer() -> SemanticLayer:
 def bot_settings() -> BotSettings:
     """Read fresh each call (not the cached one): a long-lived worker picks up changed variables."""
     from bot.settings import BotSettings
+    from finefin.config import load_settings
 
-    return BotSettings()
+    return load_settings(BotSettings)
 
 
 def freshness_gate(sl: SemanticLayer | None = None, settings: BotSettings | None = None) -> dict[str, Any]:

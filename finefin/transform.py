@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -158,8 +159,24 @@ def run_dbt(
         finally:
             release_duckdb()
     if result.exception is not None:
+        locked = lock_conflict(str(result.exception))
+        if locked:
+            raise DbtError(f"dbt {args[0] if args else ''} could not run: {locked}")
         raise DbtError(f"dbt {args[0] if args else ''} could not run: {_first_line(result.exception)}")
     return result
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>\S+) \(PID (?P<pid>\d+)\)")
+
+
+def lock_conflict(message: str) -> str | None:
+    """DuckDB's "Could not set lock on file … Conflicting lock is held in … (PID n)" as one short sentence (None
+    for any other message)."""
+    if "Could not set lock" not in message and "Conflicting lock" not in message:
+        return None
+    holder = _LOCK_HOLDER.search(message)
+    who = f" by {Path(holder['program']).name} (pid {holder['pid']})" if holder else ""
+    return f"the warehouse is locked{who}: another refresh, dbt run or ingest holds it; retry when it has finished"
 
 
 def run_dbt_build(
@@ -235,6 +252,10 @@ def run_dbt_build(
     if not result.success:
         failed = build.failed
         skipped = build.counts.get("skipped", 0)
+        locked = next((lock_conflict(n.message) for n in failed if lock_conflict(n.message)), None)
+        if locked:  # one line, not one per node (each repeats DuckDB's multi-line lock message)
+            raise DbtError(f"dbt build on {target} failed: {locked} ({plural(len(failed), 'node')} failed, "
+                           f"{skipped} skipped)")
         lines = [f"dbt build on {target} failed: {plural(len(failed), 'node')} failed, {skipped} skipped"]
         lines += [f"  {n.resource_type} {n.name}: {n.status}: {n.message}" for n in failed]
         raise DbtError("\n".join(lines))

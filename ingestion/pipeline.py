@@ -13,6 +13,12 @@ Design (why, not what):
   idempotent, and dlt de-duplicates staging by key, so a Parquet file copied twice does no harm). After a run that
   failed before loading, the local state is dropped and restored from the warehouse, which only holds the state of
   completed loads.
+- One consistent snapshot: every table is read in one REPEATABLE READ snapshot exported by a coordinating
+  connection (`pg_export_snapshot`) and imported by each connectorx read, so a customer, its account and its
+  transactions committed while the tables are read are all in this run or all in the next: `raw` has no orphans.
+- Timeouts: every source connection has a connect timeout and a statement timeout (FINEFIN_SOURCE_*_TIMEOUT_S); a
+  lock held by another session or a dropped connection fails the run with one line and a `failed` row in
+  ops.ingest_runs (connectorx panics, a BaseException, are caught too).
 - Warehouse connections are short-lived and always closed: dbt and the bot open the same file.
 - dlt state lives under `<data_dir>/dlt/<pipeline>` where the pipeline name hashes the warehouse path; if the
   warehouse holds no dlt state (new or deleted file) the local state is discarded, so a new warehouse gets a full load.
@@ -27,7 +33,7 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,16 +44,25 @@ from urllib.parse import quote, urlencode
 import duckdb
 import psycopg
 
-from finefin.config import DEFAULT_INGEST_LAG_SECONDS
-from finefin.errors import ConfigurationError, FinefinError, SourceDataError
+from finefin.config import (
+    DEFAULT_INGEST_LAG_SECONDS,
+    DEFAULT_SOURCE_CONNECT_TIMEOUT_S,
+    DEFAULT_SOURCE_STATEMENT_TIMEOUT_S,
+    Settings,
+)
+from finefin.errors import ConfigurationError, FinefinError, SourceDataError, SourceUnavailableError
 from finefin.text import plural
 from ingestion.lag_window import Seen, drop_already_loaded, loaded_in_window
 from ingestion.load_log import RunRow, last_successful_load, write_runs
+from ingestion.native_stderr import captured_native_stderr
 from ingestion.source import PRIMARY_KEYS, SOURCE_TABLES, connect, redact
 
 __all__ = ["IngestReport", "TableLoad", "last_successful_load", "run_ingest"]
 
 log = logging.getLogger(__name__)
+
+KEEP_LOADED_PACKAGES = 5
+"""dlt keeps every loaded package (~0.3 MB each) for inspection: the newest few are enough."""
 
 DATASET = "raw"
 CURSOR = "updated_at"
@@ -142,9 +157,23 @@ def pipeline_name(warehouse_path: Path) -> str:
     return f"finefin_ingest_{digest}"
 
 
-def connectorx_url(dsn: str) -> str:
+@dataclass(frozen=True)
+class SourceTimeouts:
+    """Connect and statement timeouts of every source connection (FINEFIN_SOURCE_{CONNECT,STATEMENT}_TIMEOUT_S)."""
+
+    connect_s: float = DEFAULT_SOURCE_CONNECT_TIMEOUT_S
+    statement_s: float = DEFAULT_SOURCE_STATEMENT_TIMEOUT_S
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SourceTimeouts:
+        return cls(settings.source_connect_timeout_s, settings.source_statement_timeout_s)
+
+
+def connectorx_url(dsn: str, timeouts: SourceTimeouts | None = None) -> str:
     """The DSN as a URL connectorx accepts. It rejects an empty host and ignores `?host=`: a unix-socket directory
-    must be the percent-encoded host (`postgresql://user@%2Fpath%2Fpgdata/db`)."""
+    must be the percent-encoded host (`postgresql://user@%2Fpath%2Fpgdata/db`). With `timeouts`, the URL carries
+    the connect timeout and a session statement timeout (`options=-c statement_timeout=…`), which covers every
+    query connectorx runs, its schema probe included."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
@@ -155,9 +184,13 @@ def connectorx_url(dsn: str) -> str:
     password = info.pop("password", None)
     dbname = quote(str(info.pop("dbname", "") or ""), safe="")
     query: dict[str, str] = {k: str(v) for k, v in info.items() if k not in {"connect_timeout"}}
+    if timeouts is not None:
+        query["connect_timeout"] = str(max(1, round(timeouts.connect_s)))
+        options = f"-c statement_timeout={int(timeouts.statement_s * 1000)}"
+        query["options"] = f"{query['options']} {options}" if query.get("options") else options
     auth = user + (f":{quote(str(password), safe='')}" if password else "")
     netloc = (f"{auth}@" if auth else "") + quote(host or "localhost", safe="") + (f":{port}" if port else "")
-    return f"postgresql://{netloc}/{dbname}" + (f"?{urlencode(query)}" if query else "")
+    return f"postgresql://{netloc}/{dbname}" + (f"?{urlencode(query, quote_via=quote)}" if query else "")
 
 
 # --- checks before any work -------------------------------------------------------------------------------------
@@ -203,12 +236,13 @@ def _check_data_dir(data_dir: Path) -> Path:
 
 
 def check_source(
-    dsn: str, tables: Sequence[str]
+    dsn: str, tables: Sequence[str], timeouts: SourceTimeouts | None = None
 ) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[str, dict[str, int]]]:
     """Fail early and clearly: missing tables (ConfigurationError), unmappable column types (SourceDataError).
 
     Returns per table the numeric columns' (precision, scale) and the integer columns' bit widths."""
-    with connect(dsn) as conn:
+    timeouts = timeouts or SourceTimeouts()
+    with connect(dsn, connect_timeout_s=timeouts.connect_s, statement_timeout_s=timeouts.statement_s) as conn:
         rows = conn.execute(
             """SELECT table_name, column_name, data_type, numeric_precision, numeric_scale
                FROM information_schema.columns
@@ -369,7 +403,8 @@ def _cast_decimals(table: str, item: Any, decimals: dict[str, tuple[int, int]]) 
 def _source(
     engine: Any, tables: Sequence[str], cx_url: str, chunk_size: int, clock: _ExtractClock,
     decimals: dict[str, dict[str, tuple[int, int]]], integer_widths: dict[str, dict[str, int]],
-    empty_tables: set[str], lag_seconds: float, seen: dict[str, Seen],
+    empty_tables: set[str], lag_seconds: float, seen: dict[str, Seen], snapshot_queries: Sequence[str] = (),
+    on_table_started: Callable[[str], None] | None = None,
 ) -> Any:
     """One dlt source over `tables`: connectorx, precise types, incremental on updated_at, merge on the key.
 
@@ -385,7 +420,9 @@ def _source(
             credentials=engine,
             table_names=list(tables),
             backend="connectorx",
-            backend_kwargs={"conn": cx_url, "return_type": "arrow_stream", "batch_size": chunk_size},
+            backend_kwargs={"conn": cx_url, "return_type": "arrow_stream", "batch_size": chunk_size,
+                            # every read joins the run's exported snapshot (see _source_snapshot)
+                            **({"pre_execution_query": list(snapshot_queries)} if snapshot_queries else {})},
             reflection_level="full_with_precision",
             chunk_size=chunk_size,
         )
@@ -404,9 +441,83 @@ def _source(
             incremental=dlt.sources.incremental(CURSOR, primary_key=_whole_row, lag=lag_seconds or None),
         )
         resource.add_map(clock.stamp(table, decimals.get(table, {})))
+        if on_table_started is not None:
+            resource.add_map(_first_item_calls(on_table_started, table))
         if seen.get(table):
             resource.add_map(drop_already_loaded(PRIMARY_KEYS[table], seen[table]))
     return source
+
+
+def _first_item_calls(callback: Callable[[str], None], table: str) -> Callable[[Any], Any]:
+    """Map step calling `callback(table)` once, when the table's first rows arrive (its read has begun)."""
+    called = False
+
+    def _step(item: Any) -> Any:
+        nonlocal called
+        if not called:
+            called = True
+            callback(table)
+        return item
+
+    return _step
+
+
+@contextmanager
+def _source_snapshot(dsn: str, timeouts: SourceTimeouts) -> Iterator[list[str]]:
+    """Open a REPEATABLE READ, READ ONLY transaction on the source and export its snapshot; yield the statements that
+    make another connection read in that same snapshot. The transaction stays open (so the snapshot stays valid)
+    until every table has been read."""
+    conn = connect(dsn, connect_timeout_s=timeouts.connect_s, statement_timeout_s=timeouts.statement_s)
+    try:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        snapshot_id = str(row[0]) if row else ""
+        if not snapshot_id.replace("-", "").isalnum():
+            raise SourceUnavailableError(f"the source returned an unexpected snapshot id {snapshot_id!r}")
+        yield ["BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", f"SET TRANSACTION SNAPSHOT '{snapshot_id}'"]
+    except psycopg.Error as exc:
+        raise (_source_failure(exc, None, timeouts) or SourceUnavailableError(
+            f"the source PostgreSQL could not export a snapshot: {str(exc).strip()[:200]}")) from exc
+    finally:
+        try:
+            conn.rollback()
+            conn.close()
+        except psycopg.Error:  # the connection may be the thing that failed
+            pass
+
+
+_TIMEOUT_MARKERS = ("statement timeout", "lock timeout", "canceling statement")
+_CONNECTION_MARKERS = (
+    "terminating connection", "server closed the connection", "connection reset", "connection refused",
+    "broken pipe", "connection closed", "unexpected eof", "could not receive data", "could not send data",
+    "kind: io", "kind: closed", "connection to server", "timed out", "no connection to the server",
+    "consuming input failed",
+)
+
+
+def _source_failure(exc: BaseException, table: str | None, timeouts: SourceTimeouts) -> FinefinError | None:
+    """A source outage (timeout, lost connection) as one SourceUnavailableError line; None for anything else."""
+    cause: BaseException | None = exc
+    texts: list[str] = []
+    for _ in range(10):
+        if cause is None:
+            break
+        if isinstance(cause, FinefinError):
+            return cause
+        texts.append(str(cause))
+        cause = getattr(cause, "exception", None) or getattr(cause, "orig", None) or cause.__cause__ or (
+            None if cause.__suppress_context__ else cause.__context__)
+    text = " ".join(texts).lower()
+    where = f" reading table {table}" if table and table != "?" else ""
+    if any(marker in text for marker in _TIMEOUT_MARKERS):
+        return SourceUnavailableError(
+            f"the source PostgreSQL did not answer within {timeouts.statement_s:g} s{where} (a lock held by another "
+            "session, or an overloaded server): raise FINEFIN_SOURCE_STATEMENT_TIMEOUT_S or retry later")
+    if any(marker in text for marker in _CONNECTION_MARKERS):
+        innermost = next((t for t in reversed(texts) if t.strip()), type(exc).__name__)
+        detail = " ".join(innermost.split())[:200]
+        return SourceUnavailableError(f"lost the connection to the source PostgreSQL{where}: {detail}")
+    return None
 
 
 @contextmanager
@@ -558,24 +669,45 @@ def run_ingest(
     tables: Sequence[str] = SOURCE_TABLES,
     chunk_size: int = 100_000,
     lag_seconds: float = DEFAULT_INGEST_LAG_SECONDS,
+    timeouts: SourceTimeouts | None = None,
+    on_table_started: Callable[[str], None] | None = None,
 ) -> IngestReport:
     """Load new and changed source rows into `<warehouse>.raw.<table>`; returns what was loaded per table.
 
-    Raises ConfigurationError (unreachable source, unusable warehouse or data dir) or SourceDataError (a column type
-    or value that cannot be loaded; `raw` is left unchanged).
+    Raises ConfigurationError (bad DSN, unusable warehouse or data dir), SourceUnavailableError (the source is down,
+    dropped the connection or hit the statement timeout; a `failed` row is recorded when the warehouse exists) or
+    SourceDataError (a column type or value that cannot be loaded; `raw` is left unchanged). `on_table_started` is
+    called with each table's name when its first rows arrive (tests commit concurrent writes there).
     """
     import sqlalchemy as sa
     from dlt.pipeline.exceptions import PipelineStepFailed
 
     warehouse_path = Path(warehouse_path).expanduser().resolve()
     data_dir = Path(data_dir).expanduser().resolve()
+    timeouts = timeouts or SourceTimeouts()
     run_id = uuid.uuid4().hex[:12]
     run_start = datetime.now(UTC)
     phases = _Phases()
     _check_warehouse(warehouse_path)
     dlt_dir = _check_data_dir(data_dir)
-    decimals, integer_widths = check_source(dsn, tables)
-    cx_url = connectorx_url(dsn)
+    load_ids: list[str] = []
+    clock = _ExtractClock(tables)
+
+    def record_failure(error: str) -> None:
+        if warehouse_path.exists():  # an unreachable source must not create an empty warehouse
+            _record_failure(warehouse_path, run_id, tables, clock.started_at(), run_start, load_ids, error)
+
+    try:
+        decimals, integer_widths = check_source(dsn, tables, timeouts)
+    except SourceUnavailableError as exc:
+        record_failure(str(exc))
+        raise
+    except psycopg.Error as exc:
+        error = _source_failure(exc, None, timeouts) or SourceUnavailableError(
+            f"the source PostgreSQL failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+        record_failure(str(error))
+        raise error from exc
+    cx_url = connectorx_url(dsn, timeouts)
     _configure_dlt()
 
     name = pipeline_name(warehouse_path)
@@ -585,18 +717,22 @@ def run_ingest(
 
     pipeline = _make_pipeline(warehouse_path, dlt_dir)
     phases.lap("checks")
-    load_ids: list[str] = []
-    clock = _ExtractClock(tables)
-    engine = sa.create_engine("postgresql+psycopg://", creator=lambda: psycopg.connect(dsn, connect_timeout=10))
+    engine = sa.create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: connect(dsn, connect_timeout_s=timeouts.connect_s, statement_timeout_s=timeouts.statement_s),
+    )
     recovered = 0
+    loading = False  # past this point a failure may have written raw: keep the local dlt state for the next run
     try:
         # 1. a previous run killed during normalize/load left packages: finish them first (merge is idempotent)
         if pipeline.has_pending_data:
+            loading = True
             recovered = len(pipeline.list_extracted_load_packages()) + len(pipeline.list_normalized_load_packages())
             log.warning("finishing %d load package(s) left by an interrupted run", recovered)
             pipeline.normalize()
             load_ids.extend(pipeline.load().loads_ids)
             _remove_duplicate_keys(warehouse_path, tables)
+            loading = False
         else:
             pipeline.sync_destination()
         empty_tables = _empty_raw_tables(warehouse_path, tables)
@@ -607,33 +743,48 @@ def run_ingest(
                 seen = loaded_in_window(con, DATASET, PRIMARY_KEYS, CURSOR, lagged, lag_seconds)
         phases.lap("recover")
 
-        # 2. extract every table to local files (one package); nothing touches the warehouse yet
+        # 2. extract every table, in one source snapshot, to local files (one package); the warehouse is untouched
         clock = _ExtractClock(tables)
-        try:
-            pipeline.extract(_source(engine, tables, cx_url, chunk_size, clock, decimals, integer_widths,
-                                     empty_tables, lag_seconds, seen))
-        except PipelineStepFailed as exc:
-            own = _find_cause(exc, SourceDataError)
-            if own is not None:  # raised by our own map step (numeric outside its declared precision)
-                raise own from exc
-            table = _failed_table(exc, tables)
-            column = _diagnose_column(dsn, cx_url, table) if table in tables else None
-            raise _source_error(table, column, exc) from exc
+        with _source_snapshot(dsn, timeouts) as snapshot_queries, captured_native_stderr():
+            source = _source(engine, tables, cx_url, chunk_size, clock, decimals, integer_widths, empty_tables,
+                             lag_seconds, seen, snapshot_queries, on_table_started)
+            try:
+                pipeline.extract(source)
+            except PipelineStepFailed as exc:
+                own = _find_cause(exc, SourceDataError)
+                if own is not None:  # raised by our own map step (numeric outside its declared precision)
+                    raise own from exc
+                table = _failed_table(exc, tables)
+                outage = _source_failure(exc, table, timeouts)
+                if outage is not None:
+                    raise outage from exc
+                column = _diagnose_column(dsn, cx_url, table) if table in tables else None
+                raise _source_error(table, column, exc) from exc
         phases.lap("extract")
 
         # 3. normalize + load into raw (staging tables, then one merge per table)
+        loading = True
         pipeline.normalize()
         phases.lap("normalize")
         load_ids.extend(pipeline.load().loads_ids)
         phases.lap("load")
     except FinefinError as exc:
-        _drop_local_state(pipeline)
-        _record_failure(warehouse_path, run_id, tables, clock.started_at(), run_start, load_ids, str(exc))
+        if not loading:
+            _drop_local_state(pipeline)
+        record_failure(str(exc))
         raise
     except PipelineStepFailed as exc:
-        _record_failure(warehouse_path, run_id, tables, clock.started_at(), run_start, load_ids,
-                        str(exc).splitlines()[0])
+        record_failure(str(exc).splitlines()[0])
         raise _step_error(exc, warehouse_path) from exc
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # SQLAlchemy reflection errors, connectorx's PanicException (a BaseException)
+        error = _source_failure(exc, _failed_table(exc, tables, guess=False), timeouts) or FinefinError(
+            f"ingestion failed: {type(exc).__name__}: {_one_line(exc)}")
+        if not loading:
+            _drop_local_state(pipeline)
+        record_failure(str(error))
+        raise error from exc
     finally:
         engine.dispose()
 
@@ -645,10 +796,26 @@ def run_ingest(
         RunRow(run_id, t.table, t.rows_loaded, t.high_water_mark, started[t.table], finished, "success")
         for t in loads
     ])
+    _prune_loaded_packages(pipeline)
     phases.lap("bookkeeping")
     report = IngestReport(run_id, warehouse_path, run_start, finished, loads, recovered, phases.seconds)
     log.info("%s", report)
     return report
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _prune_loaded_packages(pipeline: Any, keep: int = KEEP_LOADED_PACKAGES) -> None:
+    """dlt keeps every loaded package under <pipeline>/load/loaded/<load id>: keep the newest `keep`."""
+    loaded = Path(pipeline.working_dir) / "load" / "loaded"
+    if not loaded.is_dir():
+        return
+    packages = sorted((p for p in loaded.iterdir() if p.is_dir()), key=lambda p: p.name)  # load ids are timestamps
+    for package in packages[:-keep] if keep > 0 else packages:
+        shutil.rmtree(package, ignore_errors=True)
 
 
 def _find_cause(exc: BaseException, kind: type[BaseException]) -> Any:
@@ -674,8 +841,9 @@ class _Phases:
         self._t = now
 
 
-def _failed_table(exc: BaseException, tables: Sequence[str]) -> str:
-    """The source table whose extraction raised (dlt names the pipe in ResourceExtractionError)."""
+def _failed_table(exc: BaseException, tables: Sequence[str], *, guess: bool = True) -> str:
+    """The source table whose extraction raised (dlt names the pipe in ResourceExtractionError); with `guess`, else
+    the first table named in the message."""
     cause: BaseException | None = exc
     for _ in range(10):
         if cause is None:
@@ -684,7 +852,7 @@ def _failed_table(exc: BaseException, tables: Sequence[str]) -> str:
         if name in tables:
             return str(name)
         cause = getattr(cause, "exception", None) or cause.__cause__
-    for table in tables:
+    for table in tables if guess else ():
         if table in str(exc):
             return table
     return "?"

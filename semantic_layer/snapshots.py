@@ -55,6 +55,7 @@ def publish(build_file: Path, data_dir: Path, manifest: Path | None = None, *, k
         conn.execute("CHECKPOINT")
     root = serving_dir(data_dir)
     root.mkdir(parents=True, exist_ok=True)
+    _remove_dead_publishes(root)
     load_id = _new_load_id(root)
     target_dir = root / load_id
     tmp_dir = root / f".{load_id}.tmp"
@@ -91,6 +92,17 @@ def _new_load_id(root: Path) -> str:
         n += 1
         load_id = f"{stamp}-{n}"
     return load_id
+
+
+def _remove_dead_publishes(root: Path) -> None:
+    """Remove what a publish killed half-way left: `.<load_id>.tmp` copies and `.current.<load_id>` links. Publishes
+    run one at a time (the refresh lock), so none of these belongs to a live one."""
+    for leftover in root.glob(".*"):
+        if leftover.name.endswith(".tmp") and leftover.is_dir() and not leftover.is_symlink():
+            log.warning("removing %s left by an interrupted publish", leftover.name)
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif leftover.name.startswith(f".{CURRENT}.") and leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
 
 
 def _prune(root: Path, *, keep: int, current: str) -> None:

@@ -191,3 +191,29 @@ def test_alert_and_cli_post(
     finally:
         get_bot_settings.cache_clear()
         get_settings.cache_clear()
+
+
+def test_long_red_streaks_list_attaches_the_csv_it_announces(fake_slack: Any, people: People) -> None:
+    """Issue 17: the scheduled post said "the full list is attached as a CSV file" for red streaks but attached
+    none; it now attaches the same CSV as `/finefin red`."""
+    import dataclasses
+
+    from semantic_layer.inputs import CustomerId
+    from tests.bot_support import build_double
+
+    sl = build_double()
+    assert sl.watch is not None
+    bob = sl.watch.red_streaks[0]
+    more = tuple(bob._replace(customer_id=CustomerId(100 + n), full_name=f"Red {n}") for n in range(3))
+    sl.watch = dataclasses.replace(sl.watch, red_streaks=(bob, *more))
+    red = sl.watchlist(None).red_streaks
+    settings, client = _setup(fake_slack, people, list_limit=2)
+    post_advisor_watchlist(sl, client, settings)
+    channel_text = json.dumps(fake_slack.calls_to("chat.postMessage")[0].params["blocks"], ensure_ascii=False)
+    assert f"Showing 2 of {len(red)} customers; the full list is attached as a CSV file." in channel_text
+    files = fake_slack.uploaded()
+    name = f"red-{sl.watchlist(None).month}.csv"
+    assert name in files, sorted(files)
+    lines = files[name].decode().strip().splitlines()
+    assert lines[0].startswith("customer_id,name,months,since,") and len(lines) == 1 + len(red)
+    assert {int(line.split(",")[0]) for line in lines[1:]} == {r.customer_id.value for r in red}

@@ -10,6 +10,7 @@ pytest.register_assert_rewrite("tests.bot_support", "tests.airflow_support")
 
 import functools
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,8 +85,9 @@ def test_refresh_graph(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_
     assert any("relationships_dim_accounts_customer_id" in t for t in dbt_ids)
     roots = {t for t in dbt_ids if not tasks[t].upstream_task_ids & dbt_ids}
     leaves = {t for t in dbt_ids if not tasks[t].downstream_task_ids & dbt_ids}
-    assert roots and all(tasks[t].upstream_task_ids == {"source_freshness"} for t in roots)
-    assert tasks["source_freshness"].downstream_task_ids == roots
+    assert tasks["source_freshness"].downstream_task_ids == {refresh.PLAN_TASK_ID}
+    assert roots and all(tasks[t].upstream_task_ids == {refresh.PLAN_TASK_ID} for t in roots)
+    assert tasks[refresh.PLAN_TASK_ID].downstream_task_ids == roots
     assert tasks["marts_ready"].upstream_task_ids == leaves
     assert tasks["marts_ready"].downstream_task_ids == {"publish_warehouse"}
     assert tasks["publish_warehouse"].downstream_task_ids == set()
@@ -100,6 +102,66 @@ def test_refresh_graph(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_
         assert task.retry_exponential_backoff == 2.0
         assert task.max_retry_delay == timedelta(minutes=30)
         assert on_task_failure in (task.on_failure_callback or [])
+        assert task.execution_timeout == timedelta(hours=1), task.task_id  # FINEFIN_TASK_TIMEOUT_SECONDS default
+    for dbt_task in dbt_ids:  # every dbt task holds the refresh lock and applies the run's build plan
+        assert tasks[dbt_task]._pre_execute_hook is refresh.dbt_task_pre_execute
+        assert tasks[dbt_task]._post_execute_hook is refresh.dbt_task_post_execute
+
+
+def _shape(dag: Any) -> dict[str, Any]:
+    """What a DAG version is made of: its tasks, their edges, and the environment each dbt task runs with."""
+    return {
+        "edges": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks},
+        "env": {t.task_id: dict(getattr(t, "env", None) or {}) for t in dag.tasks},
+        "max_active_tasks": dag.max_active_tasks,
+    }
+
+
+def test_parsing_the_refresh_dag_never_opens_the_warehouse(
+    airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The DAG's definition must not depend on warehouse state (a parse flipping with a first build's progress made
+    23 versions in an hour and could hold a lock a dbt task needed): same DAG with no warehouse and a built one, and
+    DuckDB is never opened while parsing."""
+    import duckdb
+
+    opened: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        opened.append(str(args[0] if args else kwargs.get("database")))
+        raise AssertionError("the DAG parse opened DuckDB")
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with monkeypatch.context() as patch:
+        patch.setattr(duckdb, "connect", refuse)
+        empty = _shape(parse_dags(monkeypatch, tmp_path, FINEFIN_WAREHOUSE=str(warehouse)).get_dag("finefin_refresh"))
+    with duckdb.connect(str(warehouse)) as con:  # a built warehouse, as the old parse-time check recognised it
+        con.execute("CREATE TABLE fct_account_balances_daily (account_id INTEGER)")
+    with monkeypatch.context() as patch:
+        patch.setattr(duckdb, "connect", refuse)
+        built = _shape(parse_dags(monkeypatch, tmp_path, FINEFIN_WAREHOUSE=str(warehouse)).get_dag("finefin_refresh"))
+    assert opened == []
+    assert built == empty
+    assert all("FINEFIN_DATA_TEST_WINDOW_DAYS" not in env for env in built["env"].values())
+
+
+def test_the_build_plan_is_decided_at_run_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """plan_build: full before the marts exist, daily after; each dbt task applies the plan it is given."""
+    import duckdb
+
+    from finefin.config import Settings
+
+    settings = Settings(data_dir=tmp_path, warehouse=tmp_path / "wh.duckdb")
+    assert refresh.plan_build(settings) == {"daily": False, "data_test_window_days": None}
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("CREATE TABLE fct_account_balances_daily (account_id INTEGER)")
+    plan = refresh.plan_build(settings)
+    assert plan == {"daily": True, "data_test_window_days": refresh.daily_test_window_days()}
+    monkeypatch.setenv(refresh.WINDOW_ENV, "999")
+    refresh.apply_build_plan(plan)
+    assert os.environ[refresh.WINDOW_ENV] == str(refresh.daily_test_window_days())
+    refresh.apply_build_plan({"daily": False, "data_test_window_days": None})
+    assert os.environ[refresh.WINDOW_ENV] == ""  # dbt's macro reads '' as "every row"
 
 
 def test_refresh_parses_for_production(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

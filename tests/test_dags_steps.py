@@ -87,8 +87,10 @@ def test_refresh_build_tests_what_it_rewrote(tmp_path: Path, monkeypatch: pytest
     assert [(c["full_refresh"], c["data_test_window_days"], c["unit_tests"], c["debug_artifacts"]) for c in calls] == [
         (full_refresh, window, unit_tests, unit_tests)]
     assert refresh.daily_test_window_days() == 7  # dbt var lookback_days
-    # the Airflow DAG's cosmos build gets the same window once the warehouse is built
-    assert ("FINEFIN_DATA_TEST_WINDOW_DAYS" in refresh.dbt_env(settings)) is built
+    # the Airflow DAG's cosmos build gets the same window, decided at run time by plan_build (never at parse time)
+    assert "FINEFIN_DATA_TEST_WINDOW_DAYS" not in refresh.dbt_env(settings)
+    if not full_refresh:
+        assert refresh.plan_build(settings)["data_test_window_days"] == window
 
 
 def test_freshness_gate_passes_fresh_data() -> None:

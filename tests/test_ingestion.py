@@ -17,7 +17,7 @@ import duckdb
 import psycopg
 import pytest
 
-from finefin.errors import ConfigurationError, SourceDataError
+from finefin.errors import ConfigurationError, SourceDataError, SourceUnavailableError
 from ingestion.pipeline import connectorx_url, last_successful_load, pipeline_name, run_ingest
 from ingestion.source import PRIMARY_KEYS, SOURCE_TABLES, apply_schema, start_embedded
 
@@ -409,8 +409,8 @@ def test_exception_inside_extract_leaves_raw_unchanged_then_rerun_is_exact(
         return real_read(conn, query, **kwargs)
 
     monkeypatch.setattr(connectorx, "read_sql", failing_read)
-    with pytest.raises(SourceDataError, match="loans"):
-        run_ingest(source, warehouse_path, data_dir)
+    with pytest.raises(SourceUnavailableError, match=r"lost the connection .* reading table loans"):
+        run_ingest(source, warehouse_path, data_dir)  # an outage, not bad data
     assert raw_snapshot(warehouse_path) == before  # customers was extracted but never loaded
 
     monkeypatch.setattr(connectorx, "read_sql", real_read)
@@ -461,8 +461,8 @@ def test_value_that_cannot_load_is_a_clear_error_and_raw_is_unchanged(
     assert_warehouse_equals_source(warehouse_path, source)
 
 
-def test_unreachable_source_is_a_configuration_error(warehouse_path: Path, data_dir: Path) -> None:
-    with pytest.raises(ConfigurationError, match="cannot connect"):
+def test_unreachable_source_is_an_outage_not_a_configuration_error(warehouse_path: Path, data_dir: Path) -> None:
+    with pytest.raises(SourceUnavailableError, match="cannot connect"):
         run_ingest("postgresql://postgres@127.0.0.1:1/nowhere", warehouse_path, data_dir)
     assert not warehouse_path.exists()
 
