@@ -82,6 +82,7 @@ class MetricInfo:
     dimensions: tuple[str, ...]  # keys of DIMENSIONS, in their order
     additive: bool  # a sum over rows: its value splits exactly by any dimension (what `why` decomposes)
     group_by_items: frozenset[str]  # what MetricFlow reports (dimension dunder names and entities)
+    needs_time: bool = False  # compares with an earlier period: only asked along the time axis
 
     @property
     def one_line(self) -> str:
@@ -120,6 +121,8 @@ class Catalog:
                 dimensions=tuple(d.key for d in DIMENSIONS if any(c in items for c in d.candidates)),
                 additive=metric_type == "simple" and agg == "sum",
                 group_by_items=frozenset(items),
+                needs_time=metric_type == "derived" and any(
+                    ref.offset_window is not None for ref in (metric.type_params.metrics or ())),
             )
         return cls(load_id, infos)
 

@@ -106,6 +106,9 @@ class QueryService:
                                          for d in query.group_by))
         filter_keys = [self._dimension(catalog, principal, f.dimension, metrics, usable) for f in query.filters]
         grain = query.grain
+        if grain is None and any(i.needs_time for i in infos):  # month over month: by month, or it has no meaning
+            grain = catalog.grains_of(metrics)[0] if catalog.grains_of(metrics) else None
+            query = replace(query, grain=grain)
         if grain is not None:
             grains = catalog.grains_of(metrics)
             if grain not in grains:
@@ -121,7 +124,7 @@ class QueryService:
         for key, f in zip(filter_keys, query.filters, strict=True):
             mf_name = catalog.mf_name(key, metrics)
             assert mf_name is not None
-            values = self._validated_values(metrics[0], key, mf_name, f.values, scope)
+            values = self._validated_values(infos[0], key, mf_name, f.values, scope)
             validated.append((key, values))
             where.append(_in_filter(key, mf_name, values))
         period = None
@@ -218,7 +221,7 @@ class QueryService:
             return order
         raise InvalidInputError(f"Sort by one of: {', '.join(metrics + group_keys)}.")
 
-    def _validated_values(self, metric: str, key: str, mf_name: str, raw: Sequence[str],
+    def _validated_values(self, metric: MetricInfo, key: str, mf_name: str, raw: Sequence[str],
                           scope: CustomerId | None) -> tuple[Any, ...]:
         """Each raw value matched to the dimension's actual values (within the scope) for the current load."""
         actual = self._actual_values(metric, mf_name, scope)
@@ -239,14 +242,15 @@ class QueryService:
             raise InvalidInputError(f"“{shown}” is not a {spec.label} in the data.{hint}")
         return tuple(dict.fromkeys(out))
 
-    def _actual_values(self, metric: str, mf_name: str, scope: CustomerId | None) -> dict[str, Any]:
+    def _actual_values(self, metric: MetricInfo, mf_name: str, scope: CustomerId | None) -> dict[str, Any]:
         """Lower-cased text -> value, for every value the dimension takes with this metric (per load, per scope)."""
-        key = (self.engine.load_id, metric, mf_name, scope)
+        key = (self.engine.load_id, metric.name, mf_name, scope)
         cached = self._values.get(key)
         if cached is not None:
             return cached
         where = [filters.customer_is(scope)] if scope is not None else []
-        result = self.engine.query([metric], [mf_name], where=where)
+        time = [f"metric_time__{metric.grains[0].value}"] if metric.needs_time and metric.grains else []
+        result = self.engine.query([metric.name], [mf_name, *time], where=where)
         position = result.columns.index(mf_name)
         values = {str(r[position]).lower(): r[position] for r in result.rows if r[position] is not None}
         with self._lock:
