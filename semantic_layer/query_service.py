@@ -239,7 +239,7 @@ class QueryService:
                 else []
             hint = f" Did you mean {', '.join(near)}?" if near else ""
             shown = " ".join(text.split())[:40]
-            raise InvalidInputError(f"“{shown}” is not a {spec.label} in the data.{hint}")
+            raise InvalidInputError(f"“{shown}” is not a known {spec.label} value here.{hint}")
         return tuple(dict.fromkeys(out))
 
     def _actual_values(self, metric: MetricInfo, mf_name: str, scope: CustomerId | None) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from semantic_layer.policy import Audience, Principal
 from semantic_layer.query import DimensionFilter, MetricQuery, Period, bucket_end, truncate
 from semantic_layer.query_service import QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
-from tests.dbt_chain import Chain, make_chain, project_vars
+from tests.dbt_chain import Chain, project_vars
 from tests.dbt_oracle import Oracle, add_months, load_oracle, month_end, months_between
+from tests.query_support import query_chain
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -37,10 +38,7 @@ Key = tuple[Any, ...]
 
 @pytest.fixture(scope="module")
 def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    chain = make_chain(make_database, tmp_path_factory.mktemp("query"), customers=120)
-    chain.build()
-    chain.publish()
-    return chain
+    return query_chain(make_database, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
