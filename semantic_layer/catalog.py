@@ -128,11 +128,12 @@ class Catalog:
 
     # -- names ------------------------------------------------------------------------------------------------
     def resolve_metric(self, text: str, allowed: Iterable[str] | None = None) -> str:
-        """A metric name from its name or label (any case; spaces for underscores). Raises UnknownMetricError that
+        """A metric name from its name or label (any case; spaces for underscores), among every governed metric (a
+        forbidden one is refused by the policy, with what may be asked instead). Raises UnknownMetricError that
         names the nearest metrics among `allowed` (default: all)."""
         pool = sorted(self.metrics if allowed is None else allowed)
         wanted = _norm(text)
-        for name in pool:
+        for name in self.metrics:
             info = self.metrics[name]
             if wanted in (_norm(name), _norm(info.label)):
                 return name
