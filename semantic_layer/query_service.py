@@ -233,7 +233,10 @@ class QueryService:
                 with contextlib.suppress(InvalidInputError):
                     wanted = str(CustomerId.parse(text).value)
             if wanted in actual:
-                out.append(actual[wanted])
+                value = actual[wanted]
+                if isinstance(value, str) and any(ch in value for ch in "{}%\x00"):  # see filters.Category
+                    raise InvalidInputError(f"The {spec.label} “{text[:40]}” cannot be used as a filter.")
+                out.append(value)
                 continue
             near = [str(actual[n]) for n in nearest(text, list(actual), limit=3)] if spec.kind is not ValueKind.ID \
                 else []
