@@ -68,6 +68,14 @@ DIMENSIONS: tuple[DimensionSpec, ...] = (
 )
 DIMENSION_BY_KEY = {d.key: d for d in DIMENSIONS}
 
+# Plain date columns equal to a model's metric_time (day, or month start): a period filter on one reaches the table
+# scan, where one on metric_time goes through date_trunc (see the semantic models' comments). Else metric_time.
+PERIOD_COLUMNS: tuple[tuple[str, Grain], ...] = (
+    ("transaction__booked_day", Grain.DAY),
+    ("customer_month__month_first_day", Grain.MONTH),
+    ("customer_tier_month__month_first_day", Grain.MONTH),
+)
+
 # metrics whose definition says to ask them by month only (beyond what MetricFlow itself allows)
 _MONTH_ONLY = frozenset({"tier_customers_by_month"})
 
@@ -165,6 +173,14 @@ class Catalog:
         for candidate in spec.candidates:
             if all(candidate in self.metrics[m].group_by_items for m in metrics):
                 return candidate
+        return None
+
+    def period_column(self, metrics: Sequence[str]) -> tuple[str, Grain] | None:
+        """The plain date column every one of `metrics` is timed by (PERIOD_COLUMNS), or None."""
+        for name, grain in PERIOD_COLUMNS:
+            if all(name in self.metrics[m].group_by_items and self.metrics[m].grains[:1] == (grain,)
+                   for m in metrics):
+                return name, grain
         return None
 
     def grains_of(self, metrics: Sequence[str]) -> tuple[Grain, ...]:

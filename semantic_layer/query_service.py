@@ -131,12 +131,20 @@ class QueryService:
         if query.period is not None:
             period = query.period.resolve(as_of)
             day_grain = Grain.DAY in catalog.grains_of(metrics)
+            # on the plain date column when there is one (the scan skips what is outside), else on metric_time;
+            # month-over-month metrics keep metric_time (their earlier month is read through the offset)
+            column = None if any(i.needs_time for i in infos) else catalog.period_column(metrics)
             if not day_grain:  # monthly figures: whole months
                 first = period.first.replace(day=1)
                 last_month = period.last.replace(day=1)
                 period = ResolvedPeriod(first, period.last if period.to_date else bucket_end(last_month, Grain.MONTH),
                                         period.to_date)
-                where.append(filters.month_between(_month(first), _month(last_month)))
+                if column is not None:
+                    where.append(filters.months_of(column[0].split("__")[0], _month(first), _month(last_month)))
+                else:
+                    where.append(filters.month_between(_month(first), _month(last_month)))
+            elif column is not None:
+                where.append(_day_range(column[0], period.first, period.last))
             else:
                 where.append(filters.day_ranges((period.first, period.last)))
         group_by = tuple((k, catalog.mf_name(k, metrics) or k) for k in group_keys)
@@ -290,6 +298,11 @@ def _in_filter(key: str, mf_name: str, values: tuple[Any, ...]) -> Filter:
         return Filter(f"{column} = §0§", typed)
     slots = ", ".join(f"§{i}§" for i in range(len(typed)))
     return Filter(f"{column} IN ({slots})", typed)
+
+
+def _day_range(dimension: str, first: date, last: date) -> Filter:
+    column = "{{ Dimension('" + dimension + "') }}"
+    return Filter(f"{column} >= §0§ AND {column} <= §1§", (first, last))
 
 
 def _mf_order(order: Order, group_by: tuple[tuple[str, str], ...], grain: Grain | None) -> str:
