@@ -19,6 +19,7 @@ from semantic_layer.catalog import Grain, ValueKind
 from semantic_layer.errors import InvalidInputError
 
 MAX_LIMIT = 1000
+MAX_GROUP_BY = 6
 
 
 class PeriodKind(StrEnum):
@@ -161,8 +162,8 @@ class MetricQuery:
             raise InvalidInputError("Name at least one metric.")
         if len(self.metrics) > 5:
             raise InvalidInputError("Ask for at most 5 metrics at once.")
-        if len(self.group_by) > 2:
-            raise InvalidInputError("Group by at most 2 dimensions (plus time).")
+        if len(self.group_by) > MAX_GROUP_BY:
+            raise InvalidInputError(f"Group by at most {MAX_GROUP_BY} dimensions (plus time).")
         if self.limit is not None and not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidInputError(f"A limit is between 1 and {MAX_LIMIT}.")
 

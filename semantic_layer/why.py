@@ -26,6 +26,7 @@ from semantic_layer.query_service import QueryService
 from semantic_layer.types import round_half_up
 
 PCT = Decimal("0.1")
+IDENTIFYING = frozenset({"customer", "customer_name", "account"})  # many values each: never grouped together
 
 
 @dataclass(frozen=True)
@@ -84,18 +85,22 @@ def why(service: QueryService, principal: Principal, metric_text: str, month: Mo
     current = by_month.get(month.first_day, zero)
     previous = by_month.get(month.previous.first_day, zero)
     change = current - previous
+    period = Period.days(month.previous.first_day, month.last_day)
+    dims = [d for d in info.dimensions if may_use_dimension(principal, d)]
+    # the dimensions that identify nobody in one query (their combinations are few), each identifying one alone
+    together = [d for d in dims if d not in IDENTIFYING]
+    figures: dict[str, tuple[dict[Any, Any], dict[Any, Any]]] = {d: ({}, {}) for d in dims}
+    for group in ([tuple(together)] if together else []) + [(d,) for d in dims if d in IDENTIFYING]:
+        answer = service.execute(service.prepare(principal, MetricQuery((info.name,), group, Grain.MONTH,
+                                                                        period=period)), principal)
+        for row in answer.rows:
+            for position, dim in enumerate(group, 1):
+                cur, prev = figures[dim]
+                into = cur if row[0] == month.first_day else prev
+                into[row[position]] = into.get(row[position], zero) + row[-1]
     breakdowns = []
-    for dim in info.dimensions:
-        if not may_use_dimension(principal, dim):
-            continue
-        prepared = service.prepare(principal, MetricQuery((info.name,), (dim,), Grain.MONTH,
-                                                          period=Period.days(month.previous.first_day,
-                                                                             month.last_day)))
-        answer = service.execute(prepared, principal)
-        cur: dict[Any, Any] = {}
-        prev: dict[Any, Any] = {}
-        for t, value, figure in answer.rows:
-            (cur if t == month.first_day else prev)[value] = figure
+    for dim in dims:
+        cur, prev = figures[dim]
         contributions = []
         for value in set(cur) | set(prev):
             c, p = cur.get(value, zero), prev.get(value, zero)
