@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Outcome = Literal["answered", "refused", "error"]
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,8 @@ class FileAttachment:
 
 @dataclass
 class Answer:
-    """`text` is the notification fallback; `data` the semantic layer's typed result (None for help/errors)."""
+    """`text` is the notification fallback; `data` the semantic layer's typed result (None for help/errors);
+    `outcome`, `roles`, `customer_id` and `customer_read` are what the audit log records about the request."""
 
     text: str
     blocks: list[dict[str, Any]]
@@ -25,3 +28,8 @@ class Answer:
     files: list[FileAttachment] = field(default_factory=list)
     ok: bool = True
     request_id: str | None = None
+    # facts for the audit log, set by the assistant (an answer made elsewhere leaves them unset)
+    outcome: Outcome | None = None
+    roles: tuple[str, ...] = ()  # the user's resolved roles
+    customer_id: int | None = None  # the user's own customer id, when they are a customer
+    customer_read: int | None = None  # whose data the request read (or tried to, once access was granted)

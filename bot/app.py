@@ -1,4 +1,4 @@
-"""Build the Bolt App: client with rate-limit retries, warm semantic layer, dedupe middleware, listeners."""
+"""Build the Bolt App: client with rate-limit retries, warm semantic layer, state DB, dedupe middleware, listeners."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.assistant import Assistant
-from bot.dedupe import SeenKeys, dedupe_middleware
-from bot.identity import DirectoryFileLookup, IdentityResolver, SlackUserLookup, UserLookup
+from bot.dedupe import dedupe_middleware
+from bot.identity import IdentityResolver, UserLookup, user_lookup
 from bot.listeners import register_listeners
 from bot.settings import BotSettings
+from bot.state import StateStore, shared_state
+from bot.workspace import InstalledWorkspace, workspace_middleware
 from finefin.errors import ConfigurationError
 from semantic_layer.api import SemanticLayer
 
@@ -65,10 +67,16 @@ def warm(sl: SemanticLayer) -> None:
 
 
 def build_app(
-    sl: SemanticLayer, settings: BotSettings, client: WebClient | None = None, lookup: UserLookup | None = None
+    sl: SemanticLayer,
+    settings: BotSettings,
+    client: WebClient | None = None,
+    lookup: UserLookup | None = None,
+    state: StateStore | None = None,
 ) -> App:
+    """`state`: the state database (default FINEFIN_STATE_URL or the embedded one), migrated at start."""
     if not settings.slack_signing_secret and not settings.slack_app_token:
         raise ConfigurationError("Set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode).")
+    state = state or shared_state()
     client = client or make_client(settings)
     app = App(
         client=client,
@@ -77,9 +85,9 @@ def build_app(
     )
     sl = SerializedSemanticLayer(sl)  # type: ignore[assignment]
     warm(sl)
-    if lookup is None:
-        lookup = DirectoryFileLookup(settings.directory_file) if settings.directory_file else SlackUserLookup(client)
+    lookup = lookup or user_lookup(settings, client)  # the directory file: only with FINEFIN_DEV_DIRECTORY
     assistant = Assistant(sl, settings, IdentityResolver(lookup, sl, settings))
-    app.use(dedupe_middleware(SeenKeys()))
+    app.use(workspace_middleware(InstalledWorkspace(client)))  # the installed workspace only (auth.test)
+    app.use(dedupe_middleware(state.deliveries, state.audit))  # retries de-duplicated across processes
     register_listeners(app, assistant)
     return app

@@ -19,7 +19,8 @@ from bot import charts, files
 from bot import commands as bot_commands
 from bot import statement_pdf as statements
 from bot.access import Capability, Identity, Role, allowed
-from bot.answer import Answer
+from bot.answer import Answer, Outcome
+from bot.escape import slack_text
 from bot.identity import IdentityResolver
 from bot.money import money_column
 from bot.settings import BotSettings
@@ -85,7 +86,7 @@ def parse(text: str) -> Request:
         return Request(Capability.HELP, ())
     name, args = words[0].lower(), tuple(words[1:])
     if name not in SUBCOMMANDS:
-        raise BotUsageError(f"I don't know “{bk.truncate(words[0], 30)}”. Try `/finefin help`.")
+        raise BotUsageError(f"I don't know “{slack_text(words[0], 30)}”. Try `/finefin help`.")
     cap = Capability(name)
     if cap is Capability.OWN_BALANCE and args:
         cap = Capability.CUSTOMER_BALANCE
@@ -101,6 +102,35 @@ def parse(text: str) -> Request:
         usage = HELP[cap][0] if cap in HELP else name
         raise BotUsageError(f"Usage: `/finefin {usage}`.")
     return Request(cap, args)
+
+
+@dataclass
+class AuditFacts:
+    """What the audit log records about a request, gathered while it is answered (even when it then fails)."""
+
+    roles: tuple[str, ...] = ()
+    customer_id: int | None = None
+    customer_read: int | None = None
+
+    def identify(self, identity: Identity) -> None:
+        self.roles = tuple(sorted(identity.roles))
+        self.customer_id = identity.customer.customer_id.value if identity.customer is not None else None
+
+
+OWN_DATA = (Capability.OWN_BALANCE, Capability.UPCOMING, Capability.STATEMENT)
+
+
+def customer_to_read(identity: Identity, request: Request) -> int | None:
+    """Whose customer data an allowed request reads: the user's own, or the one an advisor named; None for
+    aggregates. A customer id that does not parse reads nothing (the handler refuses it)."""
+    if request.capability in OWN_DATA and identity.customer is not None:
+        return identity.customer.customer_id.value
+    if request.capability is Capability.CUSTOMER_BALANCE:
+        try:
+            return CustomerId.parse(request.args[0]).value
+        except FinefinError:
+            return None
+    return None
 
 
 def new_request_id() -> str:
@@ -121,22 +151,36 @@ class Assistant:
         return fresh
 
     def answer(self, user_id: str, text: str, request_id: str | None = None) -> Answer:
-        """Never raises: errors become a short message; unexpected ones are logged with the request id."""
+        """Never raises: errors become a short message; unexpected ones are logged with the request id.
+
+        The answer carries the audit facts: outcome (answered / refused / error), the user's roles and customer id,
+        and whose data the request read."""
         request_id = request_id or new_request_id()
+        facts = AuditFacts()
+        outcome: Outcome = "answered"
         try:
             identity = self.resolver.resolve(user_id)
-            result = self.answer_for(identity, text)
+            facts.identify(identity)
+            result = self.answer_for(identity, text, facts)
         except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
             log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
-            blocks = bk.error_blocks(str(exc))
+            # a semantic layer message may quote the user's words: escaped whole (the bot's own messages escape
+            # the quoted words where they are built, and keep their formatting)
+            shown = slack_text(str(exc)) if isinstance(exc, SemanticLayerError) else str(exc)
+            blocks = bk.error_blocks(shown)
             if isinstance(exc, UnknownCustomerError):  # maybe too new for the last load: say how old the data is
                 blocks += self._freshness_or_nothing()
-            result = Answer(text=str(exc), blocks=blocks, ok=False)
+            result, outcome = Answer(text=shown, blocks=blocks, ok=False), "refused"
         except Exception:
             log.exception("request %s from %s failed; text=%r", request_id, user_id, text[:200])
             msg = f"Sorry, something went wrong on our side. Please try again later (reference {request_id})."
-            result = Answer(text=msg, blocks=bk.error_blocks(msg), ok=False)
+            result, outcome = Answer(text=msg, blocks=bk.error_blocks(msg), ok=False), "error"
         result.request_id = request_id
+        result.outcome = outcome
+        result.roles = facts.roles
+        result.customer_id = facts.customer_id
+        if result.customer_read is None:  # a handler may name the customer itself
+            result.customer_read = facts.customer_read
         return result
 
     def _freshness_or_nothing(self) -> list[bk.Block]:
@@ -146,7 +190,7 @@ class Assistant:
             log.warning("freshness unavailable", exc_info=True)
             return []
 
-    def answer_for(self, identity: Identity, text: str) -> Answer:
+    def answer_for(self, identity: Identity, text: str, facts: AuditFacts | None = None) -> Answer:
         if not identity.known:
             raise AccessDenied(UNKNOWN_USER)
         found = bot_commands.lookup(text)  # commands over the query model (bot/commands/), registered in one table
@@ -155,6 +199,8 @@ class Assistant:
         request = parse(text)
         if not allowed(identity, request.capability):
             raise AccessDenied(self._refusal(identity, request.capability))
+        if facts is not None:
+            facts.customer_read = customer_to_read(identity, request)
         handler: Callable[[Identity, tuple[str, ...]], Answer] = getattr(self, f"_{request.capability.name.lower()}")
         return handler(identity, request.args)
 
@@ -219,8 +265,8 @@ class Assistant:
         balance = self.sl.balance(customer_id)
         return self._balance_answer(
             balance,
-            f"{profile.full_name}: current balance {bk.money(balance.total)} (as of {balance.as_of})",
-            f"{profile.full_name} (#{customer_id}, {profile.tier})",
+            f"{slack_text(profile.full_name)}: current balance {bk.money(balance.total)} (as of {balance.as_of})",
+            f"{slack_text(profile.full_name)} (#{customer_id}, {slack_text(profile.tier)})",
         )
 
     def _upcoming(self, identity: Identity, args: tuple[str, ...]) -> Answer:
@@ -313,7 +359,7 @@ class Assistant:
     def _tiers(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         tiers = self.sl.customers_per_tier(None)
         fresh = self.freshness()
-        summary = ", ".join(f"{t.tier} {t.customers}" for t in tiers.tiers)
+        summary = ", ".join(f"{slack_text(t.tier)} {t.customers}" for t in tiers.tiers)
         return Answer(
             text=f"Customers per tier {tiers.month}: {summary}", blocks=bk.tiers_blocks(tiers, fresh), data=tiers
         )
@@ -333,7 +379,7 @@ class Assistant:
         definition = self.sl.define(name)
         fresh = self.freshness()
         return Answer(
-            text=f"{definition.label}: {definition.definition}",
+            text=f"{slack_text(definition.label)}: {bk.governed(definition.definition)}",
             blocks=bk.define_blocks(definition, fresh),
             data=definition,
         )

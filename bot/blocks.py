@@ -1,7 +1,8 @@
 """Block Kit for every answer: small pure functions from typed results to JSON-ready dicts.
 
 Slack limits enforced here: a section's text holds at most 3,000 characters, a message at most 50 blocks.
-Text from the warehouse (names, descriptions) is escaped so it cannot form links or mentions.
+Text from the warehouse or from users (names, descriptions, codes) goes through `bot.escape.slack_text`, the one
+escaping function, so it cannot form links, mentions, emphasis or code spans.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.escape import slack_text
 from bot.labels import aggregate_type_label
 from bot.money import money
 from finefin.text import plural
@@ -39,9 +41,16 @@ REASON_LABELS = {
 }
 
 
-def esc(text: str) -> str:
-    """Escape the three characters Slack mrkdwn treats as control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def esc(text: object) -> str:
+    """A value from data or users, made inert for mrkdwn: `bot.escape.slack_text` (kept as the short local name),
+    bounded by what a section holds (lists cut their lines shorter)."""
+    return slack_text(text, MAX_SECTION_CHARS)
+
+
+def governed(text: object) -> str:
+    """Metric metadata from the governed dbt YAML and the semantic layer (reviewed like code): its own `code` and
+    emphasis are kept; `&`, `<`, `>` are still escaped, so it cannot ping or link."""
+    return slack_text(text, MAX_SECTION_CHARS, markup=True)
 
 
 def pct(value: Decimal | None) -> str:
@@ -57,7 +66,8 @@ def truncate(text: str, limit: int) -> str:
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, MAX_HEADER_CHARS), "emoji": True}}
+    """A header (plain_text): escaped here too, since titles often carry a name (escaping is idempotent)."""
+    return {"type": "header", "text": {"type": "plain_text", "text": slack_text(text, MAX_HEADER_CHARS), "emoji": True}}
 
 
 def section(text: str) -> Block:
@@ -127,11 +137,12 @@ def freshness_blocks(freshness: Freshness) -> list[Block]:
 
 
 def error_blocks(text: str) -> list[Block]:
-    return [section(f":no_entry_sign: {text}")]
+    """The bot's own message (values in it already escaped): `&`, `<`, `>` made safe, its formatting kept."""
+    return [section(f":no_entry_sign: {slack_text(text, MAX_SECTION_CHARS - 20, multiline=True, markup=True)}")]
 
 
 def help_blocks(commands: Sequence[tuple[str, str]], intro: str) -> list[Block]:
-    lines = [f"`/finefin {usage}` — {what}" for usage, what in commands]
+    lines = [f"`/finefin {esc(usage)}` — {what}" for usage, what in commands]  # `<customer>` is not a link
     return message([section(intro), *lines_section(lines, len(lines), 40, "commands")])
 
 
@@ -190,7 +201,7 @@ def reason_period(reason: str, watchlist: Watchlist) -> str:
 
 def watchlist_lines(watchlist: Watchlist) -> list[str]:
     return [
-        f"• *{esc(e.full_name)}* (#{e.customer_id}) — {REASON_LABELS.get(e.reason, e.reason)} "
+        f"• *{esc(e.full_name)}* (#{e.customer_id}) — {REASON_LABELS.get(e.reason) or esc(e.reason)} "
         f"{reason_period(e.reason, watchlist)}: {money(e.value)} (threshold {money(e.threshold)})"
         for e in watchlist.entries
     ]
@@ -278,7 +289,7 @@ def growth_blocks(growth: MonthlyGrowth, freshness: Freshness) -> list[Block]:
 
 
 def tiers_body(tiers: TierBreakdown) -> list[Block]:
-    lines = [f"• {t.tier}: *{t.customers:,d}* ({signed(t.change)} vs previous month)" for t in tiers.tiers]
+    lines = [f"• {esc(t.tier)}: *{t.customers:,d}* ({signed(t.change)} vs previous month)" for t in tiers.tiers]
     return [header(f"Customers per tier {tiers.month}"), section("\n".join(lines) + f"\nTotal: *{tiers.total:,d}*")]
 
 
@@ -322,10 +333,10 @@ def transactions_blocks(tpm: TransactionsPerMonth, freshness: Freshness, limit: 
 def define_blocks(definition: MetricDefinition, freshness: Freshness) -> list[Block]:
     return message(
         [
-            header(f"{definition.label} ({definition.name})"),
+            header(f"{esc(definition.label)} ({esc(definition.name)})"),
             section(
-                f"{esc(definition.description)}\n*Type:* {esc(definition.metric_type)}\n"
-                f"*Definition:* {esc(definition.definition)}"
+                f"{governed(definition.description)}\n*Type:* {esc(definition.metric_type)}\n"
+                f"*Definition:* {governed(definition.definition)}"
             ),
             *freshness_blocks(freshness),
         ]
@@ -336,7 +347,7 @@ def digest_blocks(
     growth: MonthlyGrowth, tiers: TierBreakdown, definitions: Sequence[MetricDefinition], freshness: Freshness
 ) -> list[Block]:
     """The directors' monthly digest: growth, tiers, the definitions of the metrics it shows, freshness."""
-    defs = [f"• *{esc(d.label)}* (`{d.name}`): {esc(d.definition)}" for d in definitions]
+    defs = [f"• *{esc(d.label)}* (`{esc(d.name)}`): {governed(d.definition)}" for d in definitions]
     return message(
         [
             header(f"Monthly digest {growth.month}"),

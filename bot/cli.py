@@ -36,11 +36,10 @@ def _semantic_layer() -> Any:
 
 
 def _ledger(force: bool) -> Any:
-    """Posts already made (data dir/bot_posts.json), so a retried DAG task never posts twice."""
-    from bot.scheduled import PostLedger
-    from finefin.config import get_settings
+    """Posts already made (the post ledger in the state database), so a retried DAG task never posts twice."""
+    from bot.scheduled import open_post_ledger
 
-    return None if force else PostLedger(get_settings().data_path / "bot_posts.json")
+    return None if force else open_post_ledger()
 
 
 def _month(text: str | None) -> Any:
@@ -86,8 +85,10 @@ def ask(
 @bot_app.command("socket")
 def socket_mode() -> None:
     """Run the bot over Socket Mode (the Procfile's worker). Needs SLACK_APP_TOKEN and SLACK_BOT_TOKEN."""
+    from bot.logs import configure_logging
     from bot.server import run_socket_mode
 
+    configure_logging()
     try:
         run_socket_mode(sl=_semantic_layer())
     except FinefinError as exc:
@@ -101,8 +102,10 @@ def http_mode(
 ) -> None:
     """Serve Slack's requests over HTTP (the Procfile's web). On /slack/events under uvicorn; needs
     SLACK_SIGNING_SECRET."""
+    from bot.logs import configure_logging
     from bot.server import run_http
 
+    configure_logging()
     run_http(host, port)
 
 

@@ -1,4 +1,11 @@
-"""Drop repeated deliveries: Slack resends a request it thinks timed out (`X-Slack-Retry-Num`)."""
+"""Drop repeated deliveries: Slack resends a request it thinks timed out (`X-Slack-Retry-Num`).
+
+The middleware claims each delivery's key in the state database (`bot.state`, shared by every web process and
+machine) before any listener runs; a key already claimed — done, or in hand elsewhere — is acked and dropped.
+The key is marked done only after the work succeeded: the `/finefin` answer path calls `finish_request`, which
+completes the claim (or releases it on failure, so Slack's next retry is answered) and writes the audit row.
+Other payloads (events) are marked done when claimed.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +13,94 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.state.audit import AuditRecord
+
 log = logging.getLogger(__name__)
+CONTEXT_KEY = "finefin_delivery"
 
 
-class SeenKeys:
-    """A bounded, thread-safe set of keys that forgets them after `ttl` seconds."""
+class Claims(Protocol):
+    def claim(self, key: str) -> bool: ...
+    def complete(self, key: str) -> bool: ...
+    def release(self, key: str) -> bool: ...
 
-    def __init__(
-        self, ttl: float = 3600.0, max_size: int = 50_000, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.ttl, self.max_size, self.clock = ttl, max_size, clock
-        self._seen: OrderedDict[str, float] = OrderedDict()
+
+class AuditSink(Protocol):
+    def record(self, rec: AuditRecord) -> bool: ...
+
+
+class MemoryClaims:
+    """The same semantics in one process's memory, for unit tests and the console: never for a deployed bot."""
+
+    def __init__(self, timeout: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout, self.clock = timeout, clock
+        self._keys: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def first_time(self, key: str) -> bool:
-        """True the first time a key is offered within the TTL, False afterwards."""
+    def claim(self, key: str) -> bool:
         now = self.clock()
         with self._lock:
-            while self._seen and (len(self._seen) >= self.max_size or next(iter(self._seen.values())) < now - self.ttl):
-                self._seen.popitem(last=False)
-            if key in self._seen:
+            state = self._keys.get(key)
+            if state is not None and (state[0] == "done" or state[1] > now - self.timeout):
                 return False
-            self._seen[key] = now
+            self._keys[key] = ("pending", now)
             return True
+
+    def complete(self, key: str) -> bool:
+        with self._lock:
+            if self._keys.get(key, ("",))[0] != "pending":
+                return False
+            self._keys[key] = ("done", self.clock())
+            return True
+
+    def release(self, key: str) -> bool:
+        with self._lock:
+            if self._keys.get(key, ("",))[0] != "pending":
+                return False
+            del self._keys[key]
+            return True
+
+
+@dataclass
+class Delivery:
+    """One claimed delivery, carried in the Bolt context to the listener that finishes it.
+
+    Bolt deep-copies the context for lazy listeners; a Delivery is passed on as itself (it holds the shared claims
+    table, not data), so the answer thread completes the very claim the middleware took.
+    """
+
+    claims: Claims | None  # None: the claim itself failed (state DB down), nothing to complete
+    key: str
+    audit: AuditSink | None = None
+    received: float = field(default_factory=time.perf_counter)
+    finished: bool = False
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Delivery:
+        return self
+
+    def complete(self) -> None:
+        self._finish("complete")
+
+    def release(self) -> None:
+        self._finish("release")
+
+    def _finish(self, name: str) -> None:
+        if self.finished or self.claims is None:
+            return
+        self.finished = True
+        action: Callable[[str], bool] = getattr(self.claims, name)
+        try:
+            if not action(self.key):
+                log.warning("delivery %s: could not %s the claim (it was taken over after a timeout)", self.key, name)
+        except Exception:  # the state DB is down: the claim expires by itself after FINEFIN_CLAIM_TIMEOUT_SECONDS
+            log.exception("delivery %s: could not %s the claim", self.key, name)
 
 
 def delivery_key(body: dict[str, Any], raw_body: str) -> str:
@@ -43,22 +108,41 @@ def delivery_key(body: dict[str, Any], raw_body: str) -> str:
     for name in ("trigger_id", "event_id"):
         value = body.get(name)
         if isinstance(value, str) and value:
-            return f"{name}:{value}"
+            return f"{name}:{value[:250]}"
     return "sha256:" + hashlib.sha256(raw_body.encode()).hexdigest()
 
 
-def dedupe_middleware(seen: SeenKeys) -> Callable[..., BoltResponse | None]:
-    def middleware(req: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse | None:
+def dedupe_middleware(claims: Claims, audit: AuditSink | None = None) -> Callable[..., BoltResponse | None]:
+    def middleware(
+        req: BoltRequest, body: dict[str, Any], context: Any, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
         if body.get("type") == "url_verification" or body.get("ssl_check"):
             return next()
-        if not seen.first_time(delivery_key(body, req.raw_body)):
-            retry = (req.headers.get("x-slack-retry-num") or ["-"])[0]
+        key = delivery_key(body, req.raw_body)
+        try:
+            claimed = claims.claim(key)
+        except Exception:  # no state DB: answering twice beats not answering
+            log.exception("delivery %s: the claim failed; handling it without de-duplication", key)
+            context[CONTEXT_KEY] = Delivery(None, key, audit)
+            return next()
+        if not claimed:
             log.info(
                 "duplicate delivery ignored (retry %s, reason %s)",
-                retry,
+                (req.headers.get("x-slack-retry-num") or ["-"])[0],
                 (req.headers.get("x-slack-retry-reason") or ["-"])[0],
             )
             return BoltResponse(status=200, body="")
-        return next()
+        delivery = Delivery(claims, key, audit)
+        context[CONTEXT_KEY] = delivery
+        if "command" not in body:
+            # Events and actions: Bolt runs listeners after every middleware (next() returns before them), and their
+            # listeners are quick and idempotent (the Home tab), so the claim is done at once.
+            delivery.complete()
+        return next()  # a slash command: its answer path completes or releases the claim (finish_request)
 
     return middleware
+
+
+def delivery_of(context: Any) -> Delivery | None:
+    value = context.get(CONTEXT_KEY) if context is not None else None
+    return value if isinstance(value, Delivery) else None

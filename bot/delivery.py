@@ -1,4 +1,10 @@
-"""Send an Answer to Slack: ephemeral via response_url, files to the user's DM (never into a channel)."""
+"""Send an Answer to Slack: ephemeral via response_url, files to the user's DM (never into a channel).
+
+Values from data and users were escaped where the answer was built (`bot.escape.slack_text` in `bot.blocks` and
+`bot.assistant`). This is the Slack boundary: the top-level `text` fallback and the files' `initial_comment` go
+through `slack_text(…, markup=True)` once more (the bot's own formatting kept, `&`/`<`/`>` and the length enforced;
+escaping is idempotent), and file titles through `slack_text`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,16 @@ from typing import Any
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.answer import Answer, FileAttachment
+from bot.escape import slack_text
 
 log = logging.getLogger(__name__)
+MAX_FALLBACK_CHARS = 3000  # Slack accepts far more; a fallback (notification, screen reader) needs no more
+MAX_TITLE_CHARS = 250
+
+
+def fallback_text(text: str | None) -> str | None:
+    """A top-level `text` / `initial_comment` as Slack may receive it: escaped, bounded, lines and markup kept."""
+    return None if text is None else slack_text(text, MAX_FALLBACK_CHARS, multiline=True, markup=True)
 
 
 def open_dm(client: Any, user_id: str) -> str:
@@ -21,8 +35,11 @@ def upload_files(client: Any, channel: str, attachments: list[FileAttachment], c
     """One files_upload_v2 call (getUploadURLExternal → POST → completeUploadExternal) for all files."""
     client.files_upload_v2(
         channel=channel,
-        initial_comment=comment,
-        file_uploads=[{"content": f.content, "filename": f.filename, "title": f.title} for f in attachments],
+        initial_comment=fallback_text(comment),
+        file_uploads=[
+            {"content": f.content, "filename": f.filename, "title": slack_text(f.title, MAX_TITLE_CHARS)}
+            for f in attachments
+        ],
     )
 
 
@@ -31,7 +48,7 @@ def deliver(answer: Answer, *, client: Any, respond: Callable[..., Any], user_id
 
     Uses at most two of the five response_url posts. A failed upload is reported to the user, not swallowed.
     """
-    respond(text=answer.text, blocks=answer.blocks, response_type="ephemeral", replace_original=False)
+    respond(text=fallback_text(answer.text), blocks=answer.blocks, response_type="ephemeral", replace_original=False)
     if not answer.files:
         return
     try:

@@ -8,13 +8,10 @@ and the call raises PostFailedError after trying the rest — never a silent dro
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
@@ -22,7 +19,8 @@ from bot import blocks as bk
 from bot import charts
 from bot.answer import Answer
 from bot.assistant import watchlist_answer
-from bot.delivery import open_dm, upload_files
+from bot.delivery import fallback_text, open_dm, upload_files
+from bot.escape import slack_text
 from bot.settings import BotSettings
 from finefin.errors import ConfigurationError, FinefinError
 from semantic_layer.api import SemanticLayer
@@ -45,31 +43,20 @@ class PostReport:
     skipped: list[str] = field(default_factory=list)  # already posted earlier (a retried DAG task)
 
 
-class PostLedger:
-    """Keys of posts already made, in a JSON file: a retried DAG task re-posts only what failed, never twice."""
+class PostLedger(Protocol):
+    """Keys of posts made, claimed before posting (`bot.state`, PostgreSQL): across processes and machines a post
+    is made once; a failed one is released, so a retried DAG task re-posts only what failed."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
+    def claim(self, key: str) -> bool: ...
+    def complete(self, key: str) -> bool: ...
+    def release(self, key: str) -> bool: ...
 
-    def _load(self) -> dict[str, str]:
-        try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
 
-    def done(self, key: str) -> bool:
-        with self._lock:
-            return key in self._load()
+def open_post_ledger(url: str | None = None) -> PostLedger:
+    """The post ledger in the state database (FINEFIN_STATE_URL, else the embedded one), migrated to head."""
+    from bot.state import open_state, shared_state
 
-    def mark(self, key: str, when: str) -> None:
-        with self._lock:
-            entries = self._load()
-            entries[key] = when
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
-            tmp.replace(self.path)
+    return (open_state(url) if url else shared_state()).post_ledger
 
 
 class PostFailedError(FinefinError):
@@ -98,23 +85,31 @@ def _post(
     key: str | None = None,
 ) -> None:
     target = f"{what} → {channel}"
-    if ledger is not None and key is not None and ledger.done(key):
-        log.info("already posted %s (%s): skipped", target, key)
+    if ledger is not None and key is not None and not ledger.claim(key):
+        log.info("already posted (or being posted by another process) %s (%s): skipped", target, key)
         report.skipped.append(target)
         return
     try:
-        client.chat_postMessage(channel=channel, text=answer.text, blocks=answer.blocks, unfurl_links=False)
+        client.chat_postMessage(
+            channel=channel, text=fallback_text(answer.text), blocks=answer.blocks, unfurl_links=False
+        )
         if answer.files:
             upload_files(client, channel, answer.files)
     except (SlackApiError, SlackClientError, OSError) as exc:
         error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
         log.error("post failed: %s: %s", target, error)
         report.failed.append(f"{target}: {error}")
+        if ledger is not None and key is not None:
+            ledger.release(key)  # a retry posts it
         return
+    except BaseException:
+        if ledger is not None and key is not None:
+            ledger.release(key)
+        raise
     log.info("posted %s", target)
     report.posted.append(target)
     if ledger is not None and key is not None:
-        ledger.mark(key, date.today().isoformat())
+        ledger.complete(key)
 
 
 def _only(watchlist: Watchlist, customer_ids: set[int]) -> Watchlist:
@@ -205,7 +200,9 @@ def post_alert(client: Any, settings: BotSettings, text: str) -> None:
     """An operational alert (e.g. from a DAG's failure callback) to FINEFIN_ALERTS_CHANNEL. Raises on failure."""
     if not settings.alerts_channel:
         raise ConfigurationError("FINEFIN_ALERTS_CHANNEL is not set.")
-    answer = Answer(text=text, blocks=[bk.section(f":rotating_light: {bk.esc(text)}")])
+    # the alert text carries exception messages (data, paths, user input): escaped, its lines kept
+    shown = slack_text(text, bk.MAX_SECTION_CHARS - 20, multiline=True)
+    answer = Answer(text=shown, blocks=[bk.section(f":rotating_light: {shown}")])
     report = PostReport()
     _post(client, settings.alerts_channel, answer, "alert", report)
     if report.failed:

@@ -12,7 +12,8 @@ from slack_bolt.adapter.asgi.http_request import AsgiHttpRequest
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.app import build_app
+from bot.app import SerializedSemanticLayer, build_app
+from bot.http_guard import HttpGuard, guard_http
 from bot.settings import BotSettings, get_bot_settings
 from finefin.errors import ConfigurationError
 from semantic_layer.api import SemanticLayer
@@ -40,12 +41,12 @@ def asgi_app(app: App) -> ThreadedSlackRequestHandler:
     return ThreadedSlackRequestHandler(app, path=EVENTS_PATH)
 
 
-def create_asgi_app() -> ThreadedSlackRequestHandler:
+def create_asgi_app() -> HttpGuard:
     """uvicorn factory (`uvicorn --factory bot.server:create_asgi_app`): settings and semantic layer from env."""
     settings = get_bot_settings()
     if not settings.slack_signing_secret:
         raise ConfigurationError("SLACK_SIGNING_SECRET is not set: HTTP mode verifies every request with it.")
-    return asgi_app(build_app(_semantic_layer(), settings))
+    return guard_http(asgi_app(build_app(sl := SerializedSemanticLayer(_semantic_layer()), settings)), settings, sl)
 
 
 def run_http(host: str, port: int) -> None:

@@ -54,12 +54,29 @@ class BotSettings(BaseSettings):
     director_channel: str | None = Field(default=None, description="Channel ID of the directors' monthly digest.")
     alerts_channel: str | None = Field(default=None, description="Channel ID for operational alerts.")
     directory_file: Path | None = Field(
-        default=None, description="Local user directory (JSON) replacing users.info; console mode and demo."
+        default=None,
+        description="Local user directory (JSON) replacing users.info: console mode and demo only; the Slack modes "
+        "refuse to start with it unless FINEFIN_DEV_DIRECTORY=true.",
+    )
+    dev_directory: bool = Field(
+        default=False, description="Development only: let HTTP / Socket Mode use FINEFIN_DIRECTORY_FILE."
+    )
+    allow_guests: bool = Field(
+        default=False,
+        description="Let Slack guests (multi- and single-channel) see customer data; by default they are refused.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=10 * 1024 * 1024,
+        description="HTTP mode: larger request bodies are refused (413) before they are read whole.",
     )
     freshness_sla_hours: float | None = Field(
         default=None, gt=0, description="Warn when the last load is older; unset: the semantic layer's SLA."
     )
-    identity_cache_seconds: float = Field(default=300.0, ge=0, description="TTL of user → role/customer lookups.")
+    identity_cache_seconds: float = Field(
+        default=60.0, ge=0,
+        description="TTL of user → role/customer lookups: the longest a profile change (deactivation, guest, email) "
+        "can go unnoticed by a process the user_change event did not reach.",
+    )
     list_limit: int = Field(default=15, ge=1, le=40, description="Rows shown in Slack before a list is truncated.")
     bank_name: str = Field(default="FineFinance", min_length=1, description="Bank name printed on statements.")
     bank_address: str = Field(

@@ -23,6 +23,9 @@ source_app = typer.Typer(help="The operational PostgreSQL. Embedded unless FINEF
                          no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(source_app, name="source")
 app.add_typer(bot_app, name="bot")
+audit_app = typer.Typer(help="The bot's audit log (the state database, FINEFIN_STATE_URL): one row per request.",
+                        rich_markup_mode=None)
+app.add_typer(audit_app, name="audit")
 # words that look like options (`balance -5`) belong to the bot's command, which answers them
 app.command("ask", context_settings={"ignore_unknown_options": True})(ask)
 
@@ -193,6 +196,71 @@ def demo(
     except FinefinError as exc:
         raise fail(str(exc)) from None
     summary.print(make_console())
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    """YYYY-MM-DD (midnight UTC) or an ISO date-time (UTC unless it says otherwise)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise fail(f"{option} must be YYYY-MM-DD or an ISO date-time, got {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@audit_app.callback(invoke_without_command=True)
+def audit(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="From this day (YYYY-MM-DD, UTC) or date-time; default: the "
+                                                   "newest rows.")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this day or date-time.")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this Slack user ID.")] = None,
+    customer: Annotated[int | None, typer.Option(help="Only requests that read this customer's data.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many rows.")] = 100,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Print the audit log: who asked what, as which role, whose data was read, the outcome and the latency.
+    Oldest first; `finefin audit prune` drops what is older than FINEFIN_AUDIT_RETENTION_DAYS."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.state import AuditQuery, open_state
+    from bot.state.audit_report import json_lines, text_lines
+
+    query = AuditQuery(since=_moment(since, "--since"), until=_moment(until, "--until"), user_id=user,
+                       customer=customer, limit=limit, newest_first=since is None)
+    try:
+        store = open_state()
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    try:
+        rows = store.audit.rows(query)
+    finally:
+        store.close()
+    if query.newest_first:
+        rows.reverse()
+    for line in json_lines(rows) if json_out else text_lines(rows):
+        print(line)
+    if not json_out:
+        console.print(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", highlight=False)
+
+
+@audit_app.command("prune")
+def audit_prune() -> None:
+    """Delete audit rows and post ledger entries older than FINEFIN_AUDIT_RETENTION_DAYS (default 400) and
+    finished delivery keys older than FINEFIN_DELIVERY_KEY_DAYS (default 7)."""
+    from bot.state import open_state
+
+    try:
+        store = open_state()
+    except FinefinError as exc:
+        raise fail(str(exc)) from None
+    try:
+        report = store.prune()
+    finally:
+        store.close()
+    console.print(f"pruned: {report.audit_rows} audit rows, {report.ledger_entries} post ledger entries, "
+                  f"{report.delivery_keys} delivery keys", highlight=False)
 
 
 if __name__ == "__main__":

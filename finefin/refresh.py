@@ -300,11 +300,11 @@ def freshness_gate(sl: SemanticLayer | None = None, settings: BotSettings | None
 
 
 def post_ledger() -> PostLedger:
-    """Posts already made (the same file as `finefin bot post-…`): a retried task never posts twice."""
-    from bot.scheduled import PostLedger
-    from finefin.config import get_settings
+    """Posts already made (the state database's post ledger, as `finefin bot post-…`): a retried task, or the same
+    post run on two workers, never posts twice."""
+    from bot.scheduled import open_post_ledger
 
-    return PostLedger(get_settings().data_path / "bot_posts.json")
+    return open_post_ledger()
 
 
 def post_watchlist(run_date: date | None = None, sl: SemanticLayer | None = None,

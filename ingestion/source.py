@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from importlib import resources
-from pathlib import Path
 
 import psycopg
 
 from finefin.config import Settings
+from finefin.embedded_pg import start_embedded  # moved to the ground floor (bot.state uses it too)
+from finefin.embedded_pg import stop_embedded as stop_embedded  # re-exported for callers
 from finefin.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -24,35 +25,8 @@ PRIMARY_KEYS: dict[str, str] = {
     "transactions": "transaction_id",
 }
 
-_embedded_servers: dict[Path, object] = {}
-
-
 def schema_sql() -> str:
     return resources.files("ingestion").joinpath("sql/001_operational_schema.sql").read_text()
-
-
-def start_embedded(pgdata: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL in `pgdata`; returns its DSN. Stops when the process exits."""
-    import pgserver  # heavy import: only when the embedded server is needed
-
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = _embedded_servers.get(pgdata)
-    if server is None:
-        try:
-            server = pgserver.get_server(pgdata, cleanup_mode="stop")
-        except Exception as exc:  # pgserver raises plain exceptions with the server log inside
-            raise ConfigurationError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
-        _embedded_servers[pgdata] = server
-    return server.get_uri()  # type: ignore[attr-defined]
-
-
-def stop_embedded() -> None:
-    """Stop the embedded servers this process started (pgserver would otherwise stop them from an atexit hook,
-    logging after the interpreter's log streams may be closed)."""
-    while _embedded_servers:
-        _, server = _embedded_servers.popitem()
-        server.cleanup()  # type: ignore[attr-defined]
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def source_dsn(settings: Settings) -> str:

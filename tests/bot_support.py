@@ -410,8 +410,32 @@ def bot_settings(people: People) -> BotSettings:
     return settings_for(people)
 
 
+@pytest.fixture(scope="session")
+def state_url(make_database: Any) -> str:
+    """A state database on the test PostgreSQL, migrated to head once per session."""
+    from bot.state import open_state
+
+    url = make_database()
+    open_state(url).close()
+    return url
+
+
 @pytest.fixture()
-def bolt_app(semantic_layer_impl: Any, bot_settings: BotSettings, fake_slack: FakeSlack) -> Any:
+def state_store(state_url: str) -> Iterator[Any]:
+    """The state store on that database, emptied for each test."""
+    from sqlalchemy import text
+
+    from bot.state import open_state
+
+    store = open_state(state_url, upgrade=False)
+    with store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE delivery_keys, post_ledger, audit_log"))
+    yield store
+    store.close()
+
+
+@pytest.fixture()
+def bolt_app(semantic_layer_impl: Any, bot_settings: BotSettings, fake_slack: FakeSlack, state_store: Any) -> Any:
     from slack_sdk import WebClient
     from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -420,7 +444,7 @@ def bolt_app(semantic_layer_impl: Any, bot_settings: BotSettings, fake_slack: Fa
     client = WebClient(
         token="xoxb-test", base_url=fake_slack.api_url, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)]
     )
-    return build_app(semantic_layer_impl, bot_settings, client=client)
+    return build_app(semantic_layer_impl, bot_settings, client=client, state=state_store)
 
 
 # --- signed requests --------------------------------------------------------------------------------------------

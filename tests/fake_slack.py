@@ -72,7 +72,8 @@ class FakeSlack:
     # --- configuration -------------------------------------------------------------------------------------
     def add_user(self, user_id: str, email: str | None, name: str = "", **extra: Any) -> None:
         profile = {"email": email, "real_name": name or user_id, "display_name": name or user_id}
-        self.users[user_id] = {"id": user_id, "name": name or user_id, "profile": profile, **extra}
+        user = {"id": user_id, "name": name or user_id, "profile": profile, "is_email_confirmed": True, **extra}
+        self.users[user_id] = {k: v for k, v in user.items() if v is not None}  # extra key=None: field absent
 
     def fail_next(self, n: int, retry_after: int = 0) -> None:
         """The next n API calls (not uploads or response_url posts) answer HTTP 429."""

@@ -124,7 +124,7 @@ def test_cli_ask_a_negative_id_reaches_the_bot(cli_env: Path, people: People, wo
 
 
 def test_demo_staff_count_in_console_mode_only(
-    semantic_layer_impl: Any, people: People, fake_slack: Any, tmp_path: Path
+    semantic_layer_impl: Any, people: People, fake_slack: Any, tmp_path: Path, state_store: Any
 ) -> None:
     """The demo staff file stands in for FINEFIN_ADVISORS / FINEFIN_DIRECTORS in console mode; the Slack app, even
     with the same directory file configured beside it, takes staff from its settings only."""
@@ -134,11 +134,12 @@ def test_demo_staff_count_in_console_mode_only(
 
     directory = write_directory(tmp_path / "slack_directory.json", semantic_layer_impl, people)
     write_demo_staff(directory, advisors=[people.advisor], directors=[people.director])
-    settings = settings_for(people, advisors=[], directors=[], directory_file=directory)
+    settings = settings_for(people, advisors=[], directors=[], directory_file=directory, dev_directory=True)
     console = console_assistant(semantic_layer_impl, settings, directory)
     assert console.answer(people.advisor, "watchlist").ok and console.answer(people.director, "growth").ok
     assert not console.answer(people.customer, "watchlist").ok
-    app = build_app(semantic_layer_impl, settings, client=WebClient(token="xoxb-test", base_url=fake_slack.api_url))
+    app = build_app(semantic_layer_impl, settings, client=WebClient(token="xoxb-test", base_url=fake_slack.api_url),
+                    state=state_store)
     for user, command in ((people.advisor, "watchlist"), (people.director, "growth")):
         posts = ask_slack(app, fake_slack, user, command)
         assert "Sorry, I don't recognise you" in posts[0]["text"], posts[0]["text"]

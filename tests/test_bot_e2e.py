@@ -29,7 +29,7 @@ import psycopg
 import yaml
 from pypdf import PdfReader
 
-from bot.blocks import esc, money
+from bot.blocks import esc, governed, money
 from bot.money import money_column
 from bot.settings import BotSettings
 from finefin.config import DBT_PROJECT_DIR
@@ -424,7 +424,8 @@ def test_help_lists_the_roles_commands(
     before = len(semantic_layer_impl.calls)
     _, lines = ask(bolt_app, fake_slack, getattr(people, role), "help")
     assert lines[0] == f"*FineFinance bot* — you are recognised as: {role}. Commands:"
-    usages = {line.split("` — ")[0].removeprefix("`/finefin ") for line in lines if line.startswith("`/finefin ")}
+    usages = {line.split("` — ")[0].removeprefix("`/finefin ").replace("&lt;", "<").replace("&gt;", ">")
+              for line in lines if line.startswith("`/finefin ")}  # Slack shows `&lt;` as `<`
     assert usages == USAGES[role]
     assert {name for name, _ in semantic_layer_impl.calls[before:]} <= IDENTITY_CALLS
 
@@ -702,7 +703,7 @@ def test_director_define_revenue_is_the_governed_definition(
         if ms["name"] == metric["type_params"]["measure"]
     )
     assert lines[0] == f"{metric['label']} (revenue)"
-    assert lines[1] == esc(" ".join(metric["description"].split()))
+    assert lines[1] == governed(" ".join(metric["description"].split()))  # governed YAML: its `code` kept
     assert lines[2] == f"*Type:* {metric['type']}"
     assert lines[3].startswith(f"*Definition:* {measure['agg']} of `{measure['expr']}` over `")
     assert "`fee`" in lines[1] and "`interest_charge`" in lines[1]

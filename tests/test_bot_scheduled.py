@@ -127,18 +127,16 @@ def test_director_digest_refuses_a_month_not_over(semantic_layer_impl: Any, fake
 
 
 def test_retried_task_never_posts_twice(
-    semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any
+    semantic_layer_impl: Any, fake_slack: Any, people: People, state_store: Any
 ) -> None:
     from datetime import date
-
-    from bot.scheduled import PostLedger
 
     settings, client = _setup(
         fake_slack,
         people,
         advisor_assignments={people.advisor: [people.red_customer_id], "UADV2": [people.customer_id]},
     )
-    ledger = PostLedger(tmp_path / "posts.json")
+    ledger = state_store.post_ledger
     fake_slack.error_for("conversations.open", "user_not_found")  # the DMs fail on the first run
     with pytest.raises(PostFailedError) as info:
         post_advisor_watchlist(semantic_layer_impl, client, settings, ledger=ledger, run_date=date(2026, 11, 24))
@@ -153,7 +151,8 @@ def test_retried_task_never_posts_twice(
 
 
 def test_alert_and_cli_post(
-    semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    semantic_layer_impl: Any, fake_slack: Any, people: People, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    state_store: Any,
 ) -> None:
     from typer.testing import CliRunner
 
@@ -174,6 +173,7 @@ def test_alert_and_cli_post(
         "FINEFIN_SLACK_API_URL": fake_slack.api_url,
         "FINEFIN_DIRECTOR_CHANNEL": "CDIR",
         "FINEFIN_DATA_DIR": str(tmp_path),
+        "FINEFIN_STATE_URL": state_store.engine.url.render_as_string(hide_password=False),
     }.items():
         monkeypatch.setenv(key, value)
     get_bot_settings.cache_clear()

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUND = ("finefin.config", "finefin.errors", "finefin.text")
+GROUND = ("finefin.config", "finefin.embedded_pg", "finefin.errors", "finefin.text")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "finefin/config.py": ("finefin.errors",),
+    "finefin/embedded_pg.py": ("finefin.errors",),
     "finefin/errors.py": (),
     "finefin/text.py": (),
     "ingestion": ("ingestion", *GROUND),

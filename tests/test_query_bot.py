@@ -89,6 +89,8 @@ def test_the_issue_example(assistant: Assistant, people: dict[str, Identity], qs
                   "transaction type = card_payment, fee", "top 10"):
         assert words in receipt, words
     assert "FineFinance's revenue" in answer.blocks[1]["elements"][0]["text"]  # one-line definitions
+    table = answer.blocks[2]["text"]["text"]
+    assert table.startswith("```") and table.count("\n") == 10  # header + 10 rows, one per line
     same = qs.run(principal_of(people["director"]), MetricQuery(
         ("revenue", "transaction_volume"), ("tier",), Grain.MONTH,
         data.query.filters, Period.days(date(2025, 7, 1), date(2026, 6, 30)), data.query.order, 10))

@@ -14,6 +14,7 @@ from bot.commands import query_render as render
 from bot.commands.context import CommandContext, principal_of, queries
 from bot.commands.grammar import USAGE, parse
 from semantic_layer.policy import may_use_dimension
+from semantic_layer.query import MetricAnswer
 
 NAME = "metric"
 
@@ -46,7 +47,18 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
     if note:
         blocks.append(bk.context(f":hourglass_flowing_sand: {bk.esc(note)}"))
     blocks += bk.freshness_blocks(ctx.freshness())
-    return Answer(text=render.summary_text(answer), blocks=bk.message(blocks), data=answer, files=files)
+    result = Answer(text=render.summary_text(answer), blocks=bk.message(blocks), data=answer, files=files)
+    result.customer_read = customer_read(answer)  # for the audit log
+    return result
+
+
+def customer_read(answer: MetricAnswer) -> int | None:
+    """Whose customer data the answer read: the asker's own (a customer), or the one customer an advisor filtered
+    on; None for aggregates (several customers in a filter or a breakdown by customer are recorded as none)."""
+    if answer.scoped_to is not None:
+        return answer.scoped_to
+    ids = [v for key, values in answer.filters if key == "customer" for v in values]
+    return int(ids[0]) if len(ids) == 1 else None
 
 
 COMMAND = Command(NAME, USAGE, "any governed metric by dimension, grain and period", handle)

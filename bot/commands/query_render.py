@@ -17,6 +17,7 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.answer import FileAttachment
+from bot.escape import slack_text
 from bot.files import csv_bytes
 from bot.money import currency, money_column
 from semantic_layer.catalog import DIMENSION_BY_KEY, Grain, ValueKind
@@ -111,7 +112,8 @@ def _header(label: str, kind: ValueKind) -> str:
 def table_block(answer: MetricAnswer, limit: int) -> tuple[bk.Block, int]:
     """The table as one section, and how many rows it shows."""
     lines = table_lines(answer, limit)
-    text = "```" + bk.esc("\n".join(lines)) + "```"
+    # values from the warehouse: escaped whole, the table's line breaks kept (a code block shows them as typed)
+    text = "```" + slack_text("\n".join(lines), bk.MAX_SECTION_CHARS - 6, multiline=True) + "```"
     return bk.section(text), max(0, len(lines) - 1)
 
 

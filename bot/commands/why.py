@@ -32,7 +32,9 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
         _, month = service.sl.reporting_dates()  # the last complete month
     result = why(service, principal_of(identity), metric_text, month)
     blocks = why_blocks(result) + bk.freshness_blocks(ctx.freshness())
-    return Answer(text=summary(result), blocks=bk.message(blocks), data=result)
+    answer = Answer(text=summary(result), blocks=bk.message(blocks), data=result)
+    answer.customer_read = result.scoped_to  # for the audit log
+    return answer
 
 
 def _fmt(value: object, kind: ValueKind) -> str:

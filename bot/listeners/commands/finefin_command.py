@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot.assistant import Assistant, new_request_id
+from bot.audit_trail import finish_request
 from bot.delivery import deliver
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def finefin_ack(ack: Ack) -> None:
 
 
 def make_finefin_answer(assistant: Assistant) -> Callable[..., None]:
-    def finefin_answer(body: dict[str, Any], respond: Respond, client: Any) -> None:
+    def finefin_answer(body: dict[str, Any], respond: Respond, client: Any, context: Any) -> None:
         # Let the request thread send the ack first: rendering PDFs and charts (fpdf2, matplotlib's Agg in C)
         # holds the GIL for tens of milliseconds, which otherwise lands on the ack's latency.
         time.sleep(ACK_HEAD_START_SECONDS)
@@ -36,7 +37,9 @@ def make_finefin_answer(assistant: Assistant) -> Callable[..., None]:
             deliver(answer, client=client, respond=respond, user_id=user_id)
         except Exception:
             log.exception("request %s: could not deliver the answer to %s", request_id, user_id)
+            finish_request(context, body, answer, delivered=False)  # released: a retry may answer it
             return
+        finish_request(context, body, answer, delivered=True)  # delivery claim done, audit row written
         log.info(
             "request %s: ok=%s, computed in %.0f ms, delivered in %.0f ms",
             request_id,

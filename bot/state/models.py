@@ -1,0 +1,78 @@
+"""The state tables, as SQLAlchemy models. Alembic migrations (bot/state/migrations) create them; a test checks
+that the two agree. Later features (subscriptions, alerts, conversations) add tables here and a migration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, MetaData, String, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+COMMAND_MAX_CHARS = 500
+NOW = text("now()")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class _ClaimColumns:
+    """Claim/complete/release: `pending` from claim until the work is done (`done`) or released (row deleted)."""
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryKey(_ClaimColumns, Base):
+    """One Slack delivery (trigger_id / event_id / body hash): a retry of a delivery in hand or done is dropped."""
+
+    __tablename__ = "delivery_keys"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'done')", name="state"),
+        Index(None, "claimed_at"),
+    )
+
+
+class PostLedgerEntry(_ClaimColumns, Base):
+    """One scheduled post (e.g. `watchlist:2026-11-24:C123`): made exactly once across processes and machines."""
+
+    __tablename__ = "post_ledger"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'done')", name="state"),
+        Index(None, "claimed_at"),
+    )
+
+
+class AuditEntry(Base):
+    """One row per request: who asked what, as which role, whose data was read, and how it ended."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('answered', 'refused', 'error')", name="outcome"),
+        Index(None, "at"),
+        Index(None, "user_id", "at"),
+        Index(None, "customer_read", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default=text("'{}'"))
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)  # the user's own customer id, if they are one
+    command: Mapped[str] = mapped_column(String(COMMAND_MAX_CHARS))
+    customer_read: Mapped[int | None] = mapped_column(BigInteger)  # whose data the request read (or tried to)
+    outcome: Mapped[str] = mapped_column(String(16))
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
