@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from bot import blocks as bk
 from bot import charts, files
+from bot import commands as bot_commands
 from bot import statement_pdf as statements
 from bot.access import Capability, Identity, Role, allowed
 from bot.answer import Answer, Outcome
@@ -192,6 +193,9 @@ class Assistant:
     def answer_for(self, identity: Identity, text: str, facts: AuditFacts | None = None) -> Answer:
         if not identity.known:
             raise AccessDenied(UNKNOWN_USER)
+        found = bot_commands.lookup(text)  # commands over the query model (bot/commands/), registered in one table
+        if found is not None:
+            return found[0].run(self, identity, found[1])
         request = parse(text)
         if not allowed(identity, request.capability):
             raise AccessDenied(self._refusal(identity, request.capability))
@@ -219,6 +223,7 @@ class Assistant:
 
     def _help(self, identity: Identity, args: tuple[str, ...]) -> Answer:
         commands = [usage for cap, usage in HELP.items() if allowed(identity, cap)]
+        commands += [(c.usage, c.summary) for c in bot_commands.commands().values()]
         roles = ", ".join(sorted(identity.roles))
         intro = f"*FineFinance bot* — you are recognised as: {roles}. Commands:"
         lines = [f"/finefin {usage} — {what}" for usage, what in commands]

@@ -19,7 +19,7 @@ from metricflow.protocols.sql_client import SqlEngine
 from metricflow.sql.render.duckdb_renderer import DuckDbSqlPlanRenderer
 from metricflow.sql.render.sql_plan_renderer import SqlPlanRenderer
 
-from semantic_layer.filters import FilterValue, literal, slot
+from semantic_layer.filters import Category, FilterValue, literal, slot
 from semantic_layer.sql_client_base import FetchingSqlClient
 
 
@@ -91,6 +91,8 @@ class ReadOnlyDuckDbClient(FetchingSqlClient):
 
 def _slot_type(value: FilterValue) -> str | None:
     """The SQL type a prepared slot casts its value to, or None when none holds it exactly."""
+    if isinstance(value, Category):
+        return "VARCHAR"
     if isinstance(value, date):
         return "DATE"
     if isinstance(value, Decimal):

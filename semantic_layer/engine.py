@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from semantic_layer import snapshots
 from semantic_layer.errors import SemanticLayerError, WarehouseUnavailableError
-from semantic_layer.filters import Filter, FilterValue, fill_slots, literal, slot
+from semantic_layer.filters import Category, Filter, FilterValue, fill_slots, literal, slot
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,12 @@ class SemanticEngine:
     def manifest(self) -> Any:
         return self._current().manifest
 
+    @property
+    def metricflow(self) -> Any:
+        """The current load's MetricFlowEngine, for what it reports about the manifest (group-by items per metric);
+        queries go through `query()`."""
+        return self._current().engine
+
     def relation(self, model_name: str) -> str:
         """Quoted relation name of a dbt model in the marts' schema (a trusted name, never user text)."""
         if not model_name.replace("_", "").isalnum():
@@ -297,7 +303,9 @@ def _freeze_long_lived_heap() -> None:
 
 
 def _sentinel(position: int, value: FilterValue) -> FilterValue:
-    """A value no real query uses, unique per slot: 12-digit numbers, odd decimals, or days of 1901."""
+    """A value no real query uses, unique per slot: 12-digit numbers, odd decimals, days of 1901, or odd words."""
+    if isinstance(value, Category):
+        return Category(f"finefin_sentinel_{position}_q")
     if isinstance(value, date):
         return date(1901, 1, 1) + timedelta(days=position)
     if isinstance(value, Decimal):

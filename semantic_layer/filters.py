@@ -14,7 +14,26 @@ from decimal import Decimal
 
 from semantic_layer.inputs import CustomerId, Month
 
-FilterValue = int | date | Decimal
+_CATEGORY_FORBIDDEN = frozenset("{}%\x00")
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A categorical value as the warehouse holds it for the current load (a tier, a transaction type, a name).
+
+    Built only by the query model after checking the value against the dimension's actual values, so it is data the
+    warehouse returned, never free user text; still, its literal is quoted with doubled quotes, and values holding
+    Jinja or NUL characters are refused (MetricFlow renders `where` filters through Jinja).
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or any(ch in _CATEGORY_FORBIDDEN for ch in self.text):
+            raise TypeError("a Category holds a plain string without { } % or NUL")
+
+
+FilterValue = int | date | Decimal | Category
 
 
 @dataclass(frozen=True)
@@ -24,8 +43,8 @@ class Filter:
 
     def __post_init__(self) -> None:
         for value in self.values:
-            if isinstance(value, bool) or not isinstance(value, int | date | Decimal):
-                raise TypeError(f"filter values are ints, dates or Decimals, not {type(value).__name__}")
+            if isinstance(value, bool) or not isinstance(value, int | date | Decimal | Category):
+                raise TypeError(f"filter values are ints, dates, Decimals or Categories, not {type(value).__name__}")
             if isinstance(value, Decimal) and not value.is_finite():
                 raise TypeError("filter Decimals must be finite")
 
@@ -40,7 +59,9 @@ class Filter:
 
 
 def literal(value: FilterValue) -> str:
-    """SQL literal of a typed value: digits, a plain decimal, or a quoted ISO date."""
+    """SQL literal of a typed value: digits, a plain decimal, a quoted ISO date or a quoted category."""
+    if isinstance(value, Category):
+        return "'" + value.text.replace("'", "''") + "'"
     if isinstance(value, date):
         return f"'{value.isoformat()}'"
     if isinstance(value, Decimal):

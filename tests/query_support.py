@@ -1,0 +1,66 @@
+"""One small warehouse shared by the query tests of a session (built once: the chain takes ~30 s).
+
+It holds a planted scenario for "why did it change": PLANTED_AMOUNT of interest charged on PLANTED_DAYS of
+PLANTED_MONTH to the current account of one customer, so that month's revenue rises far more than the generated
+data ever moves, all of it from type `interest_charge`, that customer's country, and a current account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingestion.generator import generate
+from ingestion.source import apply_schema
+from semantic_layer.inputs import Month
+from tests.dbt_chain import END_DATE, SEED, Chain
+
+CUSTOMERS = 120
+MONTHS = 8
+PLANTED_MONTH = Month(2026, 1)
+PLANTED_DAYS = (date(2026, 1, 12), date(2026, 1, 19), date(2026, 1, 26))
+PLANTED_AMOUNT = Decimal("4000.00")  # per day
+
+_built: dict[str, tuple[Chain, int]] = {}
+
+
+def query_chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    """The chain of 120 customers the query tests read (generator -> plant -> PostgreSQL -> dlt -> DuckDB -> dbt)."""
+    key = str(tmp_path_factory.getbasetemp())
+    if key not in _built:
+        dsn = make_database()
+        apply_schema(dsn)
+        generate(dsn, customers=CUSTOMERS, months=MONTHS, seed=SEED, end_date=END_DATE)
+        account = plant(dsn)
+        root = Path(tmp_path_factory.mktemp("query"))
+        chain = Chain(dsn=dsn, root=root, warehouse=root / "warehouse.duckdb", data_dir=root / "data")
+        chain.ingest()
+        chain.build()
+        chain.publish()
+        _built[key] = (chain, account)
+    return _built[key][0]
+
+
+def planted_account(tmp_path_factory: pytest.TempPathFactory) -> int:
+    return _built[str(tmp_path_factory.getbasetemp())][1]
+
+
+def plant(dsn: str) -> int:
+    """Insert the planted interest charges (booked, before the first ingest); returns the account charged."""
+    with psycopg.connect(dsn) as conn:
+        account = conn.execute(
+            "SELECT account_id FROM accounts WHERE account_type = 'current' AND opened_at < %s"
+            " ORDER BY account_id LIMIT 1", (PLANTED_DAYS[0],)).fetchone()[0]
+        next_id = conn.execute("SELECT coalesce(max(transaction_id), 0) + 1 FROM transactions").fetchone()[0]
+        for i, day in enumerate(PLANTED_DAYS):
+            conn.execute(
+                "INSERT INTO transactions (transaction_id, account_id, transaction_type, amount, status, booked_at,"
+                " description, created_at, updated_at) VALUES (%s, %s, 'interest_charge', %s, 'booked',"
+                " %s::timestamptz, 'planted', %s::timestamptz, %s::timestamptz)",
+                (next_id + i, account, -PLANTED_AMOUNT, f"{day} 09:00+00", f"{day} 09:00+00", f"{day} 09:00+00"))
+    return int(account)
