@@ -58,8 +58,8 @@ def test_refresh_dag_runs_under_a_real_scheduler(make_database: Callable[[], str
     tasks = set(result.task_states)
     assert {"ingest", "source_freshness", "marts_ready", "publish_warehouse", "dbt_build.dbt_producer_watcher"} <= tasks
     # each model's status is its own task in Airflow, mirrored from the one dbt build
-    assert {"dbt_build.fct_transactions.run", "dbt_build.fct_transactions.test", "dbt_build.dim_customers.run"} <= tasks, \
-        sorted(tasks)
+    mirrored = {"dbt_build.fct_transactions.run", "dbt_build.fct_transactions.test", "dbt_build.dim_customers.run"}
+    assert mirrored <= tasks, sorted(tasks)
 
     snapshot = current(data_dir, "warehouse.duckdb")
     assert snapshot.manifest is not None  # the semantic manifest is published with it
