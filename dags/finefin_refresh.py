@@ -73,12 +73,13 @@ with DAG(
                 execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
                 invocation_mode=InvocationMode.DBT_RUNNER, dbt_executable_path=refresh.dbt_executable()),
             render_config=RenderConfig(
-                # LOCAL, BUILD: a model's task = its unit tests, the model, its data tests. WATCHER, AFTER_EACH: a
-                # sensor for the model, then one for its tests (watcher mode has no BUILD rendering). Tests spanning
-                # several models (relationships) get their own task after all their parents.
+                # LOCAL, BUILD: a model's task = its unit tests, the model, its data tests; tests spanning several
+                # models (relationships) get their own task after all their parents. WATCHER, AFTER_EACH (it has no
+                # BUILD rendering): a sensor for the model, then one for all its tests, those spanning several models
+                # included (cosmos 1.15 never reports a detached test's result: its sensor would be green regardless).
                 load_method=LoadMode.DBT_MANIFEST if manifest else LoadMode.DBT_LS,
                 test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
-                should_detach_multiple_parents_tests=True, invocation_mode=InvocationMode.DBT_RUNNER),
+                should_detach_multiple_parents_tests=not watcher, invocation_mode=InvocationMode.DBT_RUNNER),
             operator_args={"poke_interval": airflow_dbt.WATCHER_POKE_SECONDS} if watcher else {},
         )
 
