@@ -80,7 +80,7 @@ with DAG(
                 load_method=LoadMode.DBT_MANIFEST if manifest else LoadMode.DBT_LS,
                 test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
                 should_detach_multiple_parents_tests=not watcher, invocation_mode=InvocationMode.DBT_RUNNER),
-            operator_args={"poke_interval": airflow_dbt.WATCHER_POKE_SECONDS} if watcher else {},
+            operator_args=airflow_dbt.WATCHER_SENSOR_ARGS if watcher else {},
         )
 
     @task(outlets=[MARTS])

@@ -25,8 +25,12 @@ from finefin.errors import ConfigurationError
 DbtTaskMode = Literal["watcher", "node", "build"]
 DBT_TASK_MODES: tuple[DbtTaskMode, ...] = ("watcher", "node", "build")
 DEFAULT_DBT_TASK_MODE: DbtTaskMode = "watcher"
-# How often a watcher sensor looks at the producer's results (cosmos' default is 10 s: up to 10 s lost per level)
+# How often a watcher sensor looks at the producer's results (cosmos' default is 10 s: up to 10 s lost per level).
+# The sensors poke in their worker slot instead of deferring to the triggerer: a trigger that fires at once (the
+# producer already reported the node) races the scheduler, which then marks the sensor failed although its node
+# passed ("finished with state success, but the task instance's state attribute is queued"; seen under load).
 WATCHER_POKE_SECONDS = 2
+WATCHER_SENSOR_ARGS: dict[str, object] = {"poke_interval": WATCHER_POKE_SECONDS, "deferrable": False}
 
 
 def dbt_task_mode() -> DbtTaskMode:

@@ -57,7 +57,8 @@ def test_watcher_mode_mirrors_each_model_and_its_tests(monkeypatch: pytest.Monke
     # no detached multi-parent test tasks: cosmos 1.15 never reports their result (they would always be green);
     # a relationships test counts in each of its parents' `.test` sensor instead
     assert not [task_id for task_id in tasks if task_id.startswith("dbt_build.relationships_")]
-    assert tasks["dbt_build.fct_transactions.run"].poke_interval == airflow_dbt.WATCHER_POKE_SECONDS
+    sensor = tasks["dbt_build.fct_transactions.run"]
+    assert sensor.poke_interval == airflow_dbt.WATCHER_POKE_SECONDS and sensor.deferrable is False
     # only the producer writes the warehouse, so the sensors may run beside it even on DuckDB
     assert dag.max_active_tasks == 8
     assert "marts_ready" in tasks["dbt_build.dbt_producer_watcher_done"].downstream_task_ids
