@@ -21,11 +21,13 @@ from airflow.sdk import DAG, Asset, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
-from finefin import refresh
+from finefin import airflow_dbt, refresh
 from finefin.config import DBT_PROJECT_DIR, get_settings
 
 settings = get_settings()
 orchestration = refresh.OrchestrationSettings.from_env()
+dbt_tasks = airflow_dbt.dbt_task_mode()  # FINEFIN_DBT_TASKS: watcher (default), node or build
+manifest = airflow_dbt.manifest_path()  # FINEFIN_DBT_MANIFEST: read the graph from it, no `dbt ls` when parsing
 
 MARTS = Asset(name=refresh.MARTS_ASSET_NAME, uri=refresh.MARTS_ASSET_URI)
 SNAPSHOT = Asset(name=refresh.SNAPSHOT_ASSET_NAME, uri=refresh.SNAPSHOT_ASSET_URI)
@@ -37,8 +39,8 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # one writer of the warehouse at a time
-    # DuckDB: one process may write the file, so dbt tasks run one after another; Snowflake builds in parallel
-    max_active_tasks=1 if settings.target == "duckdb" else 8,
+    # DuckDB: one process may write the file (in watcher mode only the producer writes); Snowflake builds in parallel
+    max_active_tasks=airflow_dbt.max_active_tasks(dbt_tasks, settings.target),
     default_args=refresh.default_args(orchestration),
     tags=["finefin", "refresh"],
 ) as dag:
@@ -58,24 +60,43 @@ with DAG(
         """Full or daily build, decided now (not when the DAG is parsed): the dbt tasks read this plan."""
         return refresh.plan_build(get_settings())
 
-    dbt_build = DbtTaskGroup(
-        group_id="dbt_build",
-        project_config=ProjectConfig(
-            DBT_PROJECT_DIR, env_vars=refresh.dbt_env(settings), install_dbt_deps=False),
-        profile_config=ProfileConfig(
-            profile_name="finefin", target_name=settings.target,
-            profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
-        # each dbt task holds the refresh lock and applies the run's build plan (full or daily test window)
-        operator_args={"pre_execute": refresh.dbt_task_pre_execute, "post_execute": refresh.dbt_task_post_execute},
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER,
-            dbt_executable_path=refresh.dbt_executable()),
-        render_config=RenderConfig(
-            # BUILD: one `dbt build --select <model>` task per model = its unit tests, the model, its data tests.
-            # Tests spanning several models (relationships) get their own task after all their parents.
-            load_method=LoadMode.DBT_LS, test_behavior=TestBehavior.BUILD,
-            should_detach_multiple_parents_tests=True, invocation_mode=InvocationMode.DBT_RUNNER),
-    )
+    # each dbt task holds the refresh lock and applies the run's build plan (full or daily test window); in watcher
+    # mode only the producer (the one `dbt build`) does: its sensors only read its results
+    lock_hooks = {"pre_execute": refresh.dbt_task_pre_execute, "post_execute": refresh.dbt_task_post_execute}
+    dbt_build: Any
+    if dbt_tasks == "build":
+
+        @task(task_id="dbt_build")
+        def dbt_build_all() -> str:
+            """One `dbt build` of the whole project, as `finefin refresh` runs it (no per-model status)."""
+            return str(refresh.build(get_settings())).splitlines()[0]
+
+        dbt_build = dbt_build_all()
+    else:
+        watcher = dbt_tasks == "watcher"
+        dbt_build = DbtTaskGroup(
+            group_id="dbt_build",
+            project_config=ProjectConfig(
+                DBT_PROJECT_DIR, env_vars=refresh.dbt_env(settings), install_dbt_deps=False,
+                manifest_path=manifest),
+            profile_config=ProfileConfig(
+                profile_name="finefin", target_name=settings.target,
+                profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
+            execution_config=ExecutionConfig(
+                # WATCHER: one `dbt build` (dbt's threads) mirrored into a sensor per model; LOCAL: a task per node
+                execution_mode=ExecutionMode.WATCHER if watcher else ExecutionMode.LOCAL,
+                invocation_mode=InvocationMode.DBT_RUNNER, dbt_executable_path=refresh.dbt_executable(),
+                setup_operator_args=lock_hooks if watcher else None),
+            render_config=RenderConfig(
+                # LOCAL, BUILD: a model's task = its unit tests, the model, its data tests; tests spanning several
+                # models (relationships) get their own task after all their parents. WATCHER, AFTER_EACH (it has no
+                # BUILD rendering): a sensor for the model, then one for all its tests, those spanning several models
+                # included (cosmos 1.15 never reports a detached test's result: its sensor would be green regardless).
+                load_method=LoadMode.DBT_MANIFEST if manifest else LoadMode.DBT_LS,
+                test_behavior=TestBehavior.AFTER_EACH if watcher else TestBehavior.BUILD,
+                should_detach_multiple_parents_tests=not watcher, invocation_mode=InvocationMode.DBT_RUNNER),
+            operator_args=airflow_dbt.WATCHER_SENSOR_ARGS if watcher else lock_hooks,
+        )
 
     @task(outlets=[MARTS])
     def marts_ready(*, outlet_events: Any = None) -> None:

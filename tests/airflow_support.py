@@ -26,7 +26,8 @@ FINEFIN_VARS = (
     "FINEFIN_REFRESH_SCHEDULE", "FINEFIN_TIMEZONE", "FINEFIN_WATCHLIST_CRON", "FINEFIN_WATCHLIST_TRIGGER",
     "FINEFIN_DIGEST_CRON", "FINEFIN_TASK_RETRIES", "FINEFIN_RETRY_DELAY_SECONDS", "FINEFIN_MAX_RETRY_DELAY_SECONDS",
     "FINEFIN_ADVISOR_CHANNEL", "FINEFIN_DIRECTOR_CHANNEL", "FINEFIN_ALERTS_CHANNEL", "FINEFIN_SLACK_API_URL",
-    "FINEFIN_FRESHNESS_SLA_HOURS", "FINEFIN_ADVISOR_ASSIGNMENTS", "SLACK_BOT_TOKEN",
+    "FINEFIN_FRESHNESS_SLA_HOURS", "FINEFIN_ADVISOR_ASSIGNMENTS", "SLACK_BOT_TOKEN", "FINEFIN_DBT_TASKS",
+    "FINEFIN_DBT_MANIFEST",
 )
 
 
@@ -62,7 +63,8 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def parse_dags(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> Any:
-    """Set FINEFIN_* (`env`; data dir and retries=0 by default) then parse dags/ as the DAG processor would.
+    """Set FINEFIN_* (`env`; data dir, retries=0 and FINEFIN_DBT_TASKS=node by default) then parse dags/ as the DAG
+    processor would.
 
     Returns the DagBag; fails the test on any import error. Cached settings and the process's semantic layer are
     dropped so the DAG files and the tasks read this environment.
@@ -74,7 +76,10 @@ def parse_dags(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> A
 
     for name in FINEFIN_VARS:
         monkeypatch.delenv(name, raising=False)
-    values = {"FINEFIN_DATA_DIR": str(data_dir), "FINEFIN_TASK_RETRIES": "0", **env}
+    # dbt as a task per node by default: `dag.test()` runs one task at a time in no set order, so a watcher sensor
+    # picked before the producer would wait for it forever (watcher mode runs under a real scheduler in
+    # test_airflow_scheduler.py; its DAG shape is checked in test_airflow_dbt_tasks.py)
+    values = {"FINEFIN_DATA_DIR": str(data_dir), "FINEFIN_TASK_RETRIES": "0", "FINEFIN_DBT_TASKS": "node", **env}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

@@ -1,0 +1,213 @@
+"""Benchmark: finefin_refresh under a real Airflow scheduler against `finefin refresh` on the same data.
+
+Run: `python -m bench.bench_airflow` (1,000 customers x 6 months). Environment:
+- BENCH_AIRFLOW_CUSTOMERS, BENCH_AIRFLOW_MONTHS: the generated source (PostgreSQL, FINEFIN_BENCH_PG_URL or the local
+  server postgresql://postgres@127.0.0.1:5432/postgres; a database created and dropped by the bench);
+- BENCH_AIRFLOW_MODES: comma-separated FINEFIN_DBT_TASKS values to measure (default `watcher,build,node`);
+- BENCH_AIRFLOW_RUNS: runs per variant (default 2: the first, full build, then a daily incremental build);
+- BENCH_AIRFLOW_MANIFEST=0: let cosmos run `dbt ls` (cached) instead of reading a manifest from `dbt parse`.
+
+Each variant starts its own `airflow standalone` (scheduler, dag-processor, triggerer, api-server, LocalExecutor,
+SQLite metadata DB) on loopback under a temp AIRFLOW_HOME and a fresh data dir, waits for the DAG to be parsed,
+triggers `finefin_refresh` with the CLI and waits for the run in the metadata DB; Airflow is stopped at the end.
+The baseline is `finefin refresh` (a subprocess, its own fresh data dir) on the same source, run the same number of
+times. Wall time of a DAG run = from the `airflow dags trigger` command to the run's end as seen by the bench
+(includes the CLI's start-up, ~3-6 s); "run" = the DagRun's start_date -> end_date in the metadata DB.
+Prints one markdown section on stdout, progress on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.airflow_scheduler import DagRunResult, running
+from finefin.config import DBT_PROJECT_DIR
+
+DAG_ID = "finefin_refresh"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+FINEFIN = Path(sys.executable).with_name("finefin")
+DBT = Path(sys.executable).with_name("dbt")
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+@contextmanager
+def source_database(server_url: str, customers: int, months: int) -> Iterator[str]:
+    """A generated operational source ending now; dropped at the end."""
+    from ingestion.generator import generate
+    from ingestion.source import PRIMARY_KEYS, apply_schema
+
+    name = f"finefin_bench_airflow_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    try:
+        apply_schema(dsn)
+        now = datetime.now(UTC)
+        generate(dsn, customers=customers, months=months, seed=7, end_date=now.date(), now=now)
+        with psycopg.connect(dsn) as pg:  # a live source: the newest row of every table was touched just now
+            for table, key in PRIMARY_KEYS.items():
+                pg.execute(f"UPDATE {table} SET updated_at = greatest(updated_at, now()) "
+                           f"WHERE {key} = (SELECT max({key}) FROM {table})")
+            counted = pg.execute("SELECT count(*) FROM transactions").fetchone()
+        log(f"source {name}: {customers} customers x {months} months, {counted[0] if counted else 0} transactions")
+        yield dsn
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def finefin_env(dsn: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FINEFIN_")}
+    env.update({"FINEFIN_SOURCE_URL": dsn, "FINEFIN_DATA_DIR": str(data_dir),
+                "FINEFIN_WAREHOUSE": str(data_dir / "warehouse.duckdb"), "FINEFIN_TASK_RETRIES": "0",
+                "FINEFIN_REFRESH_SCHEDULE": "none", **extra})
+    return env
+
+
+def cli_refresh(dsn: str, data_dir: Path) -> float:
+    started = time.monotonic()
+    result = subprocess.run([str(FINEFIN), "refresh"], env=finefin_env(dsn, data_dir), capture_output=True,
+                            text=True, timeout=3600)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"finefin refresh failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return elapsed
+
+
+def dbt_parse(target: Path) -> Path:
+    """The manifest the DAG reads its graph from (as at install time)."""
+    result = subprocess.run([str(DBT), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                             str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet"], capture_output=True,
+                            text=True, timeout=600, cwd=DBT_PROJECT_DIR,
+                            env={**os.environ, "FINEFIN_WAREHOUSE": str(target / "unused.duckdb"),
+                                 "FINEFIN_TARGET": "duckdb"})
+    if result.returncode != 0:
+        raise RuntimeError(f"dbt parse failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return target / "manifest.json"
+
+
+@dataclass
+class Variant:
+    mode: str
+    parse_seconds: float
+    runs: list[DagRunResult]
+    loads: list[str]
+
+
+def dag_runs(mode: str, dsn: str, root: Path, runs: int, manifest: Path | None) -> Variant:
+    data_dir = root / f"data-{mode}"
+    extra = {"FINEFIN_DBT_TASKS": mode}
+    if manifest is not None:
+        extra["FINEFIN_DBT_MANIFEST"] = str(manifest)
+    with running(root / f"airflow-{mode}", finefin_env(dsn, data_dir, **extra)) as airflow:
+        parsed = airflow.wait_for_dag(DAG_ID, timeout=600)
+        log(f"{mode}: DAG parsed {parsed:.1f} s after start (load {load()})")
+        results: list[DagRunResult] = []
+        loads: list[str] = []
+        for index in range(runs):
+            loads.append(load())
+            result = airflow.trigger_and_wait(DAG_ID, f"bench_{mode}_{index}", timeout=3600)
+            failed = {task: state for task, state in result.task_states.items() if state != "success"}
+            log(f"{mode} run {index + 1}: {result.state} in {result.wall_seconds:.1f} s wall, "
+                f"{len(result.task_states)} tasks, not successful: {failed} (load {load()})")
+            if result.state != "success":
+                for task in list(failed)[:3]:
+                    log(airflow.task_log(DAG_ID, result.run_id, task))
+                raise RuntimeError(f"{mode}: run {index + 1} {result.state}: {failed}")
+            results.append(result)
+        return Variant(mode, parsed, results, loads)
+
+
+def main() -> None:
+    # a SIGTERM (timeout, kill) unwinds like Ctrl-C, so Airflow and the source database are stopped and dropped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    customers = int(os.environ.get("BENCH_AIRFLOW_CUSTOMERS", "1000"))
+    months = int(os.environ.get("BENCH_AIRFLOW_MONTHS", "6"))
+    modes = [m.strip() for m in os.environ.get("BENCH_AIRFLOW_MODES", "watcher,build,node").split(",") if m.strip()]
+    runs = int(os.environ.get("BENCH_AIRFLOW_RUNS", "2"))
+    use_manifest = os.environ.get("BENCH_AIRFLOW_MANIFEST", "1") != "0"
+    server = os.environ.get("FINEFIN_BENCH_PG_URL", DEFAULT_PG)
+    started_at = datetime.now(UTC)
+    load_start = Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "?"
+    with tempfile.TemporaryDirectory(prefix="bench_airflow_") as tmp, \
+            source_database(server, customers, months) as dsn:
+        root = Path(tmp)
+        manifest = dbt_parse(root / "dbt-manifest") if use_manifest else None
+        cli: list[tuple[float, str]] = []
+        for index in range(runs):
+            before = load()
+            seconds = cli_refresh(dsn, root / "data-cli")
+            cli.append((seconds, before))
+            log(f"finefin refresh run {index + 1}: {seconds:.1f} s (load {before})")
+        variants = []
+        for mode in modes:
+            try:
+                variants.append(dag_runs(mode, dsn, root, runs, manifest))
+            except Exception as exc:  # one failing variant is reported, the others still measured
+                log(f"{mode}: FAILED: {exc}")
+                variants.append(Variant(mode, float("nan"), [], []))
+    load_end = Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "?"
+    print(report(customers, months, runs, cli, variants, started_at, load_start, load_end, use_manifest))
+
+
+def report(customers: int, months: int, runs: int, cli: list[tuple[float, str]], variants: list[Variant],
+           started_at: datetime, load_start: str, load_end: str, use_manifest: bool) -> str:
+    kinds = ["first (full) build", *["daily build"] * (runs - 1)]
+    lines = [
+        "<!-- bench: bench.bench_airflow -->",
+        f"## finefin_refresh under a real Airflow scheduler vs `finefin refresh` ({customers:,} customers x "
+        f"{months} months)",
+        "",
+        f"_Measured {started_at:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
+        f"{sys.version.split()[0]}; Airflow 3.3.2 standalone (LocalExecutor, SQLite), cosmos 1.15.1; graph from "
+        f"{'a `dbt parse` manifest' if use_manifest else '`dbt ls` (cosmos cache)'}._",
+        "",
+        f"Command: `BENCH_AIRFLOW_CUSTOMERS={customers} BENCH_AIRFLOW_MONTHS={months} BENCH_AIRFLOW_RUNS={runs} "
+        f"BENCH_AIRFLOW_MODES={','.join(v.mode for v in variants)} python -m bench.bench_airflow`. "
+        f"Load average (1 / 5 / 15 min) at the start: {' / '.join(load_start.split()[:3])}, at the end: "
+        f"{' / '.join(load_end.split()[:3])}.",
+        "",
+        "| what | run | tasks | wall s | DagRun s | `finefin refresh` s | wall / CLI | load (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, (seconds, before) in enumerate(cli):
+        lines.append(f"| `finefin refresh` (baseline) | {kinds[index]} | - | {seconds:.1f} | - | {seconds:.1f} | "
+                     f"1.00 | {before} |")
+    for variant in variants:
+        if not variant.runs:
+            lines.append(f"| FINEFIN_DBT_TASKS={variant.mode} | failed | - | - | - | - | - | - |")
+            continue
+        for index, result in enumerate(variant.runs):
+            baseline = cli[index][0]
+            lines.append(
+                f"| FINEFIN_DBT_TASKS={variant.mode} | {kinds[index]} | {len(result.task_states)} | "
+                f"{result.wall_seconds:.1f} | {result.run_seconds:.1f} | {baseline:.1f} | "
+                f"{result.wall_seconds / baseline:.2f} | {variant.loads[index]} |")
+    parsed = ", ".join(f"{v.mode} {v.parse_seconds:.0f} s" for v in variants if v.runs)
+    lines += ["", f"From `airflow standalone` starting to the DAG parsed and unpaused: {parsed}.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
