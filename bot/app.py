@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
-from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -16,6 +13,7 @@ from bot.dedupe import dedupe_middleware
 from bot.identity import IdentityResolver, Revocations, UserLookup, user_lookup
 from bot.listeners import register_listeners
 from bot.runtime import AnswerRuntime, InProcessAnswers
+from bot.serialized import Serialized
 from bot.settings import BotSettings
 from bot.state import StateStore, shared_state
 from bot.workspace import InstalledWorkspace, workspace_middleware
@@ -36,29 +34,8 @@ def make_client(settings: BotSettings) -> WebClient:
     )
 
 
-class SerializedSemanticLayer:
-    """Forwards every call to the wrapped layer under one lock.
-
-    Bolt runs lazy listeners on a thread pool, while the semantic layer keeps one warm engine (and its DuckDB
-    connection) per process, which is not promised to be thread-safe. Queries take milliseconds; rendering PDFs
-    and charts happens outside the lock.
-    """
-
-    def __init__(self, sl: SemanticLayer) -> None:
-        self._sl = sl
-        self._lock = threading.RLock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._sl, name)
-        if not callable(attr):
-            return attr
-
-        @functools.wraps(attr)
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return attr(*args, **kwargs)
-
-        return locked
+class SerializedSemanticLayer(Serialized):
+    """The semantic layer behind one lock (bot/serialized.py says why)."""
 
 
 def warm(sl: SemanticLayer) -> None:

@@ -220,3 +220,31 @@ def test_period_words_resolve_against_the_data_not_the_clock() -> None:
     assert Period(PeriodKind.LAST_MONTHS, count=3).resolve(as_of).first == date(2025, 11, 1)
     with pytest.raises(InvalidInputError, match="data ends"):
         Period.quarter(2026, 3).resolve(as_of)
+
+
+class _NoDirectory:
+    """A user lookup that is never asked: the test hands the assistant identities directly."""
+
+    def lookup(self, user_id: str) -> None:
+        raise AssertionError("not used")
+
+    def group_members(self, group_id: str) -> set[str]:
+        raise AssertionError("not used")
+
+
+def test_the_assistant_the_bot_builds_answers_metric_questions(sl: MetricFlowSemanticLayer,
+                                                               people: dict[str, Identity]) -> None:
+    """The bot's own Assistant (bot.app.build_assistant, in-process and in every answer worker) holds the semantic
+    layer behind a lock shared by its threads: the metric commands reach the query service through it."""
+    from slack_sdk import WebClient
+
+    from bot.app import SerializedSemanticLayer, build_assistant
+
+    bot_settings = BotSettings(slack_bot_token="xoxb-test", slack_signing_secret="s" * 32)
+    assistant = build_assistant(SerializedSemanticLayer(sl), bot_settings, WebClient(token="xoxb-test"),
+                                lookup=_NoDirectory())
+    for text in ("metric revenue monthly", "metrics", "why revenue"):
+        answer = assistant.answer_for(people["director"], text)
+        assert answer.ok, (text, answer.text)
+    answer = assistant.answer_for(people["customer"], "metric transaction_volume by type monthly")
+    assert answer.ok, answer.text

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 from bot.access import Identity, Role
+from bot.serialized import Serialized, unwrap
 from bot.settings import BotSettings
 from semantic_layer.api import SemanticLayer
 from semantic_layer.errors import SemanticLayerError
@@ -34,6 +35,10 @@ def principal_of(identity: Identity) -> Principal:
 
 
 def queries(ctx: CommandContext) -> QueryService:
-    if not isinstance(ctx.sl, MetricFlowSemanticLayer):
+    """The query service of the assistant's semantic layer. The bot's layer is shared by threads behind one lock
+    (bot/serialized.py): the service is then used under that same lock."""
+    sl, lock = unwrap(ctx.sl)
+    if not isinstance(sl, MetricFlowSemanticLayer):
         raise SemanticLayerError("Ad-hoc metric questions need the MetricFlow semantic layer.")
-    return query_service(ctx.sl)
+    service = query_service(sl)
+    return service if lock is None else cast(QueryService, Serialized(service, lock))
