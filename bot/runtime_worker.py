@@ -185,12 +185,20 @@ def warm_semantic_layer(sl: Any) -> None:
         ("customers_per_tier", lambda: sl.customers_per_tier(None)),
         ("transactions_per_month", lambda: sl.transactions_per_month(12)),
         ("metric_names", sl.metric_names),
+        ("metric catalog", lambda: _query_catalog(sl)),
     ]
     for name, call in per_customer + aggregates:
         try:
             call()
         except Exception:  # e.g. a customer with no statement for last month: the others still warm
             log.info("warm-up: %s skipped", name, exc_info=True)
+
+
+def _query_catalog(sl: Any) -> Any:
+    """The ad-hoc query catalog (metrics x dimensions, from the manifest and MetricFlow), built on first use."""
+    from semantic_layer.query_service import query_service
+
+    return query_service(sl).catalog()
 
 
 def warm_renderers() -> None:
