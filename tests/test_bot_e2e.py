@@ -426,7 +426,11 @@ def test_help_lists_the_roles_commands(
     assert lines[0] == f"*FineFinance bot* — you are recognised as: {role}. Commands:"
     usages = {line.split("` — ")[0].removeprefix("`/finefin ").replace("&lt;", "<").replace("&gt;", ">")
               for line in lines if line.startswith("`/finefin ")}  # Slack shows `&lt;` as `<`
-    assert usages == USAGES[role]
+    # every role may ask the query-model commands (the access policy then scopes what each may ask)
+    from bot import commands as query_commands
+
+    assert set(query_commands.commands()) == {"metric", "metrics", "why"}
+    assert usages == USAGES[role] | {command.usage for command in query_commands.commands().values()}
     assert {name for name, _ in semantic_layer_impl.calls[before:]} <= IDENTITY_CALLS
 
 
