@@ -7,7 +7,7 @@ data ever moves, all of it from type `interest_charge`, that customer's country,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +18,8 @@ import pytest
 from ingestion.generator import generate
 from ingestion.source import apply_schema
 from semantic_layer.inputs import Month
+from semantic_layer.query_service import QueryService, query_service
+from semantic_layer.service import MetricFlowSemanticLayer
 from tests.dbt_chain import END_DATE, SEED, Chain
 
 CUSTOMERS = 120
@@ -64,3 +66,21 @@ def plant(dsn: str) -> int:
                 " %s::timestamptz, 'planted', %s::timestamptz, %s::timestamptz)",
                 (next_id + i, account, -PLANTED_AMOUNT, f"{day} 09:00+00", f"{day} 09:00+00", f"{day} 09:00+00"))
     return int(account)
+
+
+# -- fixtures shared by the query tests (`pytest_plugins = ["tests.query_support"]`): one warehouse per module -----
+@pytest.fixture(scope="module")
+def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    return query_chain(make_database, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
+    sl = chain.semantic_layer()
+    yield sl
+    sl.engine.close()
+
+
+@pytest.fixture(scope="module")
+def qs(sl: MetricFlowSemanticLayer) -> QueryService:
+    return query_service(sl)

@@ -4,7 +4,6 @@ Block Kit limits (validated with slack_sdk's models), refusals, and a Hypothesis
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
@@ -25,27 +24,11 @@ from semantic_layer.errors import InvalidInputError
 from semantic_layer.filters import Category
 from semantic_layer.inputs import CustomerId
 from semantic_layer.query import MetricAnswer, MetricQuery, Period, PeriodKind
-from semantic_layer.query_service import AccessRefusedError, QueryService, query_service
+from semantic_layer.query_service import AccessRefusedError, QueryService
 from semantic_layer.service import MetricFlowSemanticLayer
 from tests.dbt_chain import Chain, query
-from tests.query_support import query_chain
 
-
-@pytest.fixture(scope="module")
-def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    return query_chain(make_database, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
-    sl = chain.semantic_layer()
-    yield sl
-    sl.engine.close()
-
-
-@pytest.fixture(scope="module")
-def qs(sl: MetricFlowSemanticLayer) -> QueryService:
-    return query_service(sl)
+pytest_plugins = ["tests.query_support"]  # chain, sl, qs: one warehouse per module
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ investments and red streaks); it shares no code with dbt or the semantic layer. 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,11 +22,9 @@ from semantic_layer.catalog import Grain, ValueKind
 from semantic_layer.inputs import CustomerId
 from semantic_layer.policy import Audience, Principal
 from semantic_layer.query import DimensionFilter, MetricQuery, Period, bucket_end, truncate
-from semantic_layer.query_service import QueryService, query_service
-from semantic_layer.service import MetricFlowSemanticLayer
+from semantic_layer.query_service import QueryService
 from tests.dbt_chain import Chain, project_vars
 from tests.dbt_oracle import Oracle, add_months, load_oracle, month_end, months_between
-from tests.query_support import query_chain
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -36,21 +34,7 @@ TO_DATE = Period.days(date(2026, 1, 1), date(2026, 3, 31))  # ends after the dat
 Key = tuple[Any, ...]
 
 
-@pytest.fixture(scope="module")
-def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    return query_chain(make_database, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
-    sl = chain.semantic_layer()
-    yield sl
-    sl.engine.close()
-
-
-@pytest.fixture(scope="module")
-def qs(sl: MetricFlowSemanticLayer) -> QueryService:
-    return query_service(sl)
+pytest_plugins = ["tests.query_support"]  # chain, sl, qs: one warehouse per module
 
 
 # -- the oracle ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ the warehouse: the engine's `query` and `fetch` are counted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from semantic_layer.query import DimensionFilter, MetricQuery
 from semantic_layer.query_service import AccessRefusedError, QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
 from tests.dbt_chain import Chain, query
-from tests.query_support import query_chain
 
 AGGREGATES = {
     "revenue", "transaction_volume", "transaction_count", "transaction_volume_p2p_once", "transaction_count_p2p_once",
@@ -48,16 +46,7 @@ class Counting:
         self.calls = 0
 
 
-@pytest.fixture(scope="module")
-def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    return query_chain(make_database, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
-    sl = chain.semantic_layer()
-    yield sl
-    sl.engine.close()
+pytest_plugins = ["tests.query_support"]  # chain, sl, qs: one warehouse per module
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import psycopg
@@ -11,31 +10,16 @@ import pytest
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.policy import Audience, Principal
-from semantic_layer.query_service import AccessRefusedError, QueryService, query_service
-from semantic_layer.service import MetricFlowSemanticLayer
+from semantic_layer.query_service import AccessRefusedError, QueryService
 from semantic_layer.why import why
 from tests.dbt_chain import Chain
-from tests.query_support import PLANTED_AMOUNT, PLANTED_DAYS, PLANTED_MONTH, planted_account, query_chain
+from tests.query_support import PLANTED_AMOUNT, PLANTED_DAYS, PLANTED_MONTH, planted_account
 
 DIRECTOR = Principal(frozenset({Audience.DIRECTOR}))
 ADVISOR = Principal(frozenset({Audience.ADVISOR}))
 
 
-@pytest.fixture(scope="module")
-def chain(make_database: Callable[[], str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
-    return query_chain(make_database, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
-    sl = chain.semantic_layer()
-    yield sl
-    sl.engine.close()
-
-
-@pytest.fixture(scope="module")
-def qs(sl: MetricFlowSemanticLayer) -> QueryService:
-    return query_service(sl)
+pytest_plugins = ["tests.query_support"]  # chain, sl, qs: one warehouse per module
 
 
 @pytest.mark.parametrize("metric", ["revenue", "transaction_volume", "transaction_count", "new_customers",
