@@ -214,9 +214,10 @@ def test_download_csv_and_chart(bolt_app: Any, http_server: str, fake_slack: Fak
                                 qs: QueryService, sl: MetricFlowSemanticLayer) -> None:
     values = buttons(typed(bolt_app, fake_slack, people.director, "metric revenue by type monthly from 2025-10 to "
                                                                   "2025-12"))
+    fake_slack.wait_calls("files.completeUploadExternal")  # the typed answer's chart
     fake_slack.reset()
     post = click(http_server, fake_slack, people.director, "ffq.csv", values["ffq.csv"])[0]
-    assert post["replace_original"] is False and "in your DMs" in post["text"]  # a new message, the answer stays
+    assert post["replace_original"] is False and "sent to your DMs" in post["text"]  # a new message, the answer stays
     fake_slack.wait_calls("files.completeUploadExternal")
     [(name, content)] = fake_slack.uploaded().items()
     answer = qs.run(principal_of(Identity("U", frozenset({Role.DIRECTOR}))), decode(values["ffq.csv"]).query)
@@ -281,6 +282,8 @@ def test_tampered_button_payloads_are_refused_before_the_warehouse(
                          "metric transaction_volume monthly from 2025-10 to 2025-12"))
     director = buttons(typed(bolt_app, fake_slack, people.director, "metric revenue monthly from 2025-10 to 2025-12"))
     assert warehouse_reads  # the typed questions read it: the spy sees reads
+    fake_slack.wait_calls("files.completeUploadExternal", 2)  # their charts
+    fake_slack.reset()
     warehouse_reads.clear()
     csv = mine["ffq.csv"]
     other = str(people.other_customer_id)
@@ -292,6 +295,8 @@ def test_tampered_button_payloads_are_refused_before_the_warehouse(
         ("ffq.csv", _edit(csv, c=int(other)), "can't read that button"),  # an unknown field: not ours
         ("ffq.csv", _edit(csv, m=["transaction_volume'; drop table x --"]), "can't read that button"),
         ("ffq.q.drop_tables", csv, "not a button I know"),
+        ("ffq.csv.x", csv, "not a button I know"),
+        ("ffq.q.grain_hour", csv, "not a button I know"),
         ("ffq.nope", csv, "not a button I know"),
         ("zzz.q", csv, "not a button I know"),
         ("ffq.csv", "v1:{garbled", "can't read that button"),

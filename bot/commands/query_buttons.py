@@ -47,7 +47,15 @@ MAX_VALUE = 2000  # Block Kit: a button's value holds at most 2,000 characters
 MAX_ACTION_ID = 255
 MAX_BUTTON_TEXT = 75
 MAX_ELEMENTS = 25  # per actions block
-VERBS = frozenset({"q", "csv", "why", "whynav", "share"})
+# verb -> the suffixes its buttons carry (anything else is not an id the bot made)
+SUFFIXES = {
+    "q": re.compile(r"grain_(?:day|week|month|quarter|year|none)|prev|next|view|(?:add|remove)_[a-z][a-z_]{0,30}"),
+    "csv": re.compile(""),
+    "why": re.compile(r"[0-9]"),
+    "whynav": re.compile(r"prev|next"),
+    "share": re.compile(""),
+}
+VERBS = frozenset(SUFFIXES)
 BAD_VALUE = ("Sorry, I can't read that button (it may come from an older message or have been altered). "
              "Ask again with /finefin metric.")
 BAD_ACTION = "Sorry, that is not a button I know. Ask again with `/finefin metric …`."
@@ -58,7 +66,6 @@ WHY_MONTHS = 3  # why buttons for the last months of a monthly series
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH = re.compile(r"\d{4}-\d{2}")
-_SUFFIX = re.compile(r"[a-z0-9_]{0,40}")
 _QUERY_KEYS = frozenset({"m", "g", "t", "f", "p", "o", "l", "v"})
 _WHY_KEYS = frozenset({"w", "mo"})
 
@@ -77,7 +84,7 @@ class QueryView:
 
 # -- action ids -------------------------------------------------------------------------------------------------
 def action_id(verb: str, suffix: str = "") -> str:
-    assert verb in VERBS and _SUFFIX.fullmatch(suffix), (verb, suffix)
+    assert verb in VERBS and SUFFIXES[verb].fullmatch(suffix), (verb, suffix)
     return f"{PREFIX}{verb}" + (f".{suffix}" if suffix else "")
 
 
@@ -85,8 +92,8 @@ def verb_of(action: str) -> str:
     """The verb of a query button's action id; ActionValueError for any id the bot does not make."""
     if not isinstance(action, str) or len(action) > MAX_ACTION_ID or not action.startswith(PREFIX):
         raise ActionValueError(BAD_ACTION)
-    verb, _, suffix = action[len(PREFIX):].partition(".")
-    if verb not in VERBS or not _SUFFIX.fullmatch(suffix):
+    verb, dot, suffix = action[len(PREFIX):].partition(".")
+    if verb not in VERBS or not SUFFIXES[verb].fullmatch(suffix) or (dot and not suffix):
         raise ActionValueError(BAD_ACTION)
     return verb
 

@@ -53,7 +53,7 @@ def job_from_action(body: dict[str, Any]) -> AnswerJob:
     enterprise = body.get("enterprise")
     return AnswerJob(
         request_id=new_request_id(),
-        user_id=_text(user.get("id"), 40),
+        user_id=_text(user.get("id"), 31),  # the audit log holds 32 characters
         text="",
         kind="action",
         team_id=_id(team.get("id")) or _id(user.get("team_id")),
