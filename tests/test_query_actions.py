@@ -6,12 +6,7 @@ a forbidden dimension or metric, a forged action id, a garbled value, a staff-on
 polite refusal and nothing reaches the warehouse (the query service's reads are spied on).
 """
 
-# ruff: noqa: E402 - assertion rewriting must be registered before the support modules are imported
 from __future__ import annotations
-
-import pytest
-
-pytest.register_assert_rewrite("tests.bot_support", "tests.query_support")
 
 import json
 import time
@@ -20,6 +15,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
