@@ -487,6 +487,27 @@ def command_body(fake: FakeSlack, user_id: str, text: str, trigger_id: str | Non
     )
 
 
+def action_body(fake: FakeSlack, user_id: str, action_id: str, value: str, trigger_id: str | None = None
+                ) -> tuple[str, str]:
+    """A button click (`block_actions`) as Slack posts it (form field `payload`), and its response_url path."""
+    n = next(_trigger)
+    payload = {
+        "type": "block_actions",
+        "token": "legacy",
+        "api_app_id": "A0001",
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0001"},
+        "team": {"id": "T0001", "domain": "finefin"},
+        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0PUBLIC",
+                      "is_ephemeral": True},
+        "channel": {"id": "C0PUBLIC", "name": "general"},
+        "trigger_id": trigger_id or f"click.{n}.{time.monotonic_ns()}",
+        "response_url": fake.response_url(f"a{n}"),
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "ffq_more", "value": value,
+                     "text": {"type": "plain_text", "text": "x"}, "action_ts": f"{time.time():.6f}"}],
+    }
+    return urlencode({"payload": json.dumps(payload)}), f"/response/a{n}"
+
+
 def dispatch(app: Any, body: str, headers: dict[str, str] | None = None) -> Any:
     from slack_bolt.request import BoltRequest
 

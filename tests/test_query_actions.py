@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -39,7 +38,7 @@ from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.query import DimensionFilter, MetricQuery, Order, Period, PeriodKind
 from semantic_layer.query_service import QueryService
 from semantic_layer.service import MetricFlowSemanticLayer
-from tests.bot_support import People, ask_slack, post_http, sign
+from tests.bot_support import People, action_body, ask_slack, post_http, sign
 from tests.dbt_chain import END_DATE, Chain, query
 from tests.fake_slack import FakeSlack
 from tests.query_support import valid_blocks
@@ -84,37 +83,13 @@ def warehouse_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
-_clicks = iter(range(1, 10**9))
-
-
-def click_body(fake: FakeSlack, user_id: str, action_id: str, value: str, trigger_id: str | None = None
-               ) -> tuple[str, str]:
-    """A `block_actions` payload as Slack posts it (form field `payload`), and its response_url path."""
-    n = next(_clicks)
-    payload = {
-        "type": "block_actions",
-        "token": "legacy",
-        "api_app_id": "A0001",
-        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0001"},
-        "team": {"id": "T0001", "domain": "finefin"},
-        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0PUBLIC",
-                      "is_ephemeral": True},
-        "channel": {"id": "C0PUBLIC", "name": "general"},
-        "trigger_id": trigger_id or f"click.{n}.{time.monotonic_ns()}",
-        "response_url": fake.response_url(f"a{n}"),
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "ffq_more", "value": value,
-                     "text": {"type": "plain_text", "text": "x"}, "action_ts": f"{time.time():.6f}"}],
-    }
-    return urlencode({"payload": json.dumps(payload)}), f"/response/a{n}"
-
-
 def responses(fake: FakeSlack, path: str) -> list[dict[str, Any]]:
     return [c.params for c in fake.calls_to("response") if c.path == path]
 
 
 def click(url: str, fake: FakeSlack, user_id: str, action_id: str, value: str, n: int = 1) -> list[dict[str, Any]]:
     """Click over real HTTP (signed); the response_url posts it got (waits for n)."""
-    body, path = click_body(fake, user_id, action_id, value)
+    body, path = action_body(fake, user_id, action_id, value)
     start = time.perf_counter()
     assert post_http(url, body, sign(body)) == 200
     assert time.perf_counter() - start < 3.0  # acked within Slack's 3 s
@@ -324,7 +299,7 @@ def test_a_click_redelivered_by_slack_is_answered_once(
         bolt_app: Any, http_server: str, fake_slack: FakeSlack, people: People) -> None:
     value = buttons(typed(bolt_app, fake_slack, people.director, "metric revenue monthly from 2025-10 to 2025-12"))[
         "ffq.q.grain_quarter"]
-    body, path = click_body(fake_slack, people.director, "ffq.q.grain_quarter", value, trigger_id="click.same")
+    body, path = action_body(fake_slack, people.director, "ffq.q.grain_quarter", value, trigger_id="click.same")
     assert post_http(http_server, body, sign(body)) == 200
     retry = {**sign(body), "x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"}
     assert post_http(http_server, body, retry) == 200
