@@ -281,6 +281,10 @@ def test_tampered_button_payloads_are_refused_before_the_warehouse(
         post = click(http_server, fake_slack, people.customer, action, value)[0]
         assert_refused(post, words)
         assert warehouse_reads == [], (action, value)
+    # someone Slack knows but the bank does not: the director's own button is still refused
+    post = click(http_server, fake_slack, people.unknown, "ffq.share", director["ffq.share"])[0]
+    assert_refused(post, "don't recognise you")
+    assert warehouse_reads == []
     assert not fake_slack.calls_to("chat.postMessage") and not fake_slack.calls_to("files.getUploadURLExternal")
 
 

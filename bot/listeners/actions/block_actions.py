@@ -69,8 +69,8 @@ def job_from_action(body: dict[str, Any]) -> AnswerJob:
 
 def on_clicked(job: AnswerJob, answer: Answer, latency: float, delivered: bool,
                delivery: Delivery | None = None) -> None:
-    log.info("request %s: action %s from %s ok=%s delivered=%s in %.0f ms", job.request_id, job.action_id[:80],
-             job.user_id, answer.ok, delivered, latency * 1000)
+    log.info("request %s: action %s on message %s from %s ok=%s delivered=%s in %.0f ms", job.request_id,
+             job.action_id[:80], job.message_ts, job.user_id, answer.ok, delivered, latency * 1000)
     finish_delivery(delivery, answer, user_id=job.user_id, team_id=job.team_id,
                     command=f"[button] {job.action_id[:80]}", delivered=delivered,
                     latency_ms=round(latency * 1000))
