@@ -123,14 +123,16 @@ def assert_refused(post: dict[str, Any], words: str) -> None:
 # -- clicks give what typing gives ----------------------------------------------------------------------------------
 def test_grain_button_gives_the_figures_of_the_typed_command(
         bolt_app: Any, http_server: str, fake_slack: FakeSlack, people: People) -> None:
-    blocks = typed(bolt_app, fake_slack, people.director, "metric revenue monthly from 2025-07 to 2025-12")
+    blocks = typed(bolt_app, fake_slack, people.director, "metric revenue monthly from 2025-07 to 2025-12 where "
+                                                          "type=card_payment,fee")
     values = buttons(blocks)
     assert {"ffq.q.grain_day", "ffq.q.grain_week", "ffq.q.grain_quarter", "ffq.q.grain_year"} <= set(values)
     assert "ffq.q.grain_month" not in values  # the grain shown
     post = click(http_server, fake_slack, people.director, "ffq.q.grain_quarter", values["ffq.q.grain_quarter"])[0]
     assert post["replace_original"] is True  # a view change replaces the message
     valid_blocks(post["blocks"])
-    expected = typed(bolt_app, fake_slack, people.director, "metric revenue quarterly from 2025-07 to 2025-12")
+    expected = typed(bolt_app, fake_slack, people.director, "metric revenue quarterly from 2025-07 to 2025-12 "
+                                                            "where type=card_payment,fee")
     assert figures(post["blocks"]) == figures(expected)
     assert "quarterly" in figures(post["blocks"])[0] and "2025-Q3" in figures(post["blocks"])[1]
     assert not fake_slack.calls_to("chat.postMessage")
