@@ -36,12 +36,23 @@ class AnswerJob:
     request_id: str
     user_id: str
     text: str
-    kind: str = "command"  # "command" (/finefin) or "home" (App Home tab)
+    kind: str = "command"  # "command" (/finefin), "home" (App Home tab) or "action" (a button click)
     team_id: str | None = None
     enterprise_id: str | None = None
     channel_id: str | None = None
     trigger_id: str | None = None
     received_at: float = 0.0  # time.monotonic() in the web process: latency = answered - received
+    action_id: str = ""  # kind "action": the clicked element's action_id and value (user-controlled, bounded)
+    value: str = ""
+    message_ts: str | None = None  # the message holding the button (for the log)
+
+
+def run_job(assistant: Any, job: AnswerJob) -> Answer:
+    """The job on an Assistant: a button click goes to `act`, the Home tab is the help, anything else a command."""
+    if job.kind == "action":
+        return assistant.act(job.user_id, job.action_id, job.value, request_id=job.request_id)  # type: ignore[no-any-return]
+    text = "help" if job.kind == "home" else job.text
+    return assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -144,10 +155,9 @@ def answer_job(job: AnswerJob) -> Answer:
     """The work itself (in a worker): `Assistant.answer` never raises; errors come back as a polite Answer."""
     if _assistant is None:
         raise RuntimeError("answer worker used before init_worker")
-    text = "help" if job.kind == "home" else job.text
     _mark(job.request_id)
     try:
-        return _assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
+        return run_job(_assistant, job)
     finally:
         _mark("")
 
