@@ -1,0 +1,458 @@
+"""Plain-English question -> ranked `MetricQuery` readings, a clarification, or a refusal. Deterministic, offline.
+
+Every word of the question must be explained: by the vocabulary of the current load (metric names, labels and
+governed synonyms; dimensions and their values), by a date expression, a customer id, a grouping or grain word, or
+a small list of English function words. A question with a word nothing explains is refused (it asks for something
+no governed metric holds: "churn", "profit", "forecast"); a question whose words name no metric, or name several
+readings that are equally likely, gets a clarification with the candidates. The parser never builds SQL and never
+sees the warehouse: its output goes through `semantic_layer.query_service` like every other `MetricQuery`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from semantic_layer.catalog import DIMENSION_BY_KEY, Grain, nearest
+from semantic_layer.errors import InvalidInputError
+from semantic_layer.nl.dates import DATE_WORDS, MONTHS, NUMBERS, find_period
+from semantic_layer.nl.vocabulary import Phrase, Vocabulary, tokens
+from semantic_layer.policy import Principal, may_ask_metric, may_use_dimension
+from semantic_layer.query import DimensionFilter, MetricQuery, Order, Period
+
+MAX_TEXT = 500
+CONFIDENT = 0.6  # below: ask, do not answer
+
+GRAIN_ADVERBS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH, "quarterly": Grain.QUARTER,
+                 "yearly": Grain.YEAR, "annually": Grain.YEAR, "annual": Grain.YEAR}
+GRAIN_NOUNS = {"day": Grain.DAY, "days": Grain.DAY, "week": Grain.WEEK, "weeks": Grain.WEEK, "month": Grain.MONTH,
+               "months": Grain.MONTH, "quarter": Grain.QUARTER, "quarters": Grain.QUARTER, "year": Grain.YEAR,
+               "years": Grain.YEAR}
+GROUP_CUES = frozenset({"by", "per", "each", "every", "across"})
+COUNT_WORDS = frozenset({"many", "number", "count", "counts"})
+SUPERLATIVES = frozenset({"most", "biggest", "largest", "highest", "top", "best", "bottom", "lowest", "smallest",
+                          "least"})
+# words that ask for figures without saying which: a clarification, not a refusal
+VAGUE = frozenset({
+    "doing", "numbers", "number", "report", "reports", "money", "activity", "performance", "stats", "statistics",
+    "happened", "happen", "happening", "going", "spend", "spent", "spending", "summary", "overview", "trend",
+    "trends", "lose", "lost", "usual", "kpi", "kpis", "metric", "metrics", "data", "update", "results", "business",
+    "growth", "grow", "grew", "cash", "total", "totals", "figures", "figure", "sum", "amount", "amounts", "value",
+    "how", "much", "many"})
+# English function words: explained, carry no meaning for the query
+FUNCTION = frozenset(" ".join((
+    "a an the of in on at to for from by per with and or vs versus what whats which who whom whose where when",
+    "why how much many did do does done we our us ours i me my mine you your is are was were be been being have",
+    "has had show give tell list get got see want need please can could would will should so far there their",
+    "they them it its that this these those all overall level make made making bring brought come came each",
+    "every split broken down breakdown across over under into out up about than then also just only still right",
+    "now currently as end start beginning held hold most biggest largest highest top bottom lowest smallest",
+    "least more less any some no not yet people charged paid pay paying worth off through via during within",
+    "between since until till ago same period time times hi hey hello thanks thank pls plz quick quickly look",
+    "like compared compare comparison against actual actually exactly roughly approximately around approx using",
+    "use used put sent received if s t broke one ones whole full let lets know along together",
+)).split())
+# a customer asking beyond their own accounts
+WIDER_THAN_SELF = ("all customers", "other customers", "every customer", "all clients", "the bank", "everyone",
+                   "everybody", "all accounts", "other people", "the company")
+_ID = re.compile(r"\d{1,12}")
+
+
+class Outcome(StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One interpretation of a question: the query, how sure the parser is, which words each part came from, and
+    the period to compare with (the bot runs the same query on it)."""
+
+    query: MetricQuery
+    confidence: float
+    sources: tuple[tuple[str, str], ...] = ()
+    compare: Period | None = None
+
+
+@dataclass(frozen=True)
+class Understanding:
+    outcome: Outcome
+    readings: tuple[Reading, ...] = ()
+    message: str = ""
+    suggestions: tuple[str, ...] = ()  # metric names to offer (a clarification or a refusal)
+    corrections: tuple[tuple[str, str], ...] = ()  # typo -> word
+
+    @property
+    def best(self) -> Reading | None:
+        return self.readings[0] if self.readings else None
+
+
+@dataclass
+class _Parse:
+    words: list[str]
+    used: set[int] = field(default_factory=set)
+    metric_hits: list[tuple[int, Phrase]] = field(default_factory=list)
+    weak_metric_hits: list[tuple[int, Phrase]] = field(default_factory=list)
+    values: dict[str, list[str]] = field(default_factory=dict)
+    value_positions: dict[str, list[int]] = field(default_factory=dict)
+    group_by: list[str] = field(default_factory=list)
+    grain: Grain | None = None
+    customers: list[str] = field(default_factory=list)
+    limit: int | None = None
+    ascending: bool = False
+    sources: dict[str, list[str]] = field(default_factory=dict)
+
+    def source(self, part: str, text: str) -> None:
+        self.sources.setdefault(part, []).append(text)
+
+
+def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understanding:
+    """Read a question as `principal` asks it. Never raises for any text."""
+    if len(text) > MAX_TEXT:
+        return Understanding(Outcome.REFUSE, message=f"That is too long for a question (at most {MAX_TEXT} "
+                                                      "characters).")
+    raw = tokens(text)
+    if not raw:
+        return _clarify(vocab, principal, text, "Ask me about a metric, e.g. “revenue by tier last quarter”.")
+    words, corrections = _corrected(raw, vocab)
+    p = _Parse(words)
+    found = find_period(words, vocab.as_of)
+    if found.future:
+        return _refuse(vocab, principal, text, f"I only have data up to {vocab.as_of.isoformat()} and I don't "
+                                               "forecast: ask about a period that has started.")
+    p.used |= found.used
+    if found.words:
+        p.source("period", found.words)
+    _customer_ids(p)
+    _limit(p)
+    _phrases(p, vocab, text)
+    _groupings(p, vocab)
+    lowered = " ".join(words)
+    if principal.scope is not None and any(f" {w} " in f" {lowered} " for w in WIDER_THAN_SELF):
+        return _refuse(vocab, principal, text, "You can only ask about your own accounts.")
+    unexplained = [w for i, w in enumerate(words) if i not in p.used and w not in FUNCTION and w not in VAGUE
+                   and w not in DATE_WORDS and w not in GRAIN_NOUNS]
+    if unexplained:
+        shown = ", ".join(f"“{w}”" for w in dict.fromkeys(unexplained))
+        return _refuse(vocab, principal, text, f"I can only answer with governed metrics, and I don't know what "
+                                               f"{shown} means here.")
+    count_cue = bool(set(words) & COUNT_WORDS)
+    metrics, alternatives, message = _metrics(p, vocab, count_cue, found.period is not None)
+    if message:
+        return _clarify(vocab, principal, text, message, alternatives)
+    if not metrics:
+        return _clarify(vocab, principal, text, "Which figure do you mean?", alternatives)
+    if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
+        return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
+                                               "“my card payments last month”…")
+    filters = [DimensionFilter(k, tuple(v)) for k, v in p.values.items()]
+    if p.customers:
+        filters.append(DimensionFilter("customer", tuple(dict.fromkeys(p.customers))))
+    group_by = list(dict.fromkeys(p.group_by))
+    if p.limit is not None and "customer" not in group_by and not group_by:
+        group_by.append("customer")
+    catalog = vocab.catalog
+    grain = p.grain
+    if grain is None and any(catalog.metrics[m].needs_time for m in metrics):
+        grain = Grain.MONTH
+    denied = [m for m in metrics if not may_ask_metric(principal, m)]
+    if denied:
+        return _refuse(vocab, principal, text, f"Sorry, {catalog.metrics[denied[0]].label} is not available to you.")
+    dims = [d for d in [*group_by, *(f.dimension for f in filters)]]
+    forbidden = [d for d in dims if not may_use_dimension(principal, d)]
+    if forbidden:
+        return _refuse(vocab, principal, text,
+                       f"Sorry, you cannot group or filter by {DIMENSION_BY_KEY[forbidden[0]].label}.")
+    if principal.scope is not None and any("customer" not in catalog.metrics[m].group_by_items for m in metrics):
+        return _refuse(vocab, principal, text, "Sorry, that metric cannot be restricted to your own accounts.")
+    possible = set(catalog.dimensions_of(metrics))
+    missing = [d for d in dims if d not in possible]
+    if missing:
+        return _clarify(vocab, principal, text, f"{_labels(vocab, metrics)} cannot be split by "
+                                                f"{DIMENSION_BY_KEY[missing[0]].label}.", metrics)
+    if grain is not None and grain not in catalog.grains_of(metrics):
+        allowed = ", ".join(g.value for g in catalog.grains_of(metrics)) or "none"
+        return _clarify(vocab, principal, text, f"{_labels(vocab, metrics)} cannot be shown by {grain.value}; "
+                                                f"by: {allowed}.", metrics)
+    order: tuple[Order, ...] = ()
+    if p.limit is not None:
+        order = (Order(metrics[0], descending=not p.ascending),)
+    try:
+        query = MetricQuery(tuple(metrics), tuple(group_by), grain, tuple(filters), found.period, order, p.limit)
+    except InvalidInputError as exc:
+        return _clarify(vocab, principal, text, str(exc))
+    if found.compare is None and any(w in words for w in ("compared", "vs", "versus", "against")) and \
+            not p.sources.get("versus"):
+        return _clarify(vocab, principal, text, "Compared with which period? Say e.g. “compared with last year”.",
+                        metrics)
+    confidence = max(0.0, 1.0 - 0.04 * len(corrections) - (0.1 if "fallback" in p.sources else 0.0))
+    sources = tuple((part, " / ".join(texts)) for part, texts in p.sources.items())
+    best = Reading(query, confidence, sources, found.compare)
+    readings = [best] + [Reading(MetricQuery((alt,), query.group_by, grain, query.filters, query.period, query.order,
+                                             query.limit), confidence * 0.6, sources, found.compare)
+                         for alt in alternatives if alt not in metrics and may_ask_metric(principal, alt)]
+    outcome = Outcome.ANSWER if confidence >= CONFIDENT else Outcome.CLARIFY
+    return Understanding(outcome, tuple(readings), corrections=tuple(corrections))
+
+
+# -- steps ---------------------------------------------------------------------------------------------------------
+def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple[str, str]]]:
+    known = vocab.words | DATE_WORDS | FUNCTION | VAGUE | GRAIN_NOUNS.keys() | GRAIN_ADVERBS.keys()
+    choices = sorted(w for w in vocab.words | set(MONTHS) | GRAIN_NOUNS.keys() | GRAIN_ADVERBS.keys()
+                     | {"quarter", "month", "year", "week", "since", "last", "this"} if len(w) >= 4)
+    out, corrections = [], []
+    for word in raw:
+        if word in known or not word.isalpha() or len(word) < 3:
+            out.append(word)
+            continue
+        limit = 1 if len(word) <= 6 else 2
+        found = process.extract(word, choices, scorer=OSA.distance, score_cutoff=limit, limit=3)
+        found = [f for f in found if len(word) > 4 or f[0][0] == word[0]]
+        if len(word) == 3:
+            found = [f for f in found if len(f[0]) == 4 and f[0][0] == word[0]]
+        if found and (len(found) == 1 or found[0][1] < found[1][1]):
+            out.append(found[0][0])
+            corrections.append((word, found[0][0]))
+        else:
+            out.append(word)
+    return out, corrections
+
+
+def _customer_ids(p: _Parse) -> None:
+    w = p.words
+    i = 0
+    while i < len(w):
+        if w[i] in ("customer", "customers", "client", "clients", "cust"):
+            j = i + 1
+            while j < len(w) and w[j] in ("no", "number", "id", "nr"):
+                j += 1
+            if j < len(w) and _ID.fullmatch(w[j]):
+                p.used.update(range(i, j + 1))
+                p.customers.append(str(int(w[j])))
+                p.source("filter", f"{w[i]} {w[j]}")
+                j += 1
+                while j + 1 < len(w) and w[j] in ("and", "or") and _ID.fullmatch(w[j + 1]):
+                    p.used.update((j, j + 1))
+                    p.customers.append(str(int(w[j + 1])))
+                    j += 2
+                i = j
+                continue
+        i += 1
+
+
+def _limit(p: _Parse) -> None:
+    w = p.words
+    for i, word in enumerate(w):
+        count = int(word) if word.isdigit() and len(word) <= 4 else NUMBERS.get(word)
+        if count is None or i in p.used:
+            continue
+        before = w[i - 1] if i else ""
+        after = w[i + 1] if i + 1 < len(w) else ""
+        if (before in ("top", "bottom", "which", "the", "first") and after in ("customers", "clients", "")) or (
+                before in ("top", "bottom")):
+            if before not in ("top", "bottom") and not (set(w) & SUPERLATIVES):
+                continue
+            p.limit = max(1, min(count, 1000))
+            p.ascending = before == "bottom" or bool(set(w) & {"lowest", "smallest", "least"})
+            p.used.update({i - 1, i} | ({i + 1} if after in ("customers", "clients") else set()))
+            p.group_by.append("customer")
+            p.source("limit", f"{before} {word}")
+            return
+
+
+def _phrases(p: _Parse, vocab: Vocabulary, text: str) -> None:
+    """Longest phrases first, left to right, over the words no date, id or limit took."""
+    w = p.words
+    i = 0
+    while i < len(w):
+        if i in p.used:
+            i += 1
+            continue
+        for length in range(min(vocab.longest, len(w) - i), 0, -1):
+            span = range(i, i + length)
+            if any(k in p.used for k in span):
+                continue
+            hits = vocab.phrases.get(tuple(w[i:i + length]))
+            if not hits:
+                continue
+            p.used.update(span)
+            words = " ".join(w[i:i + length])
+            metric = [h for h in hits if h.kind == "metric"]
+            values = [h for h in hits if h.kind == "value"]
+            dimension = [h for h in hits if h.kind == "dimension"]
+            if metric:
+                best = max(metric, key=lambda h: h.weight)
+                if values:  # "withdrawals": the metric, or transactions of that type when counted
+                    p.weak_metric_hits.append((i, best))
+                    p.source("value:" + values[0].target + "=" + values[0].value, words)
+                elif dimension:  # "customers", "accounts": a metric only when nothing else is asked
+                    p.weak_metric_hits.append((i, best))
+                else:
+                    p.metric_hits.append((i, best))
+                    p.source("metric:" + best.target, words)
+            elif values:
+                value = values[0]
+                p.value_positions.setdefault(value.target, []).append(i)
+                _add_value(p, value.target, value.value, words)
+            i += length - 1
+            break
+        i += 1
+    for code in re.findall(r"\b[A-Z]{2,3}\b", text):
+        if code in vocab.upper_values:
+            key, value = vocab.upper_values[code]
+            _add_value(p, key, value, code)
+    # mark the capital codes' tokens as used
+    for i, word in enumerate(w):
+        if word.upper() in vocab.upper_values and re.search(rf"\b{word.upper()}\b", text):
+            p.used.add(i)
+
+
+def _add_value(p: _Parse, key: str, value: str, words: str) -> None:
+    bucket = p.values.setdefault(key, [])
+    if value not in bucket:
+        bucket.append(value)
+    p.source("filter", words)
+
+
+def _groupings(p: _Parse, vocab: Vocabulary) -> None:
+    w = p.words
+    for i, word in enumerate(w):
+        if word in GRAIN_ADVERBS:
+            p.grain = GRAIN_ADVERBS[word]
+            p.used.add(i)
+            p.source("grain", word)
+        if word == "over" and i + 1 < len(w) and w[i - 1:i] and w[i - 1] == w[i + 1] and w[i + 1] in GRAIN_NOUNS:
+            p.grain = GRAIN_NOUNS[w[i + 1]]  # month over month
+            p.used.update({i - 1, i, i + 1})
+        if word == "mom":
+            p.grain = Grain.MONTH
+            p.used.add(i)
+        if word in GRAIN_NOUNS and i + 2 < len(w) and w[i + 1] == "by" and w[i + 2] == word:
+            p.grain = GRAIN_NOUNS[word]
+            p.used.update({i, i + 1, i + 2})
+        if word not in GROUP_CUES and not (word == "in" and i + 1 < len(w) and w[i + 1] == "each"):
+            continue
+        j = i + 1
+        while j < len(w) and w[j] in ("the", "each", "every", "a", "one"):
+            j += 1
+        if j >= len(w):
+            continue
+        if w[j] in GRAIN_NOUNS and j not in _date_positions(p, j):
+            p.grain = GRAIN_NOUNS[w[j]]
+            p.used.update(range(i, j + 1))
+            p.source("grain", " ".join(w[i:j + 1]))
+            continue
+        for length in range(min(vocab.longest, len(w) - j), 0, -1):
+            hits = vocab.phrases.get(tuple(w[j:j + length]))
+            dims = [h for h in hits or () if h.kind == "dimension"]
+            if not dims:
+                continue
+            key = dims[0].target
+            nxt = w[j + length] if j + length < len(w) else ""
+            if key == "customer" and _ID.fullmatch(nxt or "x"):
+                break  # "held by customer 19": a filter, not a breakdown
+            p.group_by.append(key)
+            p.used.update(range(i, j + length))
+            p.source("group_by", " ".join(w[i:j + length]))
+            break
+    # two values of one dimension set against each other: a breakdown by that dimension
+    for key, positions in p.value_positions.items():
+        if len(positions) >= 2 and any(w[k] in ("vs", "versus", "compared") for k in range(positions[0],
+                                                                                           positions[-1])):
+            p.group_by.append(key)
+            p.values.pop(key, None)
+            p.source("versus", key)
+            break
+
+
+def _date_positions(p: _Parse, j: int) -> set[int]:
+    return set()
+
+
+def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
+             ) -> tuple[list[str], list[str], str]:
+    """The metrics asked, alternatives to offer, and a clarification message when the metric is unclear."""
+    catalog = vocab.catalog
+    hits = [h.target for _, h in sorted(p.metric_hits, key=lambda x: x[0])]
+    weak = [h.target for _, h in sorted(p.weak_metric_hits, key=lambda x: x[0])]
+    words = set(p.words)
+    # a word both a metric and a transaction type ("withdrawals"): counted -> transactions of that type
+    for pos, phrase in p.weak_metric_hits:
+        span = " ".join(p.words[pos:pos + len(phrase.words)])
+        typed = [h for h in vocab.phrases.get(phrase.words, []) if h.kind == "value"]
+        if typed and (count_cue or hits):
+            _add_value(p, typed[0].target, typed[0].value, span)
+            weak.remove(phrase.target)
+    if not hits and weak:
+        hits = weak[:1]
+    metrics = list(dict.fromkeys(hits))
+    metrics = [m for m in metrics if not any(o != m and o.startswith(m + "_") and not o.endswith("_mom_growth")
+                                             for o in metrics)]
+    if "growth" in words or "grow" in words or "grew" in words:
+        growth = [m for m in catalog.metrics if m.endswith("_mom_growth")]
+        named = [m for m in metrics if m.endswith("_mom_growth")]
+        based = [f"{m}_mom_growth" for m in metrics if f"{m}_mom_growth" in catalog.metrics]
+        if named:
+            metrics = named
+        elif based:
+            metrics = based
+        else:
+            return [], growth, "Growth of what? Revenue, transaction volume or new customers?"
+    balances = {"balance", "current_balance", "balance_by_month"}
+    if any(m in balances for m in metrics):
+        wanted = "balance" if has_period or p.grain is not None else "current_balance"
+        metrics = list(dict.fromkeys(wanted if m in balances else m for m in metrics))
+    if metrics == ["customers"] and (has_period or p.grain is not None) and "customer" not in p.group_by:
+        return [], ["new_customers", "active_customers", "tier_customers"], (
+            "Customers in a period: the new customers who signed up, the active customers who transacted, or the "
+            "customers per tier at the period's end?")
+    if not metrics:
+        types = p.values.get("type", [])
+        if types:
+            p.source("fallback", "transaction type")
+            if count_cue:
+                return ["transaction_count"], ["transaction_volume"], ""
+            if set(types) <= {"fee", "interest_charge"}:
+                return ["revenue"], ["transaction_volume"], ""
+            return ["transaction_volume"], ["transaction_count"], ""
+        if count_cue and (p.values.get("account_type") or p.values.get("account_status")):
+            p.source("fallback", "accounts")
+            return ["accounts_opened"], [], ""
+        if count_cue and (p.values.get("tier") or p.values.get("country")):
+            p.source("fallback", "customers")
+            return ["customers"], ["tier_customers"], ""
+        return [], [], ""
+    for m in metrics:
+        p.source("metric:" + m, m) if f"metric:{m}" not in p.sources else None
+    return metrics[:5], [], ""
+
+
+def _labels(vocab: Vocabulary, metrics: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(vocab.catalog.metrics[m].label for m in metrics)
+
+
+def _closest(vocab: Vocabulary, principal: Principal, text: str, limit: int = 3) -> tuple[str, ...]:
+    allowed = [m for m in vocab.catalog.metrics if may_ask_metric(principal, m)]
+    choices: dict[str, str] = {}
+    for m in allowed:
+        info = vocab.catalog.metrics[m]
+        for word in (info.label, m.replace("_", " "), *info.synonyms):
+            choices.setdefault(word, m)
+    near = nearest(text, list(choices), limit=10, cutoff=40)
+    return tuple(dict.fromkeys(choices[n] for n in near))[:limit]
+
+
+def _clarify(vocab: Vocabulary, principal: Principal, text: str, message: str,
+             candidates: list[str] | tuple[str, ...] = ()) -> Understanding:
+    allowed = tuple(m for m in candidates if may_ask_metric(principal, m))
+    suggestions = allowed or _closest(vocab, principal, text)
+    return Understanding(Outcome.CLARIFY, message=message, suggestions=suggestions)
+
+
+def _refuse(vocab: Vocabulary, principal: Principal, text: str, message: str) -> Understanding:
+    return Understanding(Outcome.REFUSE, message=message, suggestions=_closest(vocab, principal, text))
