@@ -140,9 +140,14 @@ def _future_context(tokens: list[str], i: int) -> bool:
 
 
 def _compare_follows(tokens: list[str], i: int) -> bool:
-    rest = tokens[i + 1:i + 6]
-    return any(w in ("year", "month", "quarter", "week", "previous", "prior", "ago") or w in MONTHS
-               or _YEAR.fullmatch(w) for w in rest)
+    """A period follows the comparison word (skipping "with", "to", "the", "same"): "vs last year", "compared to
+    the same quarter last year", "against August" — not "current accounts vs savings accounts last month"."""
+    j = i + 1
+    while j < len(tokens) and tokens[j] in ("with", "to", "the", "a", "same"):
+        j += 1
+    w = tokens[j] if j < len(tokens) else ""
+    return w in ("last", "previous", "prior", "year", "month", "quarter", "week", "this") or w in MONTHS or bool(
+        _YEAR.fullmatch(w) or _QUARTER.fullmatch(w))
 
 
 def _comparison(rest: list[str], period: Period, after: list[tuple[int, int, Period]], as_of: date) -> Period | None:

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from semantic_layer.catalog import DIMENSION_BY_KEY, Grain, nearest
+from semantic_layer.catalog import DIMENSION_BY_KEY, Grain, ValueKind, nearest
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.nl.dates import DATE_WORDS, MONTHS, NUMBERS, find_period
 from semantic_layer.nl.vocabulary import Phrase, Vocabulary, tokens
@@ -215,6 +215,13 @@ def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple
         found = [f for f in found if len(word) > 4 or f[0][0] == word[0]]
         if len(word) == 3:
             found = [f for f in found if len(f[0]) == 4 and f[0][0] == word[0]]
+        if len(found) > 1 and found[0][1] == found[1][1]:  # a tie: same first letter, then the closer spelling
+            ties = sorted((f for f in found if f[1] == found[0][1]),
+                          key=lambda f: (f[0][0] != word[0], -fuzz.ratio(word, f[0])))
+            first, second = ties[0], ties[1]
+            if (first[0][0] == word[0]) != (second[0][0] == word[0]) or fuzz.ratio(word, first[0]) > fuzz.ratio(
+                    word, second[0]):
+                found = [first]
         if found and (len(found) == 1 or found[0][1] < found[1][1]):
             out.append(found[0][0])
             corrections.append((word, found[0][0]))
@@ -388,7 +395,7 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
         if typed and (count_cue or hits):
             _add_value(p, typed[0].target, typed[0].value, span)
             weak.remove(phrase.target)
-    if not hits and weak:
+    if not hits and weak and not p.values.get("type"):
         hits = weak[:1]
     metrics = list(dict.fromkeys(hits))
     metrics = [m for m in metrics if not any(o != m and o.startswith(m + "_") and not o.endswith("_mom_growth")
@@ -427,8 +434,13 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             p.source("fallback", "customers")
             return ["customers"], ["tier_customers"], ""
         return [], [], ""
-    for m in metrics:
-        p.source("metric:" + m, m) if f"metric:{m}" not in p.sources else None
+    for _, phrase in p.metric_hits:
+        if phrase.target not in metrics:
+            continue
+        for word in phrase.words:
+            dims = [h for h in vocab.phrases.get((word,), []) if h.kind == "dimension"]
+            if dims and DIMENSION_BY_KEY[dims[0].target].kind is ValueKind.CATEGORY:
+                p.group_by.append(dims[0].target)
     return metrics[:5], [], ""
 
 

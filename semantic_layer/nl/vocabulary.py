@@ -62,13 +62,20 @@ class Vocabulary:
         for info in self.catalog.metrics.values():
             names_and_labels |= {tuple(tokens(info.name.replace("_", " "))), tuple(tokens(info.label))}
         for info in self.catalog.metrics.values():
-            self._add(info.name.replace("_", " "), "metric", info.name, weight=3)
+            name = info.name.replace("_", " ")
+            if not set(name.split()) & _GROUPING:  # `revenue_by_month` is not what "revenue by month" asks
+                self._add(name, "metric", info.name, weight=3)
             self._add(info.label, "metric", info.name, weight=2)
             bare = re.sub(r"\s*\(.*?\)\s*", " ", info.label).strip()
             if bare != info.label and tuple(tokens(bare)) not in names_and_labels:
                 self._add(bare, "metric", info.name, weight=2)
             for word in info.synonyms:
                 self._add(word, "metric", info.name, weight=1)
+        for words, entries in list(self.phrases.items()):  # "new customer" as "new customers"
+            if len(words) > 1 and words[-1].endswith("s") and len(words[-1]) > 3 and not words[-1].endswith("ss"):
+                singular = (*words[:-1], words[-1][:-1])
+                if singular not in self.phrases:
+                    self.phrases[singular] = [Phrase(singular, e.kind, e.target, e.value, 0) for e in entries]
         for spec in DIMENSIONS:
             words = self.catalog.dimension_words.get(spec.key)
             for text in (spec.key.replace("_", " "), spec.label, *spec.aliases, *(words.synonyms if words else ())):
@@ -91,6 +98,9 @@ class Vocabulary:
                             self._add(text, "value", spec.key, value, 1)
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.words = frozenset(w for k in self.phrases for w in k)
+
+
+_GROUPING = frozenset({"by", "per"})
 
 
 def _plural(text: str) -> str:
