@@ -32,7 +32,7 @@ GRAIN_ADVERBS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONT
 GRAIN_NOUNS = {"day": Grain.DAY, "days": Grain.DAY, "week": Grain.WEEK, "weeks": Grain.WEEK, "month": Grain.MONTH,
                "months": Grain.MONTH, "quarter": Grain.QUARTER, "quarters": Grain.QUARTER, "year": Grain.YEAR,
                "years": Grain.YEAR}
-GROUP_CUES = frozenset({"by", "per", "each", "every", "across"})
+GROUP_CUES = frozenset({"by", "per", "each", "every", "across", "which"})
 COUNT_WORDS = frozenset({"many", "number", "count", "counts"})
 SUPERLATIVES = frozenset({"most", "biggest", "largest", "highest", "top", "best", "bottom", "lowest", "smallest",
                           "least"})
@@ -54,7 +54,8 @@ FUNCTION = frozenset(" ".join((
     "least more less any some no not yet people charged paid pay paying worth off through via during within",
     "between since until till ago same period time times hi hey hello thanks thank pls plz quick quickly look",
     "like compared compare comparison against actual actually exactly roughly approximately around approx using",
-    "use used put sent received if s t broke one ones whole full let lets know along together",
+    "use used put sent received if s t broke one ones whole full let lets know along together new generate",
+    "generated generating brings",
 )).split())
 # a customer asking beyond their own accounts
 WIDER_THAN_SELF = ("all customers", "other customers", "every customer", "all clients", "the bank", "everyone",
@@ -105,6 +106,7 @@ class _Parse:
     customers: list[str] = field(default_factory=list)
     limit: int | None = None
     ascending: bool = False
+    ranked: bool = False  # largest first
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def source(self, part: str, text: str) -> None:
@@ -180,7 +182,9 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
         return _clarify(vocab, principal, text, f"{_labels(vocab, metrics)} cannot be shown by {grain.value}; "
                                                 f"by: {allowed}.", metrics)
     order: tuple[Order, ...] = ()
-    if p.limit is not None:
+    if grain is None and query_period_trend(words) and found.period is not None:
+        grain = Grain.MONTH  # a trend is a series: by month
+    if p.limit is not None or p.ranked:
         order = (Order(metrics[0], descending=not p.ascending),)
     try:
         query = MetricQuery(tuple(metrics), tuple(group_by), grain, tuple(filters), found.period, order, p.limit)
@@ -201,6 +205,11 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
 
 
 # -- steps ---------------------------------------------------------------------------------------------------------
+def query_period_trend(words: list[str]) -> bool:
+    joined = " ".join(words)
+    return "trend" in words or "trends" in words or "over time" in joined
+
+
 def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple[str, str]]]:
     known = vocab.words | DATE_WORDS | FUNCTION | VAGUE | GRAIN_NOUNS.keys() | GRAIN_ADVERBS.keys()
     choices = sorted(w for w in vocab.words | set(MONTHS) | GRAIN_NOUNS.keys() | GRAIN_ADVERBS.keys()
@@ -366,6 +375,8 @@ def _groupings(p: _Parse, vocab: Vocabulary) -> None:
             p.group_by.append(key)
             p.used.update(range(i, j + length))
             p.source("group_by", " ".join(w[i:j + length]))
+            if word == "which" and set(w) & SUPERLATIVES:  # "which country brings the most revenue"
+                p.ranked = True
             break
     # two values of one dimension set against each other: a breakdown by that dimension
     for key, positions in p.value_positions.items():
