@@ -196,13 +196,34 @@ class Assistant:
         found = bot_commands.lookup(text)  # commands over the query model (bot/commands/), registered in one table
         if found is not None:
             return found[0].run(self, identity, found[1])
-        request = parse(text)
+        try:
+            request = parse(text)
+        except BotUsageError:
+            answered = self._question(identity, text)  # not a command: maybe a question in plain English
+            if answered is None:
+                raise
+            return answered
         if not allowed(identity, request.capability):
             raise AccessDenied(self._refusal(identity, request.capability))
         if facts is not None:
             facts.customer_read = customer_to_read(identity, request)
         handler: Callable[[Identity, tuple[str, ...]], Answer] = getattr(self, f"_{request.capability.name.lower()}")
         return handler(identity, request.args)
+
+    def _question(self, identity: Identity, text: str) -> Answer | None:
+        """A text of two words or more that is not a command, read as a question (bot/commands/ask.py). None when
+        it does not apply; a question after a known command's name that the parser does not answer keeps the
+        command's usage message."""
+        from bot.commands import ask
+
+        if len(text.split()) < 2 or not ask.available(self):
+            return None
+        try:
+            return ask.answer_question(self, identity, text)
+        except ask.NotUnderstood as exc:
+            if text.split()[0].lower() in SUBCOMMANDS:
+                return None
+            raise (AccessDenied if exc.refused else BotUsageError)(str(exc)) from None
 
     @staticmethod
     def _refusal(identity: Identity, capability: Capability) -> str:
