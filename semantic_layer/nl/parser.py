@@ -42,7 +42,7 @@ VAGUE = frozenset({
     "happened", "happen", "happening", "going", "spend", "spent", "spending", "summary", "overview", "trend",
     "trends", "lose", "lost", "usual", "kpi", "kpis", "metric", "metrics", "data", "update", "results", "business",
     "growth", "grow", "grew", "cash", "total", "totals", "figures", "figure", "sum", "amount", "amounts", "value",
-    "how", "much", "many"})
+    "how", "much", "many", "count", "counts"})
 # English function words: explained, carry no meaning for the query
 FUNCTION = frozenset(" ".join((
     "a an the of in on at to for from by per with and or vs versus what whats which who whom whose where when",
@@ -55,7 +55,7 @@ FUNCTION = frozenset(" ".join((
     "between since until till ago same period time times hi hey hello thanks thank pls plz quick quickly look",
     "like compared compare comparison against actual actually exactly roughly approximately around approx using",
     "use used put sent received if s t broke one ones whole full let lets know along together new generate",
-    "generated generating brings",
+    "generated generating brings pull looking looks collected collect",
 )).split())
 # a customer asking beyond their own accounts
 WIDER_THAN_SELF = ("all customers", "other customers", "every customer", "all clients", "the bank", "everyone",
@@ -144,6 +144,9 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
         return _refuse(vocab, principal, text, f"I can only answer with governed metrics, and I don't know what "
                                                f"{shown} means here.")
     count_cue = bool(set(words) & COUNT_WORDS)
+    if _either_or(p, words):
+        return _clarify(vocab, principal, text, "Which one do you mean?",
+                        [h.target for _, h in p.metric_hits + p.weak_metric_hits])
     metrics, alternatives, message = _metrics(p, vocab, count_cue, found.period is not None)
     if message:
         return _clarify(vocab, principal, text, message, alternatives)
@@ -205,6 +208,18 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
 
 
 # -- steps ---------------------------------------------------------------------------------------------------------
+def _either_or(p: _Parse, words: list[str]) -> bool:
+    """"volume or count?", "loans or investments": a choice between figures, not a filter."""
+    positions = [i for i, _ in p.metric_hits + p.weak_metric_hits]
+    for k, word in enumerate(words):
+        if word != "or" or not any(i < k for i in positions):
+            continue
+        after = words[k + 1] if k + 1 < len(words) else ""
+        if any(i > k for i in positions) or after in VAGUE or after in COUNT_WORDS:
+            return True
+    return False
+
+
 def query_period_trend(words: list[str]) -> bool:
     joined = " ".join(words)
     return "trend" in words or "trends" in words or "over time" in joined
@@ -408,6 +423,10 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             weak.remove(phrase.target)
     if not hits and weak and not p.values.get("type"):
         hits = weak[:1]
+    # "clients signed up": "clients" is a word of a phrase of the other metric (`new clients`), not a second one
+    spans = {h.target: set(h.words) for _, h in p.metric_hits}
+    hits = [m for m in hits if not any(o != m and any(spans[m] < set(words) for words in vocab.metric_phrases[o])
+                                       for o in spans)] if len(spans) > 1 else hits
     metrics = list(dict.fromkeys(hits))
     metrics = [m for m in metrics if not any(o != m and o.startswith(m + "_") and not o.endswith("_mom_growth")
                                              for o in metrics)]

@@ -41,6 +41,7 @@ class Vocabulary:
     longest: int = 1
     words: frozenset[str] = frozenset()
     upper_values: dict[str, tuple[str, str]] = field(default_factory=dict)  # "FR" -> (country, FR)
+    metric_phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # metric -> its phrases
 
     @classmethod
     def of(cls, catalog: Catalog, as_of: date, values: Mapping[str, Sequence[str]]) -> Vocabulary:
@@ -96,6 +97,10 @@ class Vocabulary:
                     if value in present:
                         for text in synonyms:
                             self._add(text, "value", spec.key, value, 1)
+        for words, entries in self.phrases.items():
+            for e in entries:
+                if e.kind == "metric":
+                    self.metric_phrases.setdefault(e.target, []).append(words)
         self.longest = max((len(k) for k in self.phrases), default=1)
         self.words = frozenset(w for k in self.phrases for w in k)
 
