@@ -165,25 +165,9 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     grain = p.grain
     if grain is None and any(catalog.metrics[m].needs_time for m in metrics):
         grain = Grain.MONTH
-    denied = [m for m in metrics if not may_ask_metric(principal, m)]
-    if denied:
-        return _refuse(vocab, principal, text, f"Sorry, {catalog.metrics[denied[0]].label} is not available to you.")
-    dims = [d for d in [*group_by, *(f.dimension for f in filters)]]
-    forbidden = [d for d in dims if not may_use_dimension(principal, d)]
-    if forbidden:
-        return _refuse(vocab, principal, text,
-                       f"Sorry, you cannot group or filter by {DIMENSION_BY_KEY[forbidden[0]].label}.")
-    if principal.scope is not None and any("customer" not in catalog.metrics[m].group_by_items for m in metrics):
-        return _refuse(vocab, principal, text, "Sorry, that metric cannot be restricted to your own accounts.")
-    possible = set(catalog.dimensions_of(metrics))
-    missing = [d for d in dims if d not in possible]
-    if missing:
-        return _clarify(vocab, principal, text, f"{_labels(vocab, metrics)} cannot be split by "
-                                                f"{DIMENSION_BY_KEY[missing[0]].label}.", metrics)
-    if grain is not None and grain not in catalog.grains_of(metrics):
-        allowed = ", ".join(g.value for g in catalog.grains_of(metrics)) or "none"
-        return _clarify(vocab, principal, text, f"{_labels(vocab, metrics)} cannot be shown by {grain.value}; "
-                                                f"by: {allowed}.", metrics)
+    problem = checked(vocab, principal, text, metrics, group_by, filters, grain)
+    if problem is not None:
+        return problem
     order: tuple[Order, ...] = ()
     if grain is None and query_period_trend(words) and found.period is not None:
         grain = Grain.MONTH  # a trend is a series: by month
@@ -205,6 +189,33 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
                          for alt in alternatives if alt not in metrics and may_ask_metric(principal, alt)]
     outcome = Outcome.ANSWER if confidence >= CONFIDENT else Outcome.CLARIFY
     return Understanding(outcome, tuple(readings), corrections=tuple(corrections))
+
+
+def checked(vocab: Vocabulary, principal: Principal, text: str, metrics: list[str] | tuple[str, ...],
+            group_by: list[str] | tuple[str, ...], filters: list[DimensionFilter] | tuple[DimensionFilter, ...],
+            grain: Grain | None) -> Understanding | None:
+    """A refusal (access) or a clarification (the catalog cannot do it) for a reading, or None when it is fine."""
+    catalog = vocab.catalog
+    denied = [m for m in metrics if not may_ask_metric(principal, m)]
+    if denied:
+        return _refuse(vocab, principal, text, f"Sorry, {catalog.metrics[denied[0]].label} is not available to you.")
+    dims = [d for d in [*group_by, *(f.dimension for f in filters)]]
+    forbidden = [d for d in dims if not may_use_dimension(principal, d)]
+    if forbidden:
+        return _refuse(vocab, principal, text,
+                       f"Sorry, you cannot group or filter by {DIMENSION_BY_KEY[forbidden[0]].label}.")
+    if principal.scope is not None and any("customer" not in catalog.metrics[m].group_by_items for m in metrics):
+        return _refuse(vocab, principal, text, "Sorry, that metric cannot be restricted to your own accounts.")
+    possible = set(catalog.dimensions_of(metrics))
+    missing = [d for d in dims if d not in possible]
+    if missing:
+        return _clarify(vocab, principal, text, f"{_labels(vocab, metrics)} cannot be split by "
+                                                f"{DIMENSION_BY_KEY[missing[0]].label}.", metrics)
+    if grain is not None and grain not in catalog.grains_of(metrics):
+        allowed = ", ".join(g.value for g in catalog.grains_of(metrics)) or "none"
+        return _clarify(vocab, principal, text, f"{_labels(vocab, metrics)} cannot be shown by {grain.value}; "
+                                                f"by: {allowed}.", metrics)
+    return None
 
 
 # -- steps ---------------------------------------------------------------------------------------------------------
