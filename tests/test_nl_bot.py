@@ -5,6 +5,7 @@ data only; clarifications and refusals are short messages; the commands and thei
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,29 @@ def test_the_bots_own_assistant_answers_questions(sl: MetricFlowSemanticLayer, p
                           lookup=_NoDirectory())
     answer = bot.answer_for(people["customer"], "my card payments per month")
     assert answer.ok and answer.data.query.grain is Grain.MONTH
+
+
+def test_a_follow_up_in_the_thread_is_read_against_its_answer(assistant: Assistant, people: dict[str, Identity],
+                                                             make_database: Any,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The conversation lives in the state database (any answer worker reads it); only the asker continues it."""
+    from bot.commands.ask import remember
+    from bot.state import open_state
+
+    url = make_database()
+    open_state(url).close()  # migrated to head (0004: conversations)
+    monkeypatch.setenv("FINEFIN_STATE_URL", url)
+    director = people["director"]
+    first = assistant.answer_for(director, "revenue last quarter")
+    thread = ("D0DIR", "1700000000.000100")
+    remember(thread, director.user_id, first)
+    key = f"thread={thread[0]}:{thread[1]}"
+    by_tier = assistant.answer_for(director, f"ask {key} and by tier?").data
+    assert by_tier.query.group_by == ("tier",) and by_tier.query.period == first.data.query.period
+    remember(thread, director.user_id, assistant.answer_for(director, f"ask {key} and by tier?"))
+    gold = assistant.answer_for(director, f"ask {key} only Gold").data
+    assert gold.query.group_by == ("tier",) and gold.query.filters[0].values == ("Gold",)
+    with pytest.raises(BotUsageError):  # another user cannot continue the director's thread
+        assistant.answer_for(people["advisor"], f"ask {key} and by tier?")
+    new = assistant.answer_for(director, f"ask {key} new customers this year").data  # a whole new question
+    assert new.query.metrics == ("new_customers",)

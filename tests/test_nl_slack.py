@@ -61,3 +61,14 @@ def test_a_dm_is_answered_in_the_dm_and_noise_is_ignored(bolt_app: Any, fake_sla
     assert post["channel"] == "D0DIR" and "Growth" in json.dumps(post["blocks"]) + str(post.get("text"))
     time.sleep(0.3)
     assert len(fake_slack.calls_to("chat.postMessage")) == 1 and fake_slack.calls_to("chat.postEphemeral") == []
+
+
+def test_a_reply_in_a_thread_is_answered_in_that_thread(bolt_app: Any, fake_slack: Any, people: People) -> None:
+    """A reply in a DM thread goes to the question path with the thread's key (read against the thread's last
+    answer: tests/test_nl_bot.py); the answer stays in the thread."""
+    body, headers = _event({"type": "message", "channel_type": "im", "user": people.director, "channel": "D0DIR",
+                            "text": "and by tier?", "thread_ts": "1700000000.000100", "ts": "1700000001.000200"},
+                           "EvQ201")
+    assert dispatch(bolt_app, body, headers).status == 200
+    post = fake_slack.wait_calls("chat.postMessage")[0].params
+    assert post["channel"] == "D0DIR" and post["thread_ts"] == "1700000000.000100"

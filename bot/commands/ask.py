@@ -8,6 +8,8 @@ closest metrics. Never a guess.
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 from dataclasses import replace
 
 from bot import blocks as bk
@@ -21,11 +23,13 @@ from bot.escape import slack_text
 from bot.serialized import unwrap
 from semantic_layer.errors import SemanticLayerError
 from semantic_layer.nl import Outcome, Understanding, understand
+from semantic_layer.nl.followup import follow_up, query_from_json, query_to_json
 from semantic_layer.nl.live import vocabulary_of
-from semantic_layer.query import MetricAnswer
+from semantic_layer.query import MetricAnswer, MetricQuery
 from semantic_layer.query_service import QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
 
+log = logging.getLogger(__name__)
 NAME = "ask"
 USAGE = "ask <question> (or just /finefin <question>)"
 
@@ -60,9 +64,13 @@ def answer_question(ctx: CommandContext, identity: Identity, text: str) -> Answe
         raise SemanticLayerError("Plain-English questions need the MetricFlow semantic layer.")
     service = query_service(sl)
     principal = principal_of(identity)
+    thread, text = split_thread(text)
+    previous = recall(thread, identity.user_id) if thread else None
     with lock if lock is not None else contextlib.nullcontext():
         vocab = vocabulary_of(service)
-        understanding = understand(text, vocab, principal)
+        understanding = follow_up(previous, text, vocab, principal) if previous is not None else None
+        if understanding is None or understanding.outcome is not Outcome.ANSWER:
+            understanding = understand(text, vocab, principal)  # a new question in the thread
         if understanding.outcome is not Outcome.ANSWER or understanding.best is None:
             raise NotUnderstood(not_understood(understanding, service), understanding.outcome is Outcome.REFUSE)
         reading = understanding.best
@@ -70,6 +78,43 @@ def answer_question(ctx: CommandContext, identity: Identity, text: str) -> Answe
         compared = service.run(principal, replace(reading.query, period=reading.compare)) if reading.compare \
             else None
     return render_answer(ctx, understanding, answer, compared)
+
+
+_THREAD = re.compile(r"thread=([A-Z0-9]{1,32}):(\d{1,12}\.\d{1,8})")
+
+
+def split_thread(text: str) -> tuple[tuple[str, str] | None, str]:
+    """`thread=<channel>:<ts> <text>`: a message in the thread of an earlier answer (the events listener adds it)."""
+    first, _, rest = text.strip().partition(" ")
+    match = _THREAD.fullmatch(first)
+    return ((match.group(1), match.group(2)), rest) if match else (None, text)
+
+
+def recall(thread: tuple[str, str], user_id: str) -> MetricQuery | None:
+    """The query the thread's last answer was read as, if this user asked it (a thread is continued by its asker
+    only: the key is user-controlled text). None without the state database or a usable record."""
+    try:
+        from bot.state import shared_state
+
+        found = shared_state().conversations.recall(*thread)
+        if found is None or found[0] != user_id:
+            return None
+        return query_from_json(found[1])
+    except Exception:
+        log.warning("conversation %s unavailable: read as a new question", thread, exc_info=True)
+        return None
+
+
+def remember(thread: tuple[str, str], user_id: str, answer: Answer) -> None:
+    """After an answer was posted in a thread: what it was read as, for the follow-ups. Never raises."""
+    if not isinstance(answer.data, MetricAnswer):
+        return
+    try:
+        from bot.state import shared_state
+
+        shared_state().conversations.remember(*thread, user_id, query_to_json(answer.data.query))
+    except Exception:
+        log.warning("conversation %s not saved: follow-ups there read as new questions", thread, exc_info=True)
 
 
 def read_as(answer: MetricAnswer) -> str:

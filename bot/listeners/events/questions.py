@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.answer import Answer
 from bot.assistant import new_request_id
+from bot.commands.ask import remember
 from bot.dedupe import delivery_of
 from bot.delivery import fallback_text, open_dm, upload_files
 from bot.listeners.commands.finefin_command import BUSY, on_answered
@@ -37,9 +38,12 @@ def _handler(answers: AnswerRuntime, private_to_asker: bool) -> Callable[..., No
         channel = event.get("channel")
         if not user or not channel or event.get("bot_id") or event.get("subtype"):
             return  # the bot's own messages, edits, joins: not questions
-        job = AnswerJob(new_request_id(), str(user), question_text(event.get("text")), team_id=body.get("team_id"),
-                        channel_id=str(channel), received_at=time.monotonic())
-        thread = event.get("thread_ts") or event.get("ts")
+        thread = str(event.get("thread_ts") or event.get("ts") or "")
+        text = question_text(event.get("text"))
+        if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
+            text = f"ask thread={channel}:{thread} {text}"  # a follow-up: read against the thread's last answer
+        job = AnswerJob(new_request_id(), str(user), text, team_id=body.get("team_id"), channel_id=str(channel),
+                        received_at=time.monotonic())
         delivery = delivery_of(context)
 
         def post(text: str | None, blocks: list[dict[str, Any]] | None) -> None:
@@ -47,10 +51,13 @@ def _handler(answers: AnswerRuntime, private_to_asker: bool) -> Callable[..., No
                 client.chat_postEphemeral(channel=channel, user=user, text=fallback_text(text), blocks=blocks,
                                           thread_ts=event.get("thread_ts"))
             else:
-                client.chat_postMessage(channel=channel, text=fallback_text(text), blocks=blocks, thread_ts=thread)
+                client.chat_postMessage(channel=channel, text=fallback_text(text), blocks=blocks,
+                                        thread_ts=thread or None)
 
         def send(answer: Answer) -> bool:
             post(answer.text, answer.blocks)
+            if thread:
+                remember((str(channel), thread), str(user), answer)
             if answer.files:
                 upload_files(client, open_dm(client, str(user)), answer.files, comment=answer.text)
             return True
