@@ -48,6 +48,7 @@ class DateFinding:
     future: bool = False
     used: set[int] = field(default_factory=set)
     words: str = ""  # the words the period came from
+    several: bool = False  # more than one period, not as a range or a comparison ("yesterday and today")
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,10 @@ def find_period(tokens: list[str], as_of: date) -> DateFinding:
             k -= 1
     main = [s for s in spans if compare_at is None or s[0] < compare_at]
     after = [s for s in spans if compare_at is not None and s[0] > compare_at]
+    if compare_at is None and len(main) > 1 and "compare" in tokens:  # "compare X this month with last month"
+        compare_at = main[1][0] - 1
+        after, main = main[1:], main[:1]
+    out.several = len(main) > 1
     if main:
         out.period = main[0][2]
         out.words = " ".join(tokens[main[0][0]:main[0][1]])

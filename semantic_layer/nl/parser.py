@@ -34,6 +34,8 @@ GRAIN_NOUNS = {"day": Grain.DAY, "days": Grain.DAY, "week": Grain.WEEK, "weeks":
                "years": Grain.YEAR}
 GROUP_CUES = frozenset({"by", "per", "each", "every", "across", "which"})
 COUNT_WORDS = frozenset({"many", "number", "count", "counts"})
+PASSIVE = frozenset({"held", "owned", "made", "paid", "spent", "charged", "generated", "earned", "brought",
+                     "withdrawn", "sent", "received", "done", "invested", "owed"})
 SUPERLATIVES = frozenset({"most", "biggest", "largest", "highest", "top", "best", "bottom", "lowest", "smallest",
                           "least"})
 # words that ask for figures without saying which: a clarification, not a refusal
@@ -42,7 +44,8 @@ VAGUE = frozenset({
     "happened", "happen", "happening", "going", "spend", "spent", "spending", "summary", "overview", "trend",
     "trends", "lose", "lost", "usual", "kpi", "kpis", "metric", "metrics", "data", "update", "results", "business",
     "growth", "grow", "grew", "cash", "total", "totals", "figures", "figure", "sum", "amount", "amounts", "value",
-    "how", "much", "many", "count", "counts"})
+    "how", "much", "many", "count", "counts", "rate", "develop", "developed", "evolve", "evolved", "evolution",
+    "change", "changed", "changes", "moved"})
 # English function words: explained, carry no meaning for the query
 FUNCTION = frozenset(" ".join((
     "a an the of in on at to for from by per with and or vs versus what whats which who whom whose where when",
@@ -55,7 +58,7 @@ FUNCTION = frozenset(" ".join((
     "between since until till ago same period time times hi hey hello thanks thank pls plz quick quickly look",
     "like compared compare comparison against actual actually exactly roughly approximately around approx using",
     "use used put sent received if s t broke one ones whole full let lets know along together new generate",
-    "generated generating brings pull looking looks collected collect",
+    "generated generating brings pull looking looks collected collect euro euros eur",
 )).split())
 # a customer asking beyond their own accounts
 WIDER_THAN_SELF = ("all customers", "other customers", "every customer", "all clients", "the bank", "everyone",
@@ -107,6 +110,7 @@ class _Parse:
     limit: int | None = None
     ascending: bool = False
     ranked: bool = False  # largest first
+    today: bool = False  # the period is the as-of day ("balance today" is the current balance)
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def source(self, part: str, text: str) -> None:
@@ -123,20 +127,28 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
         return _clarify(vocab, principal, text, "Ask me about a metric, e.g. “revenue by tier last quarter”.")
     words, corrections = _corrected(raw, vocab)
     p = _Parse(words)
-    found = find_period(words, vocab.as_of)
+    _customer_ids(p)  # before the dates: "client 2001" is not a year
+    found = find_period([w if i not in p.used else "#" for i, w in enumerate(words)], vocab.as_of)
     if found.future:
         return _refuse(vocab, principal, text, f"I only have data up to {vocab.as_of.isoformat()} and I don't "
                                                "forecast: ask about a period that has started.")
     p.used |= found.used
     if found.words:
         p.source("period", found.words)
-    _customer_ids(p)
-    _limit(p)
+    if found.period is not None and found.period.resolve(vocab.as_of).first == vocab.as_of:
+        p.today = True
+    _limit(p, vocab)
     _phrases(p, vocab, text)
     _groupings(p, vocab)
     lowered = " ".join(words)
     if principal.scope is not None and any(f" {w} " in f" {lowered} " for w in WIDER_THAN_SELF):
         return _refuse(vocab, principal, text, "You can only ask about your own accounts.")
+    if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
+        return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
+                                               "“my card payments last month”…")
+    if found.several:
+        return _clarify(vocab, principal, text, "Which period? I read more than one: ask for one period (or a "
+                                                "range, “from July to September”, or “compared with …”).")
     unexplained = [w for i, w in enumerate(words) if i not in p.used and w not in FUNCTION and w not in VAGUE
                    and w not in DATE_WORDS and w not in GRAIN_NOUNS]
     if unexplained:
@@ -174,7 +186,8 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if p.limit is not None or p.ranked:
         order = (Order(metrics[0], descending=not p.ascending),)
     try:
-        query = MetricQuery(tuple(metrics), tuple(group_by), grain, tuple(filters), found.period, order, p.limit)
+        period = None if p.today and metrics == ["current_balance"] else found.period  # the balance now
+        query = MetricQuery(tuple(metrics), tuple(group_by), grain, tuple(filters), period, order, p.limit)
     except InvalidInputError as exc:
         return _clarify(vocab, principal, text, str(exc))
     if found.compare is None and any(w in words for w in ("compared", "vs", "versus", "against")) and \
@@ -233,7 +246,8 @@ def _either_or(p: _Parse, words: list[str]) -> bool:
 
 def query_period_trend(words: list[str]) -> bool:
     joined = " ".join(words)
-    return "trend" in words or "trends" in words or "over time" in joined
+    return bool({"trend", "trends", "develop", "developed", "evolve", "evolved", "evolution"} & set(words)) or \
+        "over time" in joined
 
 
 def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple[str, str]]]:
@@ -278,16 +292,20 @@ def _customer_ids(p: _Parse) -> None:
                 p.customers.append(str(int(w[j])))
                 p.source("filter", f"{w[i]} {w[j]}")
                 j += 1
-                while j + 1 < len(w) and w[j] in ("and", "or") and _ID.fullmatch(w[j + 1]):
-                    p.used.update((j, j + 1))
-                    p.customers.append(str(int(w[j + 1])))
-                    j += 2
+                while j < len(w) and (_ID.fullmatch(w[j]) or (
+                        j + 1 < len(w) and w[j] in ("and", "or") and _ID.fullmatch(w[j + 1]))):
+                    if not _ID.fullmatch(w[j]):
+                        p.used.add(j)
+                        j += 1
+                    p.used.add(j)
+                    p.customers.append(str(int(w[j])))
+                    j += 1
                 i = j
                 continue
         i += 1
 
 
-def _limit(p: _Parse) -> None:
+def _limit(p: _Parse, vocab: Vocabulary) -> None:
     w = p.words
     for i, word in enumerate(w):
         count = int(word) if word.isdigit() and len(word) <= 4 else NUMBERS.get(word)
@@ -295,6 +313,14 @@ def _limit(p: _Parse) -> None:
             continue
         before = w[i - 1] if i else ""
         after = w[i + 1] if i + 1 < len(w) else ""
+        dims = [h for h in vocab.phrases.get((after,), []) if h.kind == "dimension"]
+        if before in ("top", "bottom") and dims and dims[0].target != "customer":
+            p.limit = max(1, min(count, 1000))
+            p.ascending = before == "bottom"
+            p.used.update({i - 1, i, i + 1})
+            p.group_by.append(dims[0].target)
+            p.source("limit", f"{before} {word} {after}")
+            return
         if (before in ("top", "bottom", "which", "the", "first") and after in ("customers", "clients", "")) or (
                 before in ("top", "bottom")):
             if before not in ("top", "bottom") and not (set(w) & SUPERLATIVES):
@@ -379,6 +405,8 @@ def _groupings(p: _Parse, vocab: Vocabulary) -> None:
             p.used.update({i, i + 1, i + 2})
         if word not in GROUP_CUES and not (word == "in" and i + 1 < len(w) and w[i + 1] == "each"):
             continue
+        if word == "by" and i > 0 and w[i - 1] in PASSIVE:
+            continue  # "held by customers in Portugal": who holds it, not a breakdown
         j = i + 1
         while j < len(w) and w[j] in ("the", "each", "every", "a", "one"):
             j += 1
@@ -403,6 +431,7 @@ def _groupings(p: _Parse, vocab: Vocabulary) -> None:
             p.source("group_by", " ".join(w[i:j + length]))
             if word == "which" and set(w) & SUPERLATIVES:  # "which country brings the most revenue"
                 p.ranked = True
+            _more_dimensions(p, vocab, j + length)  # "by tier and country"
             break
     # two values of one dimension set against each other: a breakdown by that dimension
     for key, positions in p.value_positions.items():
@@ -412,6 +441,19 @@ def _groupings(p: _Parse, vocab: Vocabulary) -> None:
             p.values.pop(key, None)
             p.source("versus", key)
             break
+
+
+def _more_dimensions(p: _Parse, vocab: Vocabulary, k: int) -> None:
+    w = p.words
+    while k + 1 < len(w) and w[k] in ("and", "then"):
+        hits = [h for length in range(min(vocab.longest, len(w) - k - 1), 0, -1)
+                for h in vocab.phrases.get(tuple(w[k + 1:k + 1 + length]), []) if h.kind == "dimension"]
+        if not hits:
+            return
+        length = len(hits[0].words)
+        p.group_by.append(hits[0].target)
+        p.used.update(range(k, k + 1 + length))
+        k += 1 + length
 
 
 def _date_positions(p: _Parse, j: int) -> set[int]:
@@ -453,7 +495,7 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             return [], growth, "Growth of what? Revenue, transaction volume or new customers?"
     balances = {"balance", "current_balance", "balance_by_month"}
     if any(m in balances for m in metrics):
-        wanted = "balance" if has_period or p.grain is not None else "current_balance"
+        wanted = "balance" if (has_period and not p.today) or p.grain is not None else "current_balance"
         metrics = list(dict.fromkeys(wanted if m in balances else m for m in metrics))
     if metrics == ["customers"] and (has_period or p.grain is not None) and "customer" not in p.group_by:
         return [], ["new_customers", "active_customers", "tier_customers"], (
@@ -468,14 +510,16 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             if set(types) <= {"fee", "interest_charge"}:
                 return ["revenue"], ["transaction_volume"], ""
             return ["transaction_volume"], ["transaction_count"], ""
-        if count_cue and (p.values.get("account_type") or p.values.get("account_status")):
+        if p.values.get("account_type") or p.values.get("account_status"):
             p.source("fallback", "accounts")
-            return ["accounts_opened"], [], ""
+            if count_cue:
+                return ["accounts_opened"], [], ""
+            return ["balance" if has_period or p.grain else "current_balance"], ["accounts_opened"], ""
         if count_cue and (p.values.get("tier") or p.values.get("country")):
             p.source("fallback", "customers")
             return ["customers"], ["tier_customers"], ""
         return [], [], ""
-    for _, phrase in p.metric_hits:
+    for _, phrase in p.metric_hits + p.weak_metric_hits:
         if phrase.target not in metrics:
             continue
         for word in phrase.words:
