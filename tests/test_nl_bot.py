@@ -111,7 +111,7 @@ def test_a_follow_up_in_the_thread_is_read_against_its_answer(assistant: Assista
                                                              make_database: Any,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The conversation lives in the state database (any answer worker reads it); only the asker continues it."""
-    from bot.commands.ask import remember
+    from bot.commands.conversation import remember
     from bot.state import open_state
 
     url = make_database()

@@ -18,14 +18,15 @@ from bot.answer import Answer
 from bot.commands import Command
 from bot.commands import query_render as render
 from bot.commands.context import CommandContext, principal_of
+from bot.commands.conversation import recall
 from bot.commands.metric import customer_read
 from bot.escape import slack_text
 from bot.serialized import unwrap
 from semantic_layer.errors import SemanticLayerError
 from semantic_layer.nl import Outcome, Understanding, understand
-from semantic_layer.nl.followup import follow_up, query_from_json, query_to_json
+from semantic_layer.nl.followup import follow_up
 from semantic_layer.nl.live import vocabulary_of
-from semantic_layer.query import MetricAnswer, MetricQuery
+from semantic_layer.query import MetricAnswer
 from semantic_layer.query_service import QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
 
@@ -88,33 +89,6 @@ def split_thread(text: str) -> tuple[tuple[str, str] | None, str]:
     first, _, rest = text.strip().partition(" ")
     match = _THREAD.fullmatch(first)
     return ((match.group(1), match.group(2)), rest) if match else (None, text)
-
-
-def recall(thread: tuple[str, str], user_id: str) -> MetricQuery | None:
-    """The query the thread's last answer was read as, if this user asked it (a thread is continued by its asker
-    only: the key is user-controlled text). None without the state database or a usable record."""
-    try:
-        from bot.state import shared_state
-
-        found = shared_state().conversations.recall(*thread)
-        if found is None or found[0] != user_id:
-            return None
-        return query_from_json(found[1])
-    except Exception:
-        log.warning("conversation %s unavailable: read as a new question", thread, exc_info=True)
-        return None
-
-
-def remember(thread: tuple[str, str], user_id: str, answer: Answer) -> None:
-    """After an answer was posted in a thread: what it was read as, for the follow-ups. Never raises."""
-    if not isinstance(answer.data, MetricAnswer):
-        return
-    try:
-        from bot.state import shared_state
-
-        shared_state().conversations.remember(*thread, user_id, query_to_json(answer.data.query))
-    except Exception:
-        log.warning("conversation %s not saved: follow-ups there read as new questions", thread, exc_info=True)
 
 
 def read_as(answer: MetricAnswer) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bot.answer import Answer
 from bot.assistant import new_request_id
-from bot.commands.ask import remember
+from bot.commands.conversation import remember
 from bot.dedupe import delivery_of
 from bot.delivery import fallback_text, open_dm, upload_files
 from bot.listeners.commands.finefin_command import BUSY, on_answered
