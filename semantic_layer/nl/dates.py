@@ -31,7 +31,7 @@ DATE_WORDS = frozenset({
     "this", "last", "past", "previous", "prior", "since", "from", "to", "until", "till", "between", "and", "ytd",
     "mtd", "qtd", "date", "so", "far", "in", "of", "the", "end", "during", "for", "over", "same", "ago", "a",
     "first", "second", "half", "h1", "h2", "q1", "q2", "q3", "q4", "compared", "comparison", "compare", "vs",
-    "versus", "against", "with", "on", "at", "as", "full", "whole", "calendar", "current", "through",
+    "versus", "against", "with", "on", "at", "as", "full", "whole", "calendar", "current", "through", "before",
     *MONTHS, *NUMBERS})
 _YEAR = re.compile(r"(19|20)\d\d")
 _ISO_MONTH = re.compile(r"((?:19|20)\d\d)-(\d{1,2})")
@@ -127,6 +127,9 @@ def find_period(tokens: list[str], as_of: date) -> DateFinding:
         out.words = " ".join(tokens[main[0][0]:main[0][1]])
     if compare_at is not None and out.period is not None:
         out.compare = _comparison(tokens[compare_at + 1:], out.period, after, as_of)
+        if out.compare is not None:  # the words of the comparison ("the same quarter last year") are read
+            out.used.update(k for k in range(compare_at + 1, len(tokens)) if tokens[k] in DATE_WORDS
+                            or _YEAR.fullmatch(tokens[k]) or _QUARTER.fullmatch(tokens[k]))
     for _, _, period in spans:
         try:
             period.resolve(as_of)
@@ -190,7 +193,11 @@ def _point(tokens: list[str], i: int, as_of: date, prefer_year: bool = False) ->
     t = tokens[i] if i < n else ""
     nxt = tokens[i + 1] if i + 1 < n else ""
     nxt2 = tokens[i + 2] if i + 2 < n else ""
-    if t == "the" and nxt in ("last", "past", "previous", "first", "second", "end", "same", "whole", "full"):
+    if t == "month" and nxt == "of" and nxt2 in MONTHS:  # "the month of September"
+        inner = _point(tokens, i + 2, as_of)
+        return None if inner is None else _Point(inner.first, inner.last, inner.length + 2, inner.kind, inner.count)
+    if t == "the" and nxt in ("last", "past", "previous", "first", "second", "end", "same", "whole", "full",
+                              "start", "beginning", "month"):
         inner = _point(tokens, i + 1, as_of)
         return None if inner is None else _Point(inner.first, inner.last, inner.length + 1, inner.kind, inner.count)
     if t in ("ytd",) or (t == "year" and nxt == "to" and nxt2 == "date"):
@@ -227,6 +234,12 @@ def _point(tokens: list[str], i: int, as_of: date, prefer_year: bool = False) ->
             return _Point(as_of - timedelta(days=days - 1), as_of, 3)
         if nxt in ("months", "days", "weeks"):  # "the past months": not a period
             return None
+    if t in ("start", "beginning") and nxt == "of":  # "since the start of the year"
+        j = i + 2 + (1 if nxt2 in ("the", "this") else 0)
+        unit = tokens[j] if j < n else ""
+        kind = {"year": PeriodKind.THIS_YEAR, "month": PeriodKind.THIS_MONTH, "quarter": PeriodKind.THIS_QUARTER}
+        if unit in kind:
+            return _relative(kind[unit], as_of, j + 1 - i)
     if t == "today":
         return _Point(as_of, as_of, 1)
     if t == "yesterday":
@@ -234,6 +247,12 @@ def _point(tokens: list[str], i: int, as_of: date, prefer_year: bool = False) ->
     if (t in ("first", "second") and nxt == "half") or _HALF.fullmatch(t):
         half = 1 if t in ("first", "h1") else 2
         length = 2 if t in ("first", "second") else 1
+        tail = tokens[i + length:i + length + 3]
+        if tail[:1] == ["of"] and tail[1:2] in (["the"], ["this"], ["last"]) and tail[2:3] == ["year"]:
+            length += 3  # "the first half of the year": this year's ("of last year": the year before)
+            if tail[1] == "last":
+                first = date(as_of.year - 1, 1 if half == 1 else 7, 1)
+                return _Point(first, date(first.year, 6, 30) if half == 1 else date(first.year, 12, 31), length)
         year, used = _year_after(tokens, i + length)
         if year is None:
             year = as_of.year if date(as_of.year, 1 if half == 1 else 7, 1) <= as_of else as_of.year - 1
@@ -267,6 +286,15 @@ def _point(tokens: list[str], i: int, as_of: date, prefer_year: bool = False) ->
                                                                   "until", "between", "for", "through"):
             return None
         month = MONTHS[t]
+        day = re.fullmatch(r"(\d{1,2})(?:st|nd|rd|th)?", tokens[i + 1] if i + 1 < n else "")
+        if day and year is None:  # "October 1st", "oct 12 2026"
+            year, used = _year_after(tokens, i + 2)
+            year = year or (as_of.year if date(as_of.year, month, 1) <= as_of else as_of.year - 1)
+            try:
+                one = date(year, month, int(day.group(1)))
+            except ValueError:
+                return None
+            return _Point(one, one, 2 + used)
         if year is None:
             year = as_of.year if date(as_of.year, month, 1) <= as_of else as_of.year - 1
         p = Period.month(year, month)

@@ -34,6 +34,10 @@ GRAIN_NOUNS = {"day": Grain.DAY, "days": Grain.DAY, "week": Grain.WEEK, "weeks":
                "years": Grain.YEAR}
 GROUP_CUES = frozenset({"by", "per", "each", "every", "across", "which"})
 COUNT_WORDS = frozenset({"many", "number", "count", "counts"})
+# words that only make sense as part of a period: left unread, the period was not understood
+PERIOD_MARKERS = frozenset({"since", "until", "till", "ago", "before", "after", "between", "yesterday", "today",
+                            "week", "weeks", "quarter", "quarters", "year", "years", "month", "months", "ytd", "mtd",
+                            "qtd", "q1", "q2", "q3", "q4", "h1", "h2"})
 PASSIVE = frozenset({"held", "owned", "made", "paid", "spent", "charged", "generated", "earned", "brought",
                      "withdrawn", "sent", "received", "done", "invested", "owed"})
 SUPERLATIVES = frozenset({"most", "biggest", "largest", "highest", "top", "best", "bottom", "lowest", "smallest",
@@ -149,6 +153,11 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if found.several:
         return _clarify(vocab, principal, text, "Which period? I read more than one: ask for one period (or a "
                                                 "range, “from July to September”, or “compared with …”).")
+    unread_dates = [w for i, w in enumerate(words) if i not in p.used and (
+        w in PERIOD_MARKERS or w in MONTHS or re.fullmatch(r"(?:19|20)\d\d", w))]
+    if unread_dates:  # a period was asked for but not read: never answer for all the data instead
+        return _clarify(vocab, principal, text, "I could not read the period. Try “last quarter”, “in September”, "
+                                                "“since March”, “from 2026-01 to 2026-06” or “the last 3 months”.")
     unexplained = [w for i, w in enumerate(words) if i not in p.used and w not in FUNCTION and w not in VAGUE
                    and w not in DATE_WORDS and w not in GRAIN_NOUNS]
     if unexplained:
