@@ -8,7 +8,6 @@ closest metrics. Never a guess.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 from dataclasses import replace
 
@@ -30,7 +29,6 @@ from semantic_layer.query import MetricAnswer
 from semantic_layer.query_service import QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
 
-log = logging.getLogger(__name__)
 NAME = "ask"
 USAGE = "ask <question> (or just /finefin <question>)"
 
