@@ -36,6 +36,7 @@ GROUP_CUES = frozenset({"by", "per", "each", "every", "across", "which"})
 COUNT_WORDS = frozenset({"many", "number", "count", "counts"})
 # words that only make sense as part of a period: left unread, the period was not understood
 PERIOD_MARKERS = frozenset({"since", "until", "till", "ago", "before", "after", "between", "yesterday", "today",
+                            "last", "past", "previous",
                             "week", "weeks", "quarter", "quarters", "year", "years", "month", "months", "ytd", "mtd",
                             "qtd", "q1", "q2", "q3", "q4", "h1", "h2"})
 PASSIVE = frozenset({"held", "owned", "made", "paid", "spent", "charged", "generated", "earned", "brought",
@@ -115,6 +116,7 @@ class _Parse:
     ascending: bool = False
     ranked: bool = False  # largest first
     today: bool = False  # the period is the as-of day ("balance today" is the current balance)
+    ambiguous: list[str] = field(default_factory=list)  # words naming two values
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def source(self, part: str, text: str) -> None:
@@ -153,18 +155,21 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if found.several:
         return _clarify(vocab, principal, text, "Which period? I read more than one: ask for one period (or a "
                                                 "range, “from July to September”, or “compared with …”).")
+    unexplained = [w for i, w in enumerate(words) if i not in p.used and w not in FUNCTION and w not in VAGUE
+                   and w not in DATE_WORDS and w not in GRAIN_NOUNS and not _counts_time(words, i)]
+    if unexplained:
+        shown = ", ".join(f"“{w}”" for w in dict.fromkeys(unexplained))
+        return _refuse(vocab, principal, text, f"I can only answer with governed metrics, and I don't know what "
+                                               f"{shown} means here.")
     unread_dates = [w for i, w in enumerate(words) if i not in p.used and (
         w in PERIOD_MARKERS or w in MONTHS or re.fullmatch(r"(?:19|20)\d\d", w))]
     if unread_dates:  # a period was asked for but not read: never answer for all the data instead
         return _clarify(vocab, principal, text, "I could not read the period. Try “last quarter”, “in September”, "
                                                 "“since March”, “from 2026-01 to 2026-06” or “the last 3 months”.")
-    unexplained = [w for i, w in enumerate(words) if i not in p.used and w not in FUNCTION and w not in VAGUE
-                   and w not in DATE_WORDS and w not in GRAIN_NOUNS]
-    if unexplained:
-        shown = ", ".join(f"“{w}”" for w in dict.fromkeys(unexplained))
-        return _refuse(vocab, principal, text, f"I can only answer with governed metrics, and I don't know what "
-                                               f"{shown} means here.")
     count_cue = bool(set(words) & COUNT_WORDS)
+    if p.ambiguous:
+        return _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: say which "
+                                                "(e.g. “interest charged” or “interest paid out”).")
     if _either_or(p, words):
         return _clarify(vocab, principal, text, "Which one do you mean?",
                         [h.target for _, h in p.metric_hits + p.weak_metric_hits])
@@ -241,6 +246,11 @@ def checked(vocab: Vocabulary, principal: Principal, text: str, metrics: list[st
 
 
 # -- steps ---------------------------------------------------------------------------------------------------------
+def _counts_time(words: list[str], i: int) -> bool:
+    """"3" in "3 months ago": part of a period (read or not), not an unknown word."""
+    return words[i].isdigit() and i + 1 < len(words) and words[i + 1] in GRAIN_NOUNS
+
+
 def _either_or(p: _Parse, words: list[str]) -> bool:
     """"volume or count?", "loans or investments": a choice between figures, not a filter."""
     positions = [i for i, _ in p.metric_hits + p.weak_metric_hits]
@@ -373,9 +383,12 @@ def _phrases(p: _Parse, vocab: Vocabulary, text: str) -> None:
                     p.metric_hits.append((i, best))
                     p.source("metric:" + best.target, words)
             elif values:
-                value = values[0]
-                p.value_positions.setdefault(value.target, []).append(i)
-                _add_value(p, value.target, value.value, words)
+                value = _one_value(values, vocab, set(w))
+                if value is None:  # "interest": charged to customers or paid out to savers?
+                    p.ambiguous.append(words)
+                else:
+                    p.value_positions.setdefault(value.target, []).append(i)
+                    _add_value(p, value.target, value.value, words)
             i += length - 1
             break
         i += 1
@@ -387,6 +400,20 @@ def _phrases(p: _Parse, vocab: Vocabulary, text: str) -> None:
     for i, word in enumerate(w):
         if word.upper() in vocab.upper_values and re.search(rf"\b{word.upper()}\b", text):
             p.used.add(i)
+
+
+def _one_value(values: list[Phrase], vocab: Vocabulary, words: set[str]) -> Phrase | None:
+    """The value a word names; a word two values share is settled by the other words of the question (the words
+    of each value's own phrases: "interest ... charged"), else None (ask)."""
+    distinct = {(v.target, v.value): v for v in values}
+    if len(distinct) == 1:
+        return values[0]
+    scores = {key: len(words & {t for phrase, entries in vocab.phrases.items() for e in entries
+                                if (e.target, e.value) == key and e.kind == "value" for t in phrase})
+              for key in distinct}
+    best = max(scores.values())
+    winners = [k for k, score in scores.items() if score == best]
+    return distinct[winners[0]] if len(winners) == 1 else None
 
 
 def _add_value(p: _Parse, key: str, value: str, words: str) -> None:
