@@ -154,8 +154,8 @@ def _compare_follows(tokens: list[str], i: int) -> bool:
     while j < len(tokens) and tokens[j] in ("with", "to", "the", "a", "same"):
         j += 1
     w = tokens[j] if j < len(tokens) else ""
-    return w in ("last", "previous", "prior", "year", "month", "quarter", "week", "this") or w in MONTHS or bool(
-        _YEAR.fullmatch(w) or _QUARTER.fullmatch(w))
+    return w in ("last", "previous", "prior", "year", "month", "quarter", "week", "this", "period") or \
+        w in MONTHS or bool(_YEAR.fullmatch(w) or _QUARTER.fullmatch(w))
 
 
 def _comparison(rest: list[str], period: Period, after: list[tuple[int, int, Period]], as_of: date) -> Period | None:
