@@ -72,3 +72,14 @@ def test_a_reply_in_a_thread_is_answered_in_that_thread(bolt_app: Any, fake_slac
     assert dispatch(bolt_app, body, headers).status == 200
     post = fake_slack.wait_calls("chat.postMessage")[0].params
     assert post["channel"] == "D0DIR" and post["thread_ts"] == "1700000000.000100"
+
+
+def test_the_manifest_asks_for_mentions_and_dms() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "slack" / "manifest.yml").read_text())
+    assert {"app_mention", "message.im"} <= set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_mentions:read", "im:history"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    assert manifest["features"]["app_home"]["messages_tab_read_only_enabled"] is False
