@@ -74,7 +74,7 @@ def test_clarify_refuse_and_the_commands_stay(assistant: Assistant, people: dict
     director = people["director"]
     with pytest.raises(BotUsageError, match="Growth of what") as asked:
         assistant.answer_for(director, "how was growth last month")
-    assert "`revenue_mom_growth`" in str(asked.value)
+    assert "`/finefin metric revenue_mom_growth monthly last month`" in str(asked.value)  # typed, as offered
     with pytest.raises(AccessDenied, match="weather"):
         assistant.answer_for(director, "what's the weather <!channel> in Paris")
     with pytest.raises(AccessDenied, match="don't forecast"):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from semantic_layer.nl import Outcome, Vocabulary, understand
 from semantic_layer.nl.evaluation import principal
 from semantic_layer.policy import may_ask_metric, may_use_dimension
+from semantic_layer.query import Period, PeriodKind
 from tests.clock import BOUNDARY_DATES
 from tests.test_nl_eval import vocab
 
@@ -99,3 +100,31 @@ def test_fuzz_never_raises_never_answers_outside_catalog_or_access(vocab: Vocabu
     if asker.scope is not None:  # a customer's question never names a customer: identity scopes it
         assert "customer" not in {f.dimension for f in query.filters} | set(query.group_by)
     assert dataclasses.asdict(query)  # typed all the way down
+
+
+@pytest.mark.parametrize("question", [
+    "revenue by tier monthly last quarter", "withdrawals of customer 42 per month this year",
+    "top 5 customers by revenue last quarter", "card payments per week since june", "new customers last 6 months",
+    "revenue from french and german customers in 2025", "transaction volume on 2026-09-30",
+])
+def test_a_reading_is_also_a_metric_command(vocab: Vocabulary, question: str) -> None:
+    """A candidate reading is offered as the `/finefin metric …` command that asks exactly it."""
+    from bot.commands.ask import to_grammar
+    from bot.commands.grammar import parse
+
+    got = understand(question, vocab, principal("advisor"))
+    assert got.outcome is Outcome.ANSWER and got.best is not None, got.message
+    query = got.best.query
+    typed = parse(to_grammar(query).removeprefix("metric "), vocab.catalog)
+    assert (typed.metrics, typed.group_by, typed.grain, typed.period, typed.limit) == (
+        query.metrics, query.group_by, query.grain, query.period, query.limit)
+    assert {f.dimension: set(f.values) for f in typed.filters} == {f.dimension: set(f.values) for f in query.filters}
+
+
+def test_a_clarification_offers_its_readings(vocab: Vocabulary) -> None:
+    got = understand("growth by tier last month", vocab, principal("director"))
+    assert got.outcome is Outcome.CLARIFY
+    assert {r.query.metrics[0] for r in got.readings} == {"revenue_mom_growth", "transaction_volume_mom_growth",
+                                                          "new_customers_mom_growth"}
+    assert all(r.query.group_by == ("tier",) and r.query.period == Period(PeriodKind.LAST_MONTH)
+               for r in got.readings)

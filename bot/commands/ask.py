@@ -25,7 +25,7 @@ from semantic_layer.errors import SemanticLayerError
 from semantic_layer.nl import Outcome, Understanding, understand
 from semantic_layer.nl.followup import follow_up
 from semantic_layer.nl.live import vocabulary_of
-from semantic_layer.query import MetricAnswer
+from semantic_layer.query import MetricAnswer, MetricQuery, PeriodKind
 from semantic_layer.query_service import QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
 
@@ -126,11 +126,10 @@ def render_answer(ctx: CommandContext, understanding: Understanding, answer: Met
     note = render.partial_note(answer)
     if note:
         blocks.append(bk.context(f":hourglass_flowing_sand: {bk.esc(note)}"))
-    others = [r for r in understanding.readings[1:]]
+    others = understanding.readings[1:3]
     if others:
-        labels = ", ".join(f"`{r.query.metrics[0]}`" for r in others)
-        blocks.append(bk.context(f"Not what you meant? It could also be {labels}: ask `/finefin metric …` "
-                                 "with the name."))
+        tries = " or ".join(f"`/finefin {bk.esc(to_grammar(r.query))}`" for r in others)
+        blocks.append(bk.context(f"Not what you meant? Try {tries}."))
     blocks += bk.freshness_blocks(ctx.freshness())
     result = Answer(text="I read this as: " + render.summary_text(answer), blocks=bk.message(blocks), data=answer,
                     files=files)
@@ -138,9 +137,42 @@ def render_answer(ctx: CommandContext, understanding: Understanding, answer: Met
     return result
 
 
+_PERIOD_WORDS = {PeriodKind.THIS_MONTH: "this month", PeriodKind.LAST_MONTH: "last month",
+                 PeriodKind.THIS_QUARTER: "this quarter", PeriodKind.LAST_QUARTER: "last quarter",
+                 PeriodKind.THIS_YEAR: "ytd", PeriodKind.LAST_YEAR: "last year"}
+
+
+def to_grammar(query: MetricQuery) -> str:
+    """The `/finefin metric …` words of a query (what a candidate reading is, typed the deterministic way)."""
+    parts = ["metric", ", ".join(query.metrics)]
+    if query.group_by:
+        parts += ["by", ", ".join(query.group_by)]
+    if query.grain:
+        parts.append(render.GRAIN_ADVERBS[query.grain])
+    period = query.period
+    if period is not None:
+        if period.kind is PeriodKind.RANGE:
+            assert period.first is not None and period.last is not None
+            parts.append(period.first.isoformat() if period.first == period.last
+                         else f"from {period.first.isoformat()} to {period.last.isoformat()}")
+        elif period.kind is PeriodKind.LAST_MONTHS:
+            parts.append(f"last {period.count} months")
+        else:
+            parts.append(_PERIOD_WORDS[period.kind])
+    if query.filters:
+        parts.append("where " + " and ".join(f"{f.dimension}={','.join(f.values)}" for f in query.filters))
+    if query.limit:
+        descending = not query.order or query.order[0].descending
+        parts.append(f"{'top' if descending else 'bottom'} {query.limit}")
+    return " ".join(parts)
+
+
 def not_understood(understanding: Understanding, service: QueryService) -> str:
-    """The clarification or refusal, with the metrics to ask instead (names are the catalog's own)."""
+    """The clarification or refusal, with the readings or metrics to ask instead (names are the catalog's own)."""
     text = slack_text(understanding.message, 400)
+    if understanding.readings:
+        lines = "\n".join(f"• `/finefin {slack_text(to_grammar(r.query), 300)}`" for r in understanding.readings[:4])
+        return f"{text}\nDid you mean one of these?\n{lines}"
     if understanding.suggestions:
         catalog = service.catalog()
         names = ", ".join(f"`{m}` ({slack_text(catalog.metrics[m].label, 60)})" for m in understanding.suggestions

@@ -11,7 +11,7 @@ sees the warehouse: its output goes through `semantic_layer.query_service` like 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from rapidfuzz import fuzz, process
@@ -174,10 +174,9 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
         return _clarify(vocab, principal, text, "Which one do you mean?",
                         [h.target for _, h in p.metric_hits + p.weak_metric_hits])
     metrics, alternatives, message = _metrics(p, vocab, count_cue, found.period is not None)
-    if message:
-        return _clarify(vocab, principal, text, message, alternatives)
-    if not metrics:
-        return _clarify(vocab, principal, text, "Which figure do you mean?", alternatives)
+    if message or not metrics:
+        asked = _clarify(vocab, principal, text, message or "Which figure do you mean?", alternatives)
+        return replace(asked, readings=_candidates(vocab, principal, text, p, found.period, asked.suggestions))
     if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
         return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
                                                "“my card payments last month”…")
@@ -578,6 +577,27 @@ def _closest(vocab: Vocabulary, principal: Principal, text: str, limit: int = 3)
             choices.setdefault(word, m)
     near = nearest(text, list(choices), limit=10, cutoff=40)
     return tuple(dict.fromkeys(choices[n] for n in near))[:limit]
+
+
+def _candidates(vocab: Vocabulary, principal: Principal, text: str, p: _Parse, period: Period | None,
+                metrics: tuple[str, ...]) -> tuple[Reading, ...]:
+    """The readings a clarification offers: each candidate metric with the rest of the question as read (only
+    those the asker may ask and the catalog can answer), for the asker to pick from."""
+    if principal.scope is not None and (p.customers or "customer" in p.group_by):
+        return ()
+    filters = tuple(DimensionFilter(k, tuple(v)) for k, v in p.values.items()) + (
+        (DimensionFilter("customer", tuple(dict.fromkeys(p.customers))),) if p.customers else ())
+    out = []
+    for metric in metrics:
+        grain = p.grain or (Grain.MONTH if vocab.catalog.metrics[metric].needs_time else None)
+        group_by = tuple(dict.fromkeys(p.group_by))
+        if checked(vocab, principal, text, [metric], group_by, filters, grain) is not None:
+            continue
+        try:
+            out.append(Reading(MetricQuery((metric,), group_by, grain, filters, period), 0.5))
+        except InvalidInputError:
+            continue
+    return tuple(out)
 
 
 def _clarify(vocab: Vocabulary, principal: Principal, text: str, message: str,
