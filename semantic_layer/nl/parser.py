@@ -194,7 +194,7 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if problem is not None:
         return problem
     order: tuple[Order, ...] = ()
-    if grain is None and query_period_trend(words) and found.period is not None:
+    if grain is None and _is_trend(words) and found.period is not None:
         grain = Grain.MONTH  # a trend is a series: by month
     if p.limit is not None or p.ranked:
         order = (Order(metrics[0], descending=not p.ascending),)
@@ -262,7 +262,7 @@ def _either_or(p: _Parse, words: list[str]) -> bool:
     return False
 
 
-def query_period_trend(words: list[str]) -> bool:
+def _is_trend(words: list[str]) -> bool:
     joined = " ".join(words)
     return bool({"trend", "trends", "develop", "developed", "evolve", "evolved", "evolution"} & set(words)) or \
         "over time" in joined
@@ -447,7 +447,7 @@ def _groupings(p: _Parse, vocab: Vocabulary) -> None:
             j += 1
         if j >= len(w):
             continue
-        if w[j] in GRAIN_NOUNS and j not in _date_positions(p, j):
+        if w[j] in GRAIN_NOUNS and j not in p.used:
             p.grain = GRAIN_NOUNS[w[j]]
             p.used.update(range(i, j + 1))
             p.source("grain", " ".join(w[i:j + 1]))
@@ -489,10 +489,6 @@ def _more_dimensions(p: _Parse, vocab: Vocabulary, k: int) -> None:
         p.group_by.append(hits[0].target)
         p.used.update(range(k, k + 1 + length))
         k += 1 + length
-
-
-def _date_positions(p: _Parse, j: int) -> set[int]:
-    return set()
 
 
 def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
