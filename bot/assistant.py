@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
+from rapidfuzz.distance import OSA
+
 from bot import blocks as bk
 from bot import charts, files
 from bot import commands as bot_commands
@@ -221,8 +223,14 @@ class Assistant:
         try:
             return ask.answer_question(self, identity, text)
         except ask.NotUnderstood as exc:
-            if text.split()[0].lower() in SUBCOMMANDS:
+            first = text.split()[0].lower()
+            if first in SUBCOMMANDS:
                 return None
+            near = [c for c in (*SUBCOMMANDS, *bot_commands.commands()) if len(first) >= 3 and OSA.distance(
+                first, c) <= (1 if len(c) <= 5 else 2)]
+            if near:  # "balanse 42": a command mistyped, not a question
+                raise BotUsageError(f"I don't know “{slack_text(text.split()[0], 30)}”. Did you mean "
+                                    f"`/finefin {near[0]}`? Try `/finefin help`.") from None
             raise (AccessDenied if exc.refused else BotUsageError)(str(exc)) from None
 
     @staticmethod

@@ -81,6 +81,8 @@ def test_clarify_refuse_and_the_commands_stay(assistant: Assistant, people: dict
         assistant.answer_for(director, "revenue next month")
     with pytest.raises(BotUsageError, match="I don't know “frobnicate”"):
         assistant.answer_for(director, "frobnicate")
+    with pytest.raises(BotUsageError, match="Did you mean `/finefin balance`"):  # a command mistyped
+        assistant.answer_for(people["advisor"], "balanse 42")
     with pytest.raises(BotUsageError, match=r"Usage: `/finefin statement \[YYYY-MM\]`"):
         assistant.answer_for(people["customer"], "statement 2026-01 extra")
     asked_explicitly = assistant.answer_for(director, "ask new customers per month this year")
