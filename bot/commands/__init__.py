@@ -44,9 +44,9 @@ class Action:
 
 
 def _registry() -> dict[str, Command]:
-    from bot.commands import metric, metrics, why
+    from bot.commands import ask, metric, metrics, why
 
-    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND)}
+    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND, ask.COMMAND)}
 
 
 _COMMANDS: dict[str, Command] | None = None
