@@ -29,9 +29,10 @@ class Command:
 
 
 def _registry() -> dict[str, Command]:
-    from bot.commands import metric, metrics, why
+    from bot.commands import alert, alerts, metric, metrics, subscribe, subscriptions, why
 
-    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND)}
+    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND, alert.COMMAND, alerts.COMMAND,
+                                subscribe.COMMAND, subscriptions.COMMAND)}
 
 
 _COMMANDS: dict[str, Command] | None = None

@@ -15,6 +15,7 @@ from bot.commands.context import CommandContext, principal_of, queries
 from bot.commands.grammar import USAGE, parse
 from semantic_layer.policy import may_use_dimension
 from semantic_layer.query import MetricAnswer
+from semantic_layer.types import Freshness
 
 NAME = "metric"
 
@@ -26,7 +27,14 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
     pool = [a.info.name for a in service.askable(principal)]
     query = parse(text, catalog, pool, lambda d: may_use_dimension(principal, d))
     answer = service.run(principal, query)
-    limit = ctx.settings.list_limit
+    result = answer_message(answer, ctx.freshness(), ctx.settings.list_limit)
+    result.customer_read = customer_read(answer)  # for the audit log
+    return result
+
+
+def answer_message(answer: MetricAnswer, freshness: Freshness, limit: int) -> Answer:
+    """A MetricAnswer as a message: receipt, definitions, table, CSV and chart files, freshness (also used by the
+    subscriptions' deliveries)."""
     blocks: list[bk.Block] = [bk.section(render.receipt(answer)), bk.context(render.definitions(answer))]
     files = []
     if not answer.rows:
@@ -46,10 +54,8 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
     note = render.partial_note(answer)
     if note:
         blocks.append(bk.context(f":hourglass_flowing_sand: {bk.esc(note)}"))
-    blocks += bk.freshness_blocks(ctx.freshness())
-    result = Answer(text=render.summary_text(answer), blocks=bk.message(blocks), data=answer, files=files)
-    result.customer_read = customer_read(answer)  # for the audit log
-    return result
+    blocks += bk.freshness_blocks(freshness)
+    return Answer(text=render.summary_text(answer), blocks=bk.message(blocks), data=answer, files=files)
 
 
 def customer_read(answer: MetricAnswer) -> int | None:
