@@ -337,6 +337,8 @@ def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: De
         shown, threshold = f"{value:+.1f}%", f"{condition.threshold:+.1f}%"
     else:
         shown, threshold = _fmt(value, kind), _fmt(condition.threshold, kind)
+        if condition.change and value >= 0:
+            shown = "+" + shown
     what = "changed by" if condition.change else "is"
     text = (f":bell: *Alert #{item.id}*: {label} ({bucket}) {what} *{shown}*, {condition.direction} your threshold "
             f"{threshold}.")
