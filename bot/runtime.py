@@ -254,8 +254,11 @@ class InProcessAnswers(AnswerRuntime):
 
     def __init__(self, assistant: Any, threads: int = 4, *, max_pending: int = 200, delivery_threads: int = 8) -> None:
         def work(job: AnswerJob) -> Answer:
-            text = "help" if job.kind == "home" else job.text
-            return assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
+            if job.kind == "home":  # the App Home tab: each role's dashboard (bot/home.py)
+                from bot.home import home_answer
+
+                return home_answer(assistant, job.user_id, job.request_id)
+            return assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
 
         make = functools.partial(ThreadPoolExecutor, max_workers=threads, thread_name_prefix="answer")
         super().__init__(make, work, max_pending=max_pending, delivery_threads=delivery_threads)

@@ -144,10 +144,13 @@ def answer_job(job: AnswerJob) -> Answer:
     """The work itself (in a worker): `Assistant.answer` never raises; errors come back as a polite Answer."""
     if _assistant is None:
         raise RuntimeError("answer worker used before init_worker")
-    text = "help" if job.kind == "home" else job.text
     _mark(job.request_id)
     try:
-        return _assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
+        if job.kind == "home":  # the App Home tab: each role's dashboard (bot/home.py)
+            from bot.home import home_answer
+
+            return home_answer(_assistant, job.user_id, job.request_id)
+        return _assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
     finally:
         _mark("")
 

@@ -164,7 +164,7 @@ def test_only_the_owner_pauses_resumes_and_deletes(assistant: Assistant, people:
         assistant.answer_for(people["director"], f"alerts delete {sub.id}")
     assert assistant.answer_for(people["director"], f"subscriptions pause {sub.id}").data.paused
     assert store.active() == []
-    resumed = button(assistant, people["director"], "ffm.menu", f"resume|subscription:{sub.id}")  # a Home button
+    resumed = button(assistant, people["director"], "ffm.resume", f"subscription:{sub.id}")  # a Home button
     assert not resumed.data.paused
     for value in (f"subscription:{sub.id};drop", "alert:x", f"subscription:{sub.id}|1"):
         with pytest.raises(InvalidInputError):

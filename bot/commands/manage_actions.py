@@ -1,5 +1,6 @@
 """Managing one's own subscriptions and alerts: list, pause, resume, delete — from text (`/finefin alerts pause 3`)
-or from a Home button (action_id `ffm.pause` / `ffm.resume` / `ffm.delete`, value `alert:3` / `subscription:4`).
+or from a button (action_id `ffm.pause` / `ffm.resume` / `ffm.delete`, value `alert:3` / `subscription:4`) on the
+App Home or in the lists.
 
 `handle` is the button handler: it re-parses the user-controlled value into the same typed request as the text
 command and goes through the same owner check (the store only touches the asker's own rows). The lead wires it into
@@ -52,22 +53,25 @@ def list_answer(ctx: CommandContext, identity: Identity, kind: Kind) -> Answer:
                else "`/finefin subscribe revenue by tier monthly last 6 months weekly`")
         return Answer(text=f"You have no {noun}.", blocks=[bk.section(f"You have no {noun}. Create one: {how}")])
     blocks = [bk.section(f"*Your {noun}* ({len(items)})")]
-    blocks += [item_block(item) for item in items[:40]]
+    for item in items[:20]:
+        blocks += item_blocks(item)
     blocks.append(bk.context(f"`/finefin {noun} pause|resume|delete <id>`"))
     return Answer(text=f"You have {bk.plural(len(items), kind)}.", blocks=bk.message(blocks), data=items)
 
 
-def item_block(item: Item) -> bk.Block:
-    """One item with its buttons (pause or resume, delete)."""
+def item_blocks(item: Item) -> list[bk.Block]:
+    """One item and its buttons: Pause (or Resume) and Delete, each with the value `<kind>:<id>`."""
     toggle = "resume" if item.paused else "pause"
     value = f"{item.kind}:{item.id}"
-    block = bk.section(item_line(item))
-    block["accessory"] = {
-        "type": "overflow", "action_id": f"{ACTION_PREFIX}menu",
-        "options": [{"text": {"type": "plain_text", "text": toggle.capitalize()}, "value": f"{toggle}|{value}"},
-                    {"text": {"type": "plain_text", "text": "Delete"}, "value": f"delete|{value}"}],
-    }
-    return block
+    delete = {"type": "button", "action_id": f"{ACTION_PREFIX}delete", "value": value, "style": "danger",
+              "text": {"type": "plain_text", "text": "Delete"},
+              "confirm": {"title": {"type": "plain_text", "text": f"Delete {item.kind} #{item.id}?"},
+                          "text": {"type": "plain_text", "text": "It cannot be undone."},
+                          "confirm": {"type": "plain_text", "text": "Delete"},
+                          "deny": {"type": "plain_text", "text": "Keep"}}}
+    buttons = [{"type": "button", "action_id": f"{ACTION_PREFIX}{toggle}", "value": value,
+                "text": {"type": "plain_text", "text": toggle.capitalize()}}, delete]
+    return [bk.section(item_line(item)), {"type": "actions", "block_id": f"ffm-{value}", "elements": buttons}]
 
 
 def manage(ctx: CommandContext, identity: Identity, kind: Kind | None, verb: str, id_text: str) -> Answer:
@@ -89,13 +93,11 @@ def manage(ctx: CommandContext, identity: Identity, kind: Kind | None, verb: str
 
 
 def handle(ctx: CommandContext, identity: Identity, action_id: str, value: str) -> Answer:
-    """A Home button: `ffm.pause|ffm.resume|ffm.delete` with value `alert:3`, or the overflow menu `ffm.menu` with
-    value `pause|alert:3`. The value is user-controlled: parsed strictly, then the same owner-checked change."""
+    """A button: `ffm.pause|ffm.resume|ffm.delete` with value `alert:3` / `subscription:4`. The value is
+    user-controlled: parsed strictly, then the same owner-checked change as the text command."""
     if not action_id.startswith(ACTION_PREFIX):
         raise InvalidInputError("Unknown action.")
     verb = action_id[len(ACTION_PREFIX):]
-    if verb == "menu":
-        verb, _, value = value.partition("|")
     match = _VALUE.fullmatch(value or "")
     if verb not in VERBS or match is None:
         raise InvalidInputError("Unknown action.")
