@@ -42,11 +42,13 @@ from semantic_layer.catalog import Grain, ValueKind
 from semantic_layer.errors import InvalidInputError, SemanticLayerError
 from semantic_layer.policy import Principal
 from semantic_layer.query import MetricAnswer, MetricQuery, Period, bucket_end, truncate
+from semantic_layer.types import Freshness
 
 log = logging.getLogger(__name__)
 CUSTOMER_DIMENSIONS = frozenset({"customer", "customer_name", "account"})
 CADENCE_GRAINS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
 BUCKET_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
+MAX_ALERTS_PER_MESSAGE = 10  # 3-4 blocks each: within a message's 50 blocks
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,30})")
 
 
@@ -137,13 +139,16 @@ class Deliveries:
         self.pace_seconds = pace_seconds
         self._last_post: dict[str, float] = {}
         self._dms: dict[str, str] = {}
+        self._fresh: Freshness | None = None
+        self._outbox: list[_Outgoing] = []
 
     def run(self) -> DeliveryReport:
         report = DeliveryReport()
         items = self.store.active()
-        fresh = self.ctx.freshness()
+        fresh = self._fresh = self.ctx.freshness()  # once per run: every message carries this stamp
         if fresh.is_stale:
             self._hold(items, fresh, report)
+            self._send(report)
             return self._done(report)
         if any(i.stale_notified for i in items):
             self.store.clear_stale_notices()
@@ -192,6 +197,7 @@ class Deliveries:
                     self._alert(p, answer, report)
                 else:
                     self._subscription(p, answer, report)
+        self._send(report)
         return self._done(report)
 
     @staticmethod
@@ -213,10 +219,12 @@ class Deliveries:
             text = (f":hourglass_flowing_sand: Your alerts and subscriptions ({ids}) are on hold: the data is not "
                     "fresh. I check them again after the next refresh.")
             notice = Answer(text=text, blocks=[bk.section(text), *bk.freshness_blocks(fresh)])
-            if self._post(self._dm(owner), notice, f"stale notice → {owner}",
-                          report, None):
+
+            def told(now: bool, mine: list[Item] = mine) -> None:
                 for item in mine:
                     self.store.record(item.id, stale_notified=True)
+
+            self._queue(_Outgoing(owner, None, notice, f"stale notice → {owner}", None, told))
 
     # -- alerts -------------------------------------------------------------------------------------------------
     def _alert(self, p: _Planned, answer: MetricAnswer, report: DeliveryReport) -> None:
@@ -245,24 +253,33 @@ class Deliveries:
             if met:
                 report.skipped.append(f"alert #{item.id}: still {condition.describe()}")
             return
-        message = alert_message(item, answer, column.kind, current, previous, value, p, self.ctx.freshness())
-        key = f"alert:{item.id}:{p.key}"
-        if self._post(self._target(item), message, f"alert #{item.id}", report, key):
-            report.fired.append(f"alert #{item.id}")
+        message = alert_message(item, answer, column.kind, current, previous, value, p)
+
+        def fired(now: bool) -> None:
+            if now:
+                report.fired.append(f"alert #{item.id}")
             self.store.record(item.id, last_state="met", last_period=p.key)
+
+        self._queue(_Outgoing(item.owner_user_id, item.target, message, f"alert #{item.id}",
+                              f"alert:{item.id}:{p.key}", fired, mergeable=True))
 
     # -- subscriptions -----------------------------------------------------------------------------------------
     def _subscription(self, p: _Planned, answer: MetricAnswer, report: DeliveryReport) -> None:
         from bot.commands.metric import answer_message
 
         item = p.item
-        message = answer_message(answer, self.ctx.freshness(), self.ctx.settings.list_limit)
+        message = answer_message(answer, self._fresh, self.ctx.settings.list_limit)
         title = f":calendar: *Subscription #{item.id}* ({item.cadence}, {p.key})"
         message.blocks = bk.message([bk.section(title), *message.blocks])
         message.text = f"Subscription #{item.id}: {message.text}"
-        if self._post(self._target(item), message, f"subscription #{item.id}", report, f"sub:{item.id}:{p.key}"):
-            report.delivered.append(f"subscription #{item.id} {p.key}")
+
+        def delivered(now: bool) -> None:
+            if now:
+                report.delivered.append(f"subscription #{item.id} {p.key}")
             self.store.record(item.id, last_period=p.key)
+
+        self._queue(_Outgoing(item.owner_user_id, item.target, message, f"subscription #{item.id}",
+                              f"sub:{item.id}:{p.key}", delivered))
 
     # -- posting ------------------------------------------------------------------------------------------------
     def _refuse(self, item: Item, why: str, key: str, report: DeliveryReport) -> None:
@@ -270,46 +287,114 @@ class Deliveries:
         report.refused.append(f"{item.kind} #{item.id}: {why}")
         text = (f":no_entry: Your {item.kind} #{item.id} ({bk.esc(describe(item).rsplit(' to ', 1)[0])}) was not "
                 f"delivered: {bk.esc(why)}.")
-        self._post(self._dm(item.owner_user_id), Answer(text=text, blocks=[bk.section(text)]),
-                   f"notice for {item.kind} #{item.id}", report, f"notice:{key}")
+        self._queue(_Outgoing(item.owner_user_id, None, Answer(text=text, blocks=[bk.section(text)]),
+                              f"notice for {item.kind} #{item.id}", f"notice:{key}"))
 
-    def _target(self, item: Item) -> str:
-        return item.target or self._dm(item.owner_user_id)
+    def _queue(self, outgoing: _Outgoing) -> None:
+        self._outbox.append(outgoing)
 
     def _dm(self, user_id: str) -> str:
         if user_id not in self._dms:
             self._dms[user_id] = open_dm(self.client, user_id)
         return self._dms[user_id]
 
-    def _post(self, channel: str, answer: Answer, what: str, report: DeliveryReport, key: str | None) -> bool:
-        """Claim `key`, post, complete; False when already delivered (skipped) or failed (released, reported)."""
-        if key is not None and not self.ledger.claim(key):
-            report.skipped.append(f"{what}: already delivered ({key})")
-            return False
-        wait = self._last_post.get(channel, -1e9) + self.pace_seconds - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+    def _send(self, report: DeliveryReport) -> None:
+        """Post the run's messages: the alerts bound for one channel together (up to MAX_ALERTS_PER_MESSAGE in a
+        message), channels taken in turns so that one busy channel's pacing does not hold the others up."""
+        outbox, self._outbox = self._outbox, []
+        by_channel: dict[tuple[str, str | None], list[list[_Outgoing]]] = {}
+        for o in outbox:
+            batches = by_channel.setdefault((o.owner, o.target) if o.target is None else ("", o.target), [])
+            last = batches[-1] if batches else None
+            if o.mergeable and last and last[0].mergeable and len(last) < MAX_ALERTS_PER_MESSAGE:
+                last.append(o)
+            else:
+                batches.append([o])
+        rounds = max((len(b) for b in by_channel.values()), default=0)
+        for i in range(rounds):
+            for batches in by_channel.values():
+                if i < len(batches):
+                    self._post(batches[i], report)
+
+    def _post(self, batch: list[_Outgoing], report: DeliveryReport) -> None:
+        """Claim each key, post the batch as one message, then complete the keys and run each `done`; a key already
+        claimed is skipped (delivered before: a retry); a failed post releases the keys and is reported."""
+        mine = []
+        for o in batch:
+            if o.key is not None and not self.ledger.claim(o.key):
+                report.skipped.append(f"{o.what}: already delivered ({o.key})")
+                if o.done is not None and self._delivered(o.key):  # by an earlier try: record it here too
+                    o.done(False)
+            else:
+                mine.append(o)
+        if not mine:
+            return
+        what = ", ".join(o.what for o in mine)
+        answer = mine[0].answer if len(mine) == 1 and not mine[0].mergeable else _merged(mine, self._fresh)
+        channel = mine[0].target or ""
         try:
-            self.client.chat_postMessage(channel=channel, text=fallback_text(answer.text), blocks=answer.blocks,
-                                         unfurl_links=False)
-            if answer.files:
-                upload_files(self.client, channel, answer.files)
+            channel = channel or self._dm(mine[0].owner)
+            wait = self._last_post.get(channel, -1e9) + self.pace_seconds - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                self.client.chat_postMessage(channel=channel, text=fallback_text(answer.text), blocks=answer.blocks,
+                                             unfurl_links=False)
+                if answer.files:
+                    upload_files(self.client, channel, answer.files)
+            finally:
+                self._last_post[channel] = time.monotonic()
         except (SlackApiError, SlackClientError, OSError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
-            log.error("delivery failed: %s → %s: %s", what, channel, error)
-            report.failed.append(f"{what} → {channel}: {error}")
-            if key is not None:
-                self.ledger.release(key)
-            return False
+            log.error("delivery failed: %s → %s: %s", what, channel or mine[0].owner, error)
+            report.failed.append(f"{what} → {channel or mine[0].owner}: {error}")
+            self._release(mine)
+            return
         except BaseException:
-            if key is not None:
-                self.ledger.release(key)
+            self._release(mine)
             raise
-        finally:
-            self._last_post[channel] = time.monotonic()
-        if key is not None:
-            self.ledger.complete(key)
-        return True
+        for o in mine:
+            if o.key is not None:
+                self.ledger.complete(o.key)
+            if o.done is not None:
+                o.done(True)
+
+    def _delivered(self, key: str) -> bool:
+        """Done (not merely in hand in another process, which may still fail and release it)."""
+        is_done = getattr(self.ledger, "is_done", None)
+        return bool(is_done(key)) if is_done is not None else False
+
+    def _release(self, batch: list[_Outgoing]) -> None:
+        for o in batch:
+            if o.key is not None:
+                self.ledger.release(o.key)
+
+
+@dataclass
+class _Outgoing:
+    """A message to send at the end of the run: to `target` (a channel), or the owner's DM when None."""
+
+    owner: str
+    target: str | None
+    answer: Answer
+    what: str
+    key: str | None  # the post ledger's key: one delivery per key across retries and processes
+    done: Callable[[bool], None] | None = None  # bookkeeping once delivered (True: by this run's post)
+    mergeable: bool = False  # an alert: several to one channel go in one message
+
+
+def _merged(batch: list[_Outgoing], freshness: Freshness | None) -> Answer:
+    """Alerts as one message (each alert's blocks, a divider between), one freshness stamp at the end."""
+    blocks: list[bk.Block] = []
+    for o in batch:
+        if blocks:
+            blocks.append(bk.divider())
+        blocks += o.answer.blocks
+    if freshness is not None:
+        blocks += bk.freshness_blocks(freshness)
+    text = batch[0].answer.text if len(batch) == 1 else f"{len(batch)} alerts: " + "; ".join(
+        o.answer.text for o in batch)
+    return Answer(text=text, blocks=bk.message(blocks))
 
 
 def _bucket_value(answer: MetricAnswer, metric: str, start: date | None) -> Decimal | None:
@@ -328,7 +413,8 @@ def _fmt(value: Decimal, kind: ValueKind) -> str:
 
 
 def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: Decimal, previous: Decimal | None,
-                  value: Decimal, p: _Planned, freshness: Any) -> Answer:
+                  value: Decimal, p: _Planned) -> Answer:
+    """One alert's blocks (the freshness stamp is added once per message when sent)."""
     condition = item.alert_condition
     metric = answer.query.metrics[0]
     label = bk.esc(answer.labels[metric])
@@ -350,7 +436,6 @@ def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: De
     if p.last is not None:
         lines.append(bk.context(f"Why did it change? `/finefin why {metric} {p.last:%Y-%m}` · "
                                 f"`/finefin alerts pause {item.id}` to pause this alert"))
-    lines += bk.freshness_blocks(freshness)
     plain = f"Alert #{item.id}: {answer.labels[metric]} {what} {shown}, {condition.direction} {threshold}"
     return Answer(text=plain, blocks=bk.message(lines), data=answer)
 

@@ -315,3 +315,21 @@ def test_a_deactivated_owners_items_are_disabled(assistant: Assistant, people: d
 def test_a_decimal_threshold_is_kept_exactly(assistant: Assistant, people: dict[str, Identity]) -> None:
     item = assistant.answer_for(people["director"], "alert revenue daily below 1000.50").data
     assert item.alert_condition.threshold == Decimal("1000.50")
+
+
+def test_alerts_firing_together_come_in_one_message_per_channel(assistant: Assistant, people: dict[str, Identity],
+                                                                state_store: Any, slack: FakeSlack) -> None:
+    """Slack allows one message per second per channel: an owner's alerts that fire together are one message."""
+    ids = [assistant.answer_for(people["director"], f"alert {metric} daily above -1").data.id
+           for metric in ("transaction_count", "transaction_volume", "revenue")]
+    other = assistant.answer_for(people["director2"], "alert transaction_count daily above -1").data.id
+    report = engine(assistant, people, state_store, slack).run()
+    assert sorted(report.fired) == sorted(f"alert #{i}" for i in [*ids, other]) and report.queries_run == 3
+    by_channel = {p["channel"]: p for p in posts(slack)}
+    assert len(posts(slack)) == 2 and set(by_channel) == {"DUDIR", "DUDIR2"}
+    together = by_channel["DUDIR"]
+    assert together["text"].startswith("3 alerts: ")
+    valid(together["blocks"])
+    shown = json.dumps(together["blocks"])
+    assert all(f"*Alert #{i}*" in shown for i in ids) and shown.count("Data as of") == 1
+    assert all(state_store.subscriptions.get(i).last_state == "met" for i in ids)
