@@ -141,6 +141,8 @@ class Deliveries:
         self._dms: dict[str, str] = {}
         self._fresh: Freshness | None = None
         self._outbox: list[_Outgoing] = []
+        self._rendered: tuple[MetricAnswer, Answer] | None = None
+        self._records: list[tuple[int, dict[str, Any]]] = []  # item bookkeeping, written in one transaction
 
     def run(self) -> DeliveryReport:
         report = DeliveryReport()
@@ -222,7 +224,7 @@ class Deliveries:
 
             def told(now: bool, mine: list[Item] = mine) -> None:
                 for item in mine:
-                    self.store.record(item.id, stale_notified=True)
+                    self._records.append((item.id, {"stale_notified": True}))
 
             self._queue(_Outgoing(owner, None, notice, f"stale notice → {owner}", None, told))
 
@@ -249,7 +251,7 @@ class Deliveries:
         state = "met" if met else "clear"
         if not met or item.last_state == "met":  # no new crossing
             if item.last_state != state:
-                self.store.record(item.id, last_state=state, last_period=p.key)
+                self._records.append((item.id, {"last_state": state, "last_period": p.key}))
             if met:
                 report.skipped.append(f"alert #{item.id}: still {condition.describe()}")
             return
@@ -258,7 +260,7 @@ class Deliveries:
         def fired(now: bool) -> None:
             if now:
                 report.fired.append(f"alert #{item.id}")
-            self.store.record(item.id, last_state="met", last_period=p.key)
+            self._records.append((item.id, {"last_state": "met", "last_period": p.key}))
 
         self._queue(_Outgoing(item.owner_user_id, item.target, message, f"alert #{item.id}",
                               f"alert:{item.id}:{p.key}", fired, mergeable=True))
@@ -268,15 +270,17 @@ class Deliveries:
         from bot.commands.metric import answer_message
 
         item = p.item
-        message = answer_message(answer, self._fresh, self.ctx.settings.list_limit)
+        if self._rendered is None or self._rendered[0] is not answer:  # one rendering (table, chart) per answer
+            self._rendered = (answer, answer_message(answer, self._fresh, self.ctx.settings.list_limit))
+        base = self._rendered[1]
         title = f":calendar: *Subscription #{item.id}* ({item.cadence}, {p.key})"
-        message.blocks = bk.message([bk.section(title), *message.blocks])
-        message.text = f"Subscription #{item.id}: {message.text}"
+        message = Answer(text=f"Subscription #{item.id}: {base.text}", data=answer, files=base.files,
+                         blocks=bk.message([bk.section(title), *base.blocks]))
 
         def delivered(now: bool) -> None:
             if now:
                 report.delivered.append(f"subscription #{item.id} {p.key}")
-            self.store.record(item.id, last_period=p.key)
+            self._records.append((item.id, {"last_period": p.key}))
 
         self._queue(_Outgoing(item.owner_user_id, item.target, message, f"subscription #{item.id}",
                               f"sub:{item.id}:{p.key}", delivered))
@@ -302,6 +306,13 @@ class Deliveries:
         """Post the run's messages: the alerts bound for one channel together (up to MAX_ALERTS_PER_MESSAGE in a
         message), channels taken in turns so that one busy channel's pacing does not hold the others up."""
         outbox, self._outbox = self._outbox, []
+        try:
+            self._send_all(outbox, report)
+        finally:  # what was delivered is recorded even when a post raised
+            records, self._records = self._records, []
+            self.store.record_many(records)
+
+    def _send_all(self, outbox: list[_Outgoing], report: DeliveryReport) -> None:
         by_channel: dict[tuple[str, str | None], list[list[_Outgoing]]] = {}
         for o in outbox:
             batches = by_channel.setdefault((o.owner, o.target) if o.target is None else ("", o.target), [])

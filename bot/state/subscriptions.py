@@ -250,6 +250,15 @@ class SubscriptionStore:
         with self.engine.begin() as conn:
             conn.execute(update(TABLE).where(TABLE.c.id == item_id).values(**values))
 
+    def record_many(self, records: list[tuple[int, dict[str, Any]]]) -> None:
+        """Several `record`s in one transaction (the delivery engine's bookkeeping of one run)."""
+        if not records:
+            return
+        with self.engine.begin() as conn:
+            for item_id, values in records:
+                assert set(values) <= {"last_state", "last_period", "stale_notified"}, values
+                conn.execute(update(TABLE).where(TABLE.c.id == item_id).values(**values))
+
     def clear_stale_notices(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(TABLE).where(TABLE.c.stale_notified.is_(True)).values(stale_notified=False))
