@@ -330,9 +330,12 @@ class Deliveries:
     def _post(self, batch: list[_Outgoing], report: DeliveryReport) -> None:
         """Claim each key, post the batch as one message, then complete the keys and run each `done`; a key already
         claimed is skipped (delivered before: a retry); a failed post releases the keys and is reported."""
+        keys = [o.key for o in batch if o.key is not None]
+        claim_many = getattr(self.ledger, "claim_many", None)
+        held = claim_many(keys) if claim_many is not None else {k for k in keys if self.ledger.claim(k)}
         mine = []
         for o in batch:
-            if o.key is not None and not self.ledger.claim(o.key):
+            if o.key is not None and o.key not in held:
                 report.skipped.append(f"{o.what}: already delivered ({o.key})")
                 if o.done is not None and self._delivered(o.key):  # by an earlier try: record it here too
                     o.done(False)
@@ -364,9 +367,14 @@ class Deliveries:
         except BaseException:
             self._release(mine)
             raise
+        done = [o.key for o in mine if o.key is not None]
+        complete_many = getattr(self.ledger, "complete_many", None)
+        if complete_many is not None:
+            complete_many(done)
+        else:
+            for key in done:
+                self.ledger.complete(key)
         for o in mine:
-            if o.key is not None:
-                self.ledger.complete(o.key)
             if o.done is not None:
                 o.done(True)
 

@@ -113,3 +113,19 @@ def test_one_person_keeps_a_bounded_number(store: SubscriptionStore, monkeypatch
     store.add("U1", "subscription", QUERIES[0], "daily")
     with pytest.raises(InvalidInputError, match="delete some first"):
         store.add("U1", "subscription", QUERIES[0], "daily")
+
+
+def test_claiming_several_delivery_keys_at_once(state_store: Any) -> None:
+    """The delivery engine claims the keys of one message together (post ledger): same contract as `claim`."""
+    ledger, other = state_store.post_ledger, type(state_store.post_ledger)(
+        state_store.engine, state_store.post_ledger.table, 600)
+    with state_store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE post_ledger"))
+    assert ledger.claim("sub:1:2026-W07")
+    assert ledger.claim_many(["sub:1:2026-W07", "alert:2:2026-02-10", "alert:3:2026-02-10", "alert:3:2026-02-10"]
+                             ) == {"alert:2:2026-02-10", "alert:3:2026-02-10"}  # the first is in hand already
+    assert other.claim_many(["alert:2:2026-02-10"]) == set()
+    assert ledger.complete_many(["alert:2:2026-02-10", "alert:3:2026-02-10"]) == 2
+    assert ledger.is_done("alert:3:2026-02-10") and not ledger.is_done("sub:1:2026-W07")
+    assert other.complete_many(["sub:1:2026-W07"]) == 0  # not its claim
+    assert ledger.claim_many([]) == set()
