@@ -133,3 +133,23 @@ def test_a_failing_part_leaves_the_others(assistant: Assistant, semantic_layer_i
     shown = view_of(home_blocks(assistant, both))
     assert "*Watchlist*\\n_unavailable right now_" in shown and "warehouse gone" not in shown
     assert "Revenue: *" in shown and "Your alerts and subscriptions* (0)" in shown
+
+
+def test_the_answer_worker_computes_the_home_view(assistant: Assistant, semantic_layer_impl: Any, people: People,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """kind="home" jobs (app_home_opened) get the dashboard in the answer worker, no longer the help text."""
+    from types import SimpleNamespace
+
+    from bot import runtime_worker
+    from bot.runtime_worker import AnswerJob, answer_job
+
+    customer = identity(semantic_layer_impl, people, "customer")
+    monkeypatch.setattr(assistant, "resolver", SimpleNamespace(resolve=lambda user_id: customer))
+    monkeypatch.setattr(runtime_worker, "_assistant", assistant)
+    answer = answer_job(AnswerJob("req-1", people.customer, "", kind="home"))
+    assert answer.ok and answer.request_id == "req-1"
+    assert "Your balance: " in view_of(answer.blocks)
+    broken = SimpleNamespace(resolve=lambda user_id: (_ for _ in ()).throw(RuntimeError("directory down")))
+    monkeypatch.setattr(assistant, "resolver", broken)
+    failed = answer_job(AnswerJob("req-2", people.customer, "", kind="home"))
+    assert not failed.ok and "req-2" in failed.text and "directory down" not in failed.text
