@@ -49,6 +49,7 @@ CUSTOMER_DIMENSIONS = frozenset({"customer", "customer_name", "account"})
 CADENCE_GRAINS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
 BUCKET_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
 MAX_ALERTS_PER_MESSAGE = 10  # 3-4 blocks each: within a message's 50 blocks
+CHANNEL_GONE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})  # a retry cannot deliver there
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,30})")
 
 
@@ -360,9 +361,20 @@ class Deliveries:
                 self._last_post[channel] = time.monotonic()
         except (SlackApiError, SlackClientError, OSError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            self._release(mine)
+            if mine[0].target and error in CHANNEL_GONE:  # retrying cannot help: the owner is told, once per key
+                log.warning("delivery refused by Slack: %s → %s: %s", what, channel, error)
+                report.refused.append(f"{what} → {channel}: {error}")
+                for o in mine:
+                    if o.done is not None:
+                        o.done(False)  # recorded for this period / crossing: not retried on every refresh
+                why = (f"Slack refused the post to <#{channel}> ({bk.esc(error)}): invite me to the channel, or "
+                       "delete it and subscribe again to another channel.")
+                self._notify(mine[0].owner, f":warning: Not delivered: {bk.esc(what)}. {why}",
+                             f"notice:{mine[0].key}", report)
+                return
             log.error("delivery failed: %s → %s: %s", what, channel or mine[0].owner, error)
             report.failed.append(f"{what} → {channel or mine[0].owner}: {error}")
-            self._release(mine)
             return
         except BaseException:
             self._release(mine)
@@ -377,6 +389,11 @@ class Deliveries:
         for o in mine:
             if o.done is not None:
                 o.done(True)
+
+    def _notify(self, owner: str, text: str, key: str, report: DeliveryReport) -> None:
+        """A notice to the owner's DM, now (once per key), outside the message batches."""
+        self._post([_Outgoing(owner, None, Answer(text=text, blocks=[bk.section(text)]), f"notice → {owner}", key)],
+                   report)
 
     def _delivered(self, key: str) -> bool:
         """Done (not merely in hand in another process, which may still fail and release it)."""

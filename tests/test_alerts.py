@@ -332,3 +332,29 @@ def test_alerts_firing_together_come_in_one_message_per_channel(assistant: Assis
     shown = json.dumps(together["blocks"])
     assert all(f"*Alert #{i}*" in shown for i in ids) and shown.count("Data as of") == 1
     assert all(state_store.subscriptions.get(i).last_state == "met" for i in ids)
+
+
+def test_a_channel_that_refuses_the_bot_is_reported_to_the_owner(assistant: Assistant,
+                                                                  people: dict[str, Identity], state_store: Any,
+                                                                  slack: FakeSlack) -> None:
+    """not_in_channel / channel_not_found / is_archived: a retry cannot help, so the owner is told (once) instead of
+    the task failing on every refresh; other errors fail the run (test_a_failed_post_is_retried_and_reported)."""
+    from slack_sdk.errors import SlackApiError
+
+    item = assistant.answer_for(people["director"], "subscribe revenue monthly daily to <#C0GONE|old>").data
+    run = engine(assistant, people, state_store, slack)
+    post = run.client.chat_postMessage
+
+    def refusing(**kwargs: Any) -> Any:
+        if kwargs["channel"] == "C0GONE":
+            raise SlackApiError("not_in_channel", {"ok": False, "error": "not_in_channel"})  # type: ignore[arg-type]
+        return post(**kwargs)
+
+    run.client.chat_postMessage = refusing  # type: ignore[method-assign]
+    report = run.run()
+    assert report.failed == [] and report.delivered == [] and len(report.refused) == 1
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR"]
+    assert "not_in_channel" in posts(slack)[0]["text"] and "invite me" in posts(slack)[0]["text"]
+    assert state_store.subscriptions.get(item.id).last_period == "2026-02-10"  # not retried on every refresh
+    run.run()
+    assert len(posts(slack)) == 1
