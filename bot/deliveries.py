@@ -162,7 +162,13 @@ class Deliveries:
         for item in items:
             owner = item.owner_user_id
             if owner not in identities:
-                identities[owner] = self.resolve(owner)
+                try:
+                    identities[owner] = self.resolve(owner)
+                except Exception as exc:  # Slack or the directory unavailable: this owner's items wait for a retry
+                    log.warning("deliveries: owner %s not resolved", owner, exc_info=True)
+                    report.failed.append(f"owner {owner} not resolved: {type(exc).__name__}")
+                    identities[owner] = Identity(owner, frozenset())  # skipped below, not disabled
+                    continue
                 if not identities[owner].known:
                     n = self.store.disable_owner(owner, "the owner's Slack account is deactivated or unknown")
                     report.disabled.append(f"{owner}: {n}")
@@ -177,6 +183,7 @@ class Deliveries:
                         continue
                     planned, query = _Planned(item, identity, key), item.metric_query
                 else:
+                    item.alert_condition  # noqa: B018  # readable, or refused here like an unreadable query
                     query, last, previous = alert_query(item, as_of)
                     planned = _Planned(item, identity, last.isoformat(), last, previous)
             except InvalidInputError as exc:

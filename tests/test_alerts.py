@@ -358,3 +358,24 @@ def test_a_channel_that_refuses_the_bot_is_reported_to_the_owner(assistant: Assi
     assert state_store.subscriptions.get(item.id).last_period == "2026-02-10"  # not retried on every refresh
     run.run()
     assert len(posts(slack)) == 1
+
+
+def test_an_owner_who_cannot_be_resolved_now_waits_for_the_retry(assistant: Assistant,
+                                                                  people: dict[str, Identity], state_store: Any,
+                                                                  slack: FakeSlack) -> None:
+    waiting = assistant.answer_for(people["director2"], "subscribe revenue monthly daily").data
+    assistant.answer_for(people["director"], "subscribe revenue monthly daily")
+    run = engine(assistant, people, state_store, slack)
+    resolve = run.resolve
+
+    def flaky(user_id: str) -> Identity:
+        if user_id == "UDIR2":
+            raise TimeoutError("users.info timed out")
+        return resolve(user_id)
+
+    run.resolve = flaky  # type: ignore[method-assign]
+    with pytest.raises(DeliveryFailedError, match="UDIR2 not resolved"):
+        run.run()
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR"]  # the others are delivered
+    assert state_store.subscriptions.get(waiting.id).active  # not disabled: it was not deactivated
+    assert engine(assistant, people, state_store, slack).run().delivered == [f"subscription #{waiting.id} 2026-02-10"]
