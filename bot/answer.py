@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Outcome = Literal["answered", "refused", "error"]
+# How an answer to a button click reaches Slack: a new ephemeral message (and files to the DM), in place of the
+# message holding the button (a view change), or posted to the channel (a staff member's "share to channel").
+Delivery = Literal["new", "replace", "channel"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Answer:
     files: list[FileAttachment] = field(default_factory=list)
     ok: bool = True
     request_id: str | None = None
+    delivery: Delivery = "new"
     # facts for the audit log, set by the assistant (an answer made elsewhere leaves them unset)
     outcome: Outcome | None = None
     roles: tuple[str, ...] = ()  # the user's resolved roles

@@ -155,13 +155,32 @@ class Assistant:
 
         The answer carries the audit facts: outcome (answered / refused / error), the user's roles and customer id,
         and whose data the request read."""
+        return self._guarded(user_id, request_id, f"text={text[:200]!r}",
+                             lambda identity, facts: self.answer_for(identity, text, facts))
+
+    def act(self, user_id: str, action_id: str, value: str, request_id: str | None = None) -> Answer:
+        """A click on one of the bot's buttons, as `user_id` (re-resolved here, like a command's sender): the action
+        registered for the action id's prefix (bot/commands) re-validates the user-controlled value. Never raises;
+        the same refusals, apologies and audit facts as `answer`."""
+        def run(identity: Identity, facts: AuditFacts) -> Answer:
+            if not identity.known:
+                raise AccessDenied(UNKNOWN_USER)
+            found = bot_commands.lookup_action(action_id)
+            if found is None:
+                raise BotUsageError("Sorry, that is not a button I know. `/finefin help` lists what you can ask.")
+            return found[0].run(self, identity, action_id, value)
+
+        return self._guarded(user_id, request_id, f"action={action_id[:80]!r} value={value[:200]!r}", run)
+
+    def _guarded(self, user_id: str, request_id: str | None, what: str,
+                 run: Callable[[Identity, AuditFacts], Answer]) -> Answer:
         request_id = request_id or new_request_id()
         facts = AuditFacts()
         outcome: Outcome = "answered"
         try:
             identity = self.resolver.resolve(user_id)
             facts.identify(identity)
-            result = self.answer_for(identity, text, facts)
+            result = run(identity, facts)
         except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
             log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
             # a semantic layer message may quote the user's words: escaped whole (the bot's own messages escape
@@ -172,7 +191,7 @@ class Assistant:
                 blocks += self._freshness_or_nothing()
             result, outcome = Answer(text=shown, blocks=blocks, ok=False), "refused"
         except Exception:
-            log.exception("request %s from %s failed; text=%r", request_id, user_id, text[:200])
+            log.exception("request %s from %s failed; %s", request_id, user_id, what)
             msg = f"Sorry, something went wrong on our side. Please try again later (reference {request_id})."
             result, outcome = Answer(text=msg, blocks=bk.error_blocks(msg), ok=False), "error"
         result.request_id = request_id

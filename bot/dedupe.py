@@ -4,7 +4,8 @@ The middleware claims each delivery's key in the state database (`bot.state`, sh
 machine) before any listener runs; a key already claimed — done, or in hand elsewhere — is acked and dropped.
 The key is marked done only after the work succeeded: the `/finefin` answer path calls `finish_request`, which
 completes the claim (or releases it on failure, so Slack's next retry is answered) and writes the audit row.
-Other payloads (events) are marked done when claimed.
+Button clicks (`block_actions`, keyed on their trigger_id) likewise; other payloads (events) are
+marked done when claimed.
 """
 
 from __future__ import annotations
@@ -134,11 +135,13 @@ def dedupe_middleware(claims: Claims, audit: AuditSink | None = None) -> Callabl
             return BoltResponse(status=200, body="")
         delivery = Delivery(claims, key, audit)
         context[CONTEXT_KEY] = delivery
-        if "command" not in body:
-            # Events and actions: Bolt runs listeners after every middleware (next() returns before them), and their
-            # listeners are quick and idempotent (the Home tab), so the claim is done at once.
+        if "command" not in body and body.get("type") != "block_actions":
+            # Events: Bolt runs listeners after every middleware (next() returns before them), and their listeners
+            # are quick and idempotent (the Home tab), so the claim is done at once.
             delivery.complete()
-        return next()  # a slash command: its answer path completes or releases the claim (finish_request)
+        # a slash command or a button click (keyed on its trigger_id): its answer path completes or releases the
+        # claim (finish_delivery)
+        return next()
 
     return middleware
 

@@ -275,15 +275,20 @@ class Deliveries:
 
     # -- subscriptions -----------------------------------------------------------------------------------------
     def _subscription(self, p: _Planned, answer: MetricAnswer, report: DeliveryReport) -> None:
-        from bot.commands.metric import answer_message
+        from bot.commands.metric import View, metric_answer
 
         item = p.item
         if self._rendered is None or self._rendered[0] is not answer:  # one rendering (table, chart) per answer
-            self._rendered = (answer, answer_message(answer, self._fresh, self.ctx.settings.list_limit))
+            principal = principal_of(p.identity)  # the buttons are the owner's (a click is re-checked as the clicker)
+            self._rendered = (answer, metric_answer(self.ctx, principal, queries(self.ctx).catalog(), answer,
+                                                    View.TYPED))
         base = self._rendered[1]
         title = f":calendar: *Subscription #{item.id}* ({item.cadence}, {p.key})"
-        message = Answer(text=f"Subscription #{item.id}: {base.text}", data=answer, files=base.files,
-                         blocks=bk.message([bk.section(title), *base.blocks]))
+        first = base.blocks[0]  # the receipt: the title goes on its first line (the message is full of blocks)
+        blocks = [{**first, "text": {**first["text"], "text": bk.truncate(f"{title}\n{first['text']['text']}",
+                                                                          bk.MAX_SECTION_CHARS)}},
+                  *base.blocks[1:]]
+        message = Answer(text=f"Subscription #{item.id}: {base.text}", data=answer, files=base.files, blocks=blocks)
 
         def delivered(now: bool) -> None:
             if now:

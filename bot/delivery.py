@@ -49,6 +49,11 @@ def deliver(answer: Answer, *, client: Any, respond: Callable[..., Any], user_id
     Uses at most two of the five response_url posts. A failed upload is reported to the user, not swallowed.
     """
     respond(text=fallback_text(answer.text), blocks=answer.blocks, response_type="ephemeral", replace_original=False)
+    send_files(answer, client=client, respond=respond, user_id=user_id)
+
+
+def send_files(answer: Answer, *, client: Any, respond: Callable[..., Any], user_id: str) -> None:
+    """The answer's files to the user's DM (one files_upload_v2 call); a failure is told to the user."""
     if not answer.files:
         return
     try:
@@ -62,3 +67,33 @@ def deliver(answer: Answer, *, client: Any, respond: Callable[..., Any], user_id
             response_type="ephemeral",
             replace_original=False,
         )
+
+
+def deliver_click(answer: Answer, *, client: Any, respond: Callable[..., Any], user_id: str,
+                  channel_id: str | None) -> bool:
+    """The answer to a button click (`Answer.delivery`): in place of the message holding the button ("replace"), as a
+    new ephemeral message ("new"; files to the DM either way), or posted to the channel the click came from
+    ("channel": a staff member's share, then a short ephemeral confirmation). A refusal is always a new ephemeral
+    message, so the answer the user clicked on stays. True when the answer reached Slack."""
+    if answer.delivery == "channel" and answer.ok:
+        if not channel_id:
+            respond(text="Sorry, I could not tell which channel to share to.", response_type="ephemeral",
+                    replace_original=False)
+            return False
+        try:
+            client.chat_postMessage(channel=channel_id, text=fallback_text(answer.text), blocks=answer.blocks,
+                                    unfurl_links=False, unfurl_media=False)
+        except SlackApiError:
+            log.exception("request %s: share to %s failed", answer.request_id, channel_id)
+            respond(text="Sorry, I could not post in this channel (is the bot a member of it?).",
+                    response_type="ephemeral", replace_original=False)
+            return False
+        respond(text="Shared to the channel.", response_type="ephemeral", replace_original=False)
+        return True
+    if answer.delivery == "replace" and answer.ok:
+        respond(text=fallback_text(answer.text), blocks=answer.blocks, replace_original=True)
+        send_files(answer, client=client, respond=respond, user_id=user_id)
+        return True
+    deliver(answer, client=client, respond=respond, user_id=user_id)
+    return True
+

@@ -44,7 +44,7 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.answer import Answer
-from bot.runtime_worker import AnswerJob, WorkerConfig, answer_job, init_worker, worker_pid
+from bot.runtime_worker import AnswerJob, WorkerConfig, answer_job, init_worker, run_job, worker_pid
 from finefin.errors import FinefinError
 
 log = logging.getLogger(__name__)
@@ -254,11 +254,7 @@ class InProcessAnswers(AnswerRuntime):
 
     def __init__(self, assistant: Any, threads: int = 4, *, max_pending: int = 200, delivery_threads: int = 8) -> None:
         def work(job: AnswerJob) -> Answer:
-            if job.kind == "home":  # the App Home tab: each role's dashboard (bot/home.py)
-                from bot.home import home_answer
-
-                return home_answer(assistant, job.user_id, job.request_id)
-            return assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
+            return run_job(assistant, job)
 
         make = functools.partial(ThreadPoolExecutor, max_workers=threads, thread_name_prefix="answer")
         super().__init__(make, work, max_pending=max_pending, delivery_threads=delivery_threads)

@@ -36,12 +36,27 @@ class AnswerJob:
     request_id: str
     user_id: str
     text: str
-    kind: str = "command"  # "command" (/finefin) or "home" (App Home tab)
+    kind: str = "command"  # "command" (/finefin), "home" (App Home tab) or "action" (a button click)
     team_id: str | None = None
     enterprise_id: str | None = None
     channel_id: str | None = None
     trigger_id: str | None = None
     received_at: float = 0.0  # time.monotonic() in the web process: latency = answered - received
+    action_id: str = ""  # kind "action": the clicked element's action_id and value (user-controlled, bounded)
+    value: str = ""
+    message_ts: str | None = None  # the message holding the button (for the log)
+
+
+def run_job(assistant: Any, job: AnswerJob) -> Answer:
+    """The job on an Assistant: a button click goes to `act`, the Home tab is the role's dashboard (bot/home.py),
+    anything else a command."""
+    if job.kind == "action":
+        return assistant.act(job.user_id, job.action_id, job.value, request_id=job.request_id)  # type: ignore[no-any-return]
+    if job.kind == "home":
+        from bot.home import home_answer
+
+        return home_answer(assistant, job.user_id, job.request_id)
+    return assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -146,11 +161,7 @@ def answer_job(job: AnswerJob) -> Answer:
         raise RuntimeError("answer worker used before init_worker")
     _mark(job.request_id)
     try:
-        if job.kind == "home":  # the App Home tab: each role's dashboard (bot/home.py)
-            from bot.home import home_answer
-
-            return home_answer(_assistant, job.user_id, job.request_id)
-        return _assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
+        return run_job(_assistant, job)
     finally:
         _mark("")
 

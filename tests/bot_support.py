@@ -11,7 +11,11 @@ import hashlib
 import hmac
 import json
 import os
+import socket
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -483,6 +487,27 @@ def command_body(fake: FakeSlack, user_id: str, text: str, trigger_id: str | Non
     )
 
 
+def action_body(fake: FakeSlack, user_id: str, action_id: str, value: str, trigger_id: str | None = None
+                ) -> tuple[str, str]:
+    """A button click (`block_actions`) as Slack posts it (form field `payload`), and its response_url path."""
+    n = next(_trigger)
+    payload = {
+        "type": "block_actions",
+        "token": "legacy",
+        "api_app_id": "A0001",
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0001"},
+        "team": {"id": "T0001", "domain": "finefin"},
+        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0PUBLIC",
+                      "is_ephemeral": True},
+        "channel": {"id": "C0PUBLIC", "name": "general"},
+        "trigger_id": trigger_id or f"click.{n}.{time.monotonic_ns()}",
+        "response_url": fake.response_url(f"a{n}"),
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "ffq_more", "value": value,
+                     "text": {"type": "plain_text", "text": "x"}, "action_ts": f"{time.time():.6f}"}],
+    }
+    return urlencode({"payload": json.dumps(payload)}), f"/response/a{n}"
+
+
 def dispatch(app: Any, body: str, headers: dict[str, str] | None = None) -> Any:
     from slack_bolt.request import BoltRequest
 
@@ -514,3 +539,33 @@ def make_assistant(sl: Any, people: People, tmp_path: Any, **overrides: Any) -> 
 
     directory = write_directory(tmp_path / "directory.json", sl, people)
     return console_assistant(sl, settings_for(people, **overrides), directory)
+
+
+@pytest.fixture()
+def http_server(bolt_app: Any) -> Any:
+    """The Bolt ASGI adapter under a real uvicorn server on a free port; yields the events URL."""
+    import uvicorn
+
+    from bot.server import EVENTS_PATH, asgi_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(asgi_app(bolt_app), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def post_http(url: str, body: str, headers: dict[str, str]) -> int:
+    """POST a (signed) request over real HTTP; the status code."""
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code

@@ -13,6 +13,9 @@ from psycopg import sql
 
 from ingestion.source import apply_schema, start_embedded, stop_embedded
 
+# support modules whose helpers assert (imported by several test modules): rewrite them before any imports them
+pytest.register_assert_rewrite("tests.query_support", "tests.bot_support")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _stop_embedded_servers_at_the_end() -> Iterator[None]:

@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from slack_sdk.models.blocks import Block
 
+from bot.blocks import MAX_BLOCKS, MAX_SECTION_CHARS
 from ingestion.generator import generate
 from ingestion.source import apply_schema
 from semantic_layer.inputs import Month
@@ -84,3 +87,21 @@ def sl(chain: Chain) -> Iterator[MetricFlowSemanticLayer]:
 @pytest.fixture(scope="module")
 def qs(sl: MetricFlowSemanticLayer) -> QueryService:
     return query_service(sl)
+
+
+def valid_blocks(blocks: list[dict[str, Any]]) -> None:
+    """A message Slack accepts: at most 50 blocks, each valid for slack_sdk's Block Kit models (which check the
+    limits of actions blocks, buttons, values and action ids too), sections within 3,000 characters."""
+    assert len(blocks) <= MAX_BLOCKS
+    for raw in blocks:
+        block = Block.parse(raw)
+        assert block is not None
+        block.validate_json()
+        if raw["type"] == "actions":  # slack_sdk does not validate nested elements by itself
+            assert 1 <= len(block.elements) <= 25
+            for element in block.elements:
+                element.validate_json()
+            ids = [e["action_id"] for e in raw["elements"]]
+            assert len(ids) == len(set(ids)), ids  # unique within the block
+        if raw["type"] == "section":
+            assert len(raw["text"]["text"]) <= MAX_SECTION_CHARS

@@ -15,11 +15,8 @@ import io
 import json
 import logging
 import re
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +26,16 @@ from bot.blocks import money
 from bot.labels import aggregate_type_label
 from bot.money import money_column
 from semantic_layer.inputs import CustomerId
-from tests.bot_support import People, ask_slack, blocks_json, command_body, dispatch, require_double, sign
+from tests.bot_support import (
+    People,
+    ask_slack,
+    blocks_json,
+    command_body,
+    dispatch,
+    post_http,
+    require_double,
+    sign,
+)
 
 pytest_plugins = ["tests.bot_support"]
 
@@ -253,46 +259,17 @@ def test_failed_file_upload_is_reported_to_the_user(bolt_app: Any, fake_slack: A
     assert "could not send the files" in posts[1]["text"]
 
 
-@pytest.fixture()
-def http_server(bolt_app: Any) -> Any:
-    """The Bolt ASGI adapter under a real uvicorn server on a free port."""
-    import uvicorn
-
-    from bot.server import EVENTS_PATH, asgi_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(asgi_app(bolt_app), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _post(url: str, body: str, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 def test_through_the_real_http_server(
     http_server: str, fake_slack: Any, people: People, semantic_layer_impl: Any
 ) -> None:
     fake_slack.reset()
     bad = command_body(fake_slack, people.customer, "balance")
-    assert _post(http_server, bad, sign(bad, secret="nope")) == 401
+    assert post_http(http_server, bad, sign(bad, secret="nope")) == 401
     time.sleep(0.2)
     assert fake_slack.calls == []
     body = command_body(fake_slack, people.customer, "balance")
     start = time.perf_counter()
-    assert _post(http_server, body, sign(body)) == 200
+    assert post_http(http_server, body, sign(body)) == 200
     assert time.perf_counter() - start < 3.0
     fake_slack.wait_calls("response")
     post = fake_slack.calls_to("response")[0].params

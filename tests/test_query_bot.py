@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
 
 from bot.access import Identity, Role
 from bot.assistant import Assistant
-from bot.blocks import MAX_BLOCKS, MAX_SECTION_CHARS
 from bot.commands.context import principal_of
 from bot.commands.grammar import parse
 from bot.identity import IdentityResolver
@@ -27,6 +25,7 @@ from semantic_layer.query import MetricAnswer, MetricQuery, Period, PeriodKind
 from semantic_layer.query_service import AccessRefusedError, QueryService
 from semantic_layer.service import MetricFlowSemanticLayer
 from tests.dbt_chain import Chain, query
+from tests.query_support import valid_blocks
 
 pytest_plugins = ["tests.query_support"]  # chain, sl, qs: one warehouse per module
 
@@ -46,16 +45,6 @@ def people(sl: MetricFlowSemanticLayer, chain: Chain) -> dict[str, Identity]:
         "advisor": Identity("UADV", frozenset({Role.ADVISOR})),
         "customer": Identity("UCUST", frozenset({Role.CUSTOMER}), sl.customer(CustomerId(busiest))),
     }
-
-
-def valid_blocks(blocks: list[dict[str, Any]]) -> None:
-    assert len(blocks) <= MAX_BLOCKS
-    for raw in blocks:
-        block = Block.parse(raw)
-        assert block is not None
-        block.validate_json()
-        if raw["type"] == "section":
-            assert len(raw["text"]["text"]) <= MAX_SECTION_CHARS
 
 
 def test_the_issue_example(assistant: Assistant, people: dict[str, Identity], qs: QueryService) -> None:

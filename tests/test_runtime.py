@@ -31,7 +31,16 @@ from bot.blocks import money
 from bot.runtime import ProcessAnswers
 from bot.runtime_worker import WorkerConfig
 from semantic_layer.inputs import CustomerId
-from tests.bot_support import People, build_double, command_body, directory_for, people_for, settings_for, sign
+from tests.bot_support import (
+    People,
+    action_body,
+    build_double,
+    command_body,
+    directory_for,
+    people_for,
+    settings_for,
+    sign,
+)
 from tests.fake_slack import FakeSlack
 
 
@@ -157,6 +166,24 @@ def test_a_burst_is_acked_and_answered_exactly_once(served: Served) -> None:
     names = [c.params["filename"] for c in fake.calls_to("files.getUploadURLExternal")]
     assert sum(n.endswith(".pdf") for n in names) == 10 and names.count("transactions.png") == 8
     assert served.answers.pending == 0 and served.answers.replacements == 0
+
+
+def test_button_clicks_are_answered_by_the_worker_processes(served: Served) -> None:
+    """A click crosses to a worker as an AnswerJob(kind="action") and comes back as a polite answer: a forged
+    action id is refused; a query button on this semantic layer (no MetricFlow) is refused too, never an error."""
+    fake, people = served.fake, served.people
+    value = 'v1:{"m":["revenue"],"t":"month"}'
+    cases = [("ffq.nope", "not a button I know"), ("ffq.q.view", "need the MetricFlow semantic layer")]
+    paths = []
+    for action, _ in cases:
+        body, path = action_body(fake, people.director, action, value)
+        assert _post(served.url, body)[0] == 200
+        paths.append(path)
+    fake.wait_for(lambda f: all(_posts_to(f, p) for p in paths), timeout=60)
+    for (_, words), path in zip(cases, paths, strict=True):
+        [post] = _posts_to(fake, path)
+        assert post["response_type"] == "ephemeral" and post["replace_original"] is False
+        assert words in post["text"] and "went wrong" not in post["text"], post["text"]
 
 
 def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Served, tmp_path: Path) -> None:

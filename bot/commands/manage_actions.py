@@ -2,9 +2,9 @@
 or from a button (action_id `ffm.pause` / `ffm.resume` / `ffm.delete`, value `alert:3` / `subscription:4`) on the
 App Home or in the lists.
 
-`handle` is the button handler: it re-parses the user-controlled value into the same typed request as the text
-command and goes through the same owner check (the store only touches the asker's own rows). The lead wires it into
-the action registry; it is tested directly.
+`handle` is the button handler, registered as `ACTION` (prefix `ffm.`) in bot/commands: it re-parses the
+user-controlled value into the same typed request as the text command and goes through the same owner check (the
+store only touches the asker's own rows).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 from bot import blocks as bk
 from bot.access import Identity
 from bot.answer import Answer
+from bot.commands import Action
 from bot.state.subscriptions import Item, Kind, SubscriptionStore, describe
 from semantic_layer.errors import InvalidInputError
 
@@ -102,6 +103,9 @@ def handle(ctx: CommandContext, identity: Identity, action_id: str, value: str) 
     if verb not in VERBS or match is None:
         raise InvalidInputError("Unknown action.")
     return manage(ctx, identity, cast(Kind, match.group(1)), verb, match.group(2))
+
+
+ACTION = Action(ACTION_PREFIX, handle)
 
 
 def manage_or_list(ctx: CommandContext, identity: Identity, kind: Kind, text: str) -> Answer:

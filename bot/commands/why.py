@@ -8,6 +8,7 @@ from bot.access import Identity
 from bot.answer import Answer
 from bot.commands import Command
 from bot.commands.context import CommandContext, principal_of, queries
+from bot.commands.query_buttons import why_buttons
 from bot.commands.query_render import cell
 from semantic_layer.catalog import ValueKind
 from semantic_layer.errors import InvalidInputError
@@ -25,14 +26,20 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
         raise InvalidInputError(f"Usage: `/finefin {USAGE}`, e.g. `/finefin why revenue 2026-01`.")
     month_text = words[-1] if len(words) > 1 and words[-1][:1].isdigit() else None
     metric_text = " ".join(words[:-1] if month_text else words)
-    service = queries(ctx)
     if month_text:
         month = Month.parse(month_text)
     else:
-        _, month = service.sl.reporting_dates()  # the last complete month
-    result = why(service, principal_of(identity), metric_text, month)
+        _, month = queries(ctx).sl.reporting_dates()  # the last complete month
+    return why_answer(ctx, identity, metric_text, month)
+
+
+def why_answer(ctx: CommandContext, identity: Identity, metric_text: str, month: Month) -> Answer:
+    """The why answer for a metric and month (typed, or from a button: the same validation either way)."""
+    result = why(queries(ctx), principal_of(identity), metric_text, month)
+    buttons = why_buttons(result)
     blocks = why_blocks(result) + bk.freshness_blocks(ctx.freshness())
-    answer = Answer(text=summary(result), blocks=bk.message(blocks), data=result)
+    answer = Answer(text=summary(result), blocks=bk.message(blocks[: bk.MAX_BLOCKS - len(buttons)]) + buttons,
+                    data=result)
     answer.customer_read = result.scoped_to  # for the audit log
     return answer
 

@@ -7,10 +7,11 @@
 from slack_bolt import App
 
 from bot.identity import Revocations
-from bot.listeners import commands, events
+from bot.listeners import actions, commands, events
 from bot.runtime import AnswerRuntime
 
 
 def register_listeners(app: App, answers: AnswerRuntime, revocations: Revocations) -> None:
     commands.register(app, answers)
+    actions.register(app, answers)
     events.register(app, answers, revocations)

@@ -1,0 +1,101 @@
+"""A click on a button of one of the bot's messages (`block_actions`): the ack path reads the action id and value
+from the payload, queues an `AnswerJob(kind="action")` and acks; nothing else.
+
+The clicking user's identity is re-resolved by the worker (`Assistant.act`), and the value, which the user controls,
+is re-validated there by the action registered for the id's prefix (bot/commands). The answer goes back through the
+payload's response_url (`bot.delivery.deliver_click`): in place of the message, as a new ephemeral message, or to
+the channel for a staff member's share. The delivery claim (trigger_id) is completed once the answer is out, or
+released so that Slack's retry is answered, and the click is audited, as for a slash command.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, Respond
+
+from bot.answer import Answer
+from bot.assistant import new_request_id
+from bot.audit_trail import finish_delivery
+from bot.dedupe import Delivery, delivery_of
+from bot.delivery import deliver_click
+from bot.runtime import AnswerRuntime
+from bot.runtime_worker import AnswerJob
+
+log = logging.getLogger(__name__)
+
+MAX_ACTION_ID = 255  # Block Kit's limit: anything longer is not the bot's (kept bounded, refused by the registry)
+MAX_VALUE = 2000
+BUSY = "Sorry, I'm busy right now: please try again in a minute (reference {request_id})."
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[: limit + 1] if isinstance(value, str) else ""  # one more than allowed: still refused, but small
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def job_from_action(body: dict[str, Any]) -> AnswerJob:
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    value = action.get("value")
+    if value is None and isinstance(action.get("selected_option"), dict):  # static_select / overflow menus
+        value = action["selected_option"].get("value")
+    user = body.get("user") if isinstance(body.get("user"), dict) else {}
+    team = body.get("team") if isinstance(body.get("team"), dict) else {}
+    channel = body.get("channel") if isinstance(body.get("channel"), dict) else {}
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    enterprise = body.get("enterprise")
+    return AnswerJob(
+        request_id=new_request_id(),
+        user_id=_text(user.get("id"), 31),  # the audit log holds 32 characters
+        text="",
+        kind="action",
+        team_id=_id(team.get("id")) or _id(user.get("team_id")),
+        enterprise_id=_id(enterprise.get("id")) if isinstance(enterprise, dict) else None,
+        channel_id=_id(channel.get("id")) or _id(container.get("channel_id")),
+        trigger_id=_id(body.get("trigger_id")),
+        received_at=time.monotonic(),
+        action_id=_text(action.get("action_id"), MAX_ACTION_ID),
+        value=_text(value, MAX_VALUE),
+        message_ts=_id(container.get("message_ts")),
+    )
+
+
+def on_clicked(job: AnswerJob, answer: Answer, latency: float, delivered: bool,
+               delivery: Delivery | None = None) -> None:
+    log.info("request %s: action %s on message %s from %s ok=%s delivered=%s in %.0f ms", job.request_id,
+             job.action_id[:80], job.message_ts, job.user_id, answer.ok, delivered, latency * 1000)
+    finish_delivery(delivery, answer, user_id=job.user_id, team_id=job.team_id,
+                    command=f"[button] {job.action_id[:80]}", delivered=delivered,
+                    latency_ms=round(latency * 1000))
+
+
+def make_block_action(answers: AnswerRuntime, finished: Callable[..., None] = on_clicked) -> Callable[..., None]:
+    def block_action(ack: Ack, body: dict[str, Any], respond: Respond, client: Any, context: Any) -> None:
+        ack()
+        job = job_from_action(body)
+        delivery = delivery_of(context)
+
+        def done(job: AnswerJob, answer: Answer, latency: float, delivered: bool) -> None:
+            finished(job, answer, latency, delivered, delivery)
+
+        def send(answer: Answer) -> bool:
+            return deliver_click(answer, client=client, respond=respond, user_id=job.user_id,
+                                 channel_id=job.channel_id)
+
+        if answers.submit(job, send, done):
+            return
+        busy = Answer(text=BUSY.format(request_id=job.request_id), blocks=[], ok=False, request_id=job.request_id)
+        try:
+            respond(text=busy.text, response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("request %s: could not tell %s the bot is busy", job.request_id, job.user_id)
+        done(job, busy, 0.0, False)
+
+    return block_action
