@@ -153,3 +153,23 @@ def test_the_answer_worker_computes_the_home_view(assistant: Assistant, semantic
     monkeypatch.setattr(assistant, "resolver", broken)
     failed = answer_job(AnswerJob("req-2", people.customer, "", kind="home"))
     assert not failed.ok and "req-2" in failed.text and "directory down" not in failed.text
+
+
+def test_a_button_click_through_slack_changes_only_the_clickers_own_item(
+        bolt_app: Any, fake_slack: Any, people: People, store: SubscriptionStore) -> None:
+    """block_actions over Bolt (signed, acked, answered on the response_url): `ffm.*` reaches manage_actions.handle
+    as the clicking user, re-resolved; a forged value for someone else's item is refused and changes nothing."""
+    from tests.bot_support import action_body, dispatch
+
+    alert = store.add(people.director, "alert", MetricQuery(("revenue",), grain=Grain.DAY), "daily",
+                      condition=Condition("below", Decimal(1000)))
+    forged, forged_path = action_body(fake_slack, people.advisor, "ffm.delete", f"alert:{alert.id}")
+    body, path = action_body(fake_slack, people.director, "ffm.pause", f"alert:{alert.id}")
+    for payload in (forged, body):
+        assert dispatch(bolt_app, payload).status == 200
+    fake_slack.wait_for(lambda f: {c.path for c in f.calls_to("response")} >= {path, forged_path})
+    said = {c.path: c.params["text"] for c in fake_slack.calls_to("response")}
+    assert f"Alert #{alert.id} paused" in said[path]
+    assert "no alert" in said[forged_path]
+    item = store.get(alert.id)
+    assert item is not None and item.paused  # the owner's click counted, the forged delete did not
