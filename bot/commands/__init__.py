@@ -44,9 +44,10 @@ class Action:
 
 
 def _registry() -> dict[str, Command]:
-    from bot.commands import ask, metric, metrics, why
+    from bot.commands import alert, alerts, ask, metric, metrics, subscribe, subscriptions, why
 
-    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND, ask.COMMAND)}
+    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND, alert.COMMAND, alerts.COMMAND,
+                                subscribe.COMMAND, subscriptions.COMMAND, ask.COMMAND)}
 
 
 _COMMANDS: dict[str, Command] | None = None
@@ -68,9 +69,9 @@ def lookup(text: str) -> tuple[Command, str] | None:
 
 
 def _action_registry() -> dict[str, Action]:
-    from bot.commands import query_actions
+    from bot.commands import manage_actions, query_actions
 
-    return {a.prefix: a for a in (query_actions.ACTION,)}
+    return {a.prefix: a for a in (query_actions.ACTION, manage_actions.ACTION)}
 
 
 _ACTIONS: dict[str, Action] | None = None
