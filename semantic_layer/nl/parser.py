@@ -50,7 +50,14 @@ VAGUE = frozenset({
     "trends", "lose", "lost", "usual", "kpi", "kpis", "metric", "metrics", "data", "update", "results", "business",
     "growth", "grow", "grew", "cash", "total", "totals", "figures", "figure", "sum", "amount", "amounts", "value",
     "how", "much", "many", "count", "counts", "rate", "develop", "developed", "evolve", "evolved", "evolution",
-    "change", "changed", "changes", "moved"})
+    "change", "changed", "changes", "moved", "go", "goes", "went", "history", "historical", "historically",
+    "timeline"})
+TREND = frozenset({"trend", "trends", "develop", "developed", "evolve", "evolved", "evolution", "history", "historical",
+                   "historically", "timeline"})
+POSSESSIVE = frozenset({"my", "our", "their", "his", "her", "your", "the"})
+CURRENCY = frozenset({"euro", "euros", "eur", "money", "cash"})
+# "how much is in my accounts", "how much do they have": money held (a balance), not a count
+HOLDING = frozenset({"in", "have", "has", "hold", "holds", "held", "got", "keep", "kept", "sitting"})
 # English function words: explained, carry no meaning for the query
 FUNCTION = frozenset(" ".join((
     "a an the of in on at to for from by per with and or vs versus what whats which who whom whose where when",
@@ -132,6 +139,9 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if not raw:
         return _clarify(vocab, principal, text, "Ask me about a metric, e.g. “revenue by tier last quarter”.")
     words, corrections = _corrected(raw, vocab)
+    if words[0] == "when" or " ".join(words[:2]) in ("what date", "which date", "what day", "which day"):
+        return _refuse(vocab, principal, text, "I answer with figures (amounts, counts, balances) over periods, "
+                                               "not with dates: ask e.g. “accounts opened by month”.")
     p = _Parse(words)
     _customer_ids(p)  # before the dates: "client 2001" is not a year
     found = find_period([w if i not in p.used else "#" for i, w in enumerate(words)], vocab.as_of)
@@ -147,7 +157,8 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     _phrases(p, vocab, text)
     _groupings(p, vocab)
     lowered = " ".join(words)
-    if principal.scope is not None and any(f" {w} " in f" {lowered} " for w in WIDER_THAN_SELF):
+    if principal.scope is not None and any(re.search(rf"(?<!from )(?<!to ){w}\b", f" {lowered} ")
+                                           for w in (f" {x}" for x in WIDER_THAN_SELF)):
         return _refuse(vocab, principal, text, "You can only ask about your own accounts.")
     if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
         return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
@@ -166,7 +177,8 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if unread_dates:  # a period was asked for but not read: never answer for all the data instead
         return _clarify(vocab, principal, text, "I could not read the period. Try “last quarter”, “in September”, "
                                                 "“since March”, “from 2026-01 to 2026-06” or “the last 3 months”.")
-    count_cue = bool(set(words) & COUNT_WORDS)
+    how_much, how_many = _head(words)
+    count_cue = bool(set(words) & COUNT_WORDS) and not how_much
     if p.ambiguous:
         return _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: say which "
                                                 "(e.g. “interest charged” or “interest paid out”).")
@@ -180,6 +192,12 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
         return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
                                                "“my card payments last month”…")
+    if how_much and {vocab.catalog.metrics[m].kind for m in metrics} == {ValueKind.COUNT} and _holding(words):
+        held = "balance" if (found.period is not None and not p.today) or p.grain else "current_balance"
+        if may_ask_metric(principal, held):  # "how much is in my accounts": the money held, not a count
+            alternatives = [*metrics, *alternatives]
+            metrics = [held]
+            p.source("metric", "how much … held")
     filters = [DimensionFilter(k, tuple(v)) for k, v in p.values.items()]
     if p.customers:
         filters.append(DimensionFilter("customer", tuple(dict.fromkeys(p.customers))))
@@ -194,8 +212,8 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if problem is not None:
         return problem
     order: tuple[Order, ...] = ()
-    if grain is None and _is_trend(words) and found.period is not None:
-        grain = Grain.MONTH  # a trend is a series: by month
+    if grain is None and _is_trend(words) and Grain.MONTH in catalog.grains_of(metrics):
+        grain = Grain.MONTH  # a trend, a history: a series, by month
     if p.limit is not None or p.ranked:
         order = (Order(metrics[0], descending=not p.ascending),)
     try:
@@ -208,6 +226,11 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
         return _clarify(vocab, principal, text, "Compared with which period? Say e.g. “compared with last year”.",
                         metrics)
     confidence = max(0.0, 1.0 - 0.04 * len(corrections) - (0.1 if "fallback" in p.sources else 0.0))
+    kinds = {catalog.metrics[m].kind for m in metrics}
+    if (how_much and kinds == {ValueKind.COUNT}) or (how_many and ValueKind.COUNT not in kinds):
+        # the question's head asks for money and the metric counts, or the other way round: not sure, ask
+        confidence = min(confidence, CONFIDENT - 0.1)
+        alternatives = [*alternatives, *_other_kind(vocab, principal, metrics, how_much)]
     sources = tuple((part, " / ".join(texts)) for part, texts in p.sources.items())
     best = Reading(query, confidence, sources, found.compare)
     readings = [best] + [Reading(MetricQuery((alt,), query.group_by, grain, query.filters, query.period, query.order,
@@ -264,8 +287,34 @@ def _either_or(p: _Parse, words: list[str]) -> bool:
 
 def _is_trend(words: list[str]) -> bool:
     joined = " ".join(words)
-    return bool({"trend", "trends", "develop", "developed", "evolve", "evolved", "evolution"} & set(words)) or \
-        "over time" in joined
+    return bool(TREND & set(words)) or "over time" in joined
+
+
+def _head(words: list[str]) -> tuple[bool, bool]:
+    """Whether the question asks "how much" (an amount of money) or "how many" (a count)."""
+    joined = f" {' '.join(words)} "
+    return " how much " in joined or _money_many(words), " how many " in joined and not _money_many(words)
+
+
+def _holding(words: list[str]) -> bool:
+    """"have", "hold", "held", or "in my / our / their …": the question is about money held."""
+    return any(w in HOLDING and (w != "in" or (i + 1 < len(words) and words[i + 1] in POSSESSIVE))
+               for i, w in enumerate(words))
+
+
+def _money_many(words: list[str]) -> bool:
+    """"how many euros of …": an amount of money, not a count."""
+    return any(w == "many" and i + 1 < len(words) and words[i + 1] in CURRENCY for i, w in enumerate(words))
+
+
+def _other_kind(vocab: Vocabulary, principal: Principal, metrics: list[str], money: bool) -> list[str]:
+    """Readings of the other kind to offer when the question's head and the metric disagree: for a count asked
+    "how much", the money held or moved; for an amount asked "how many", the counts."""
+    wanted = ValueKind.MONEY if money else ValueKind.COUNT
+    base = ("current_balance", "transaction_volume") if money else ("transaction_count", "accounts_opened",
+                                                                     "customers")
+    return [m for m in base if m in vocab.catalog.metrics and vocab.catalog.metrics[m].kind is wanted
+            and m not in metrics and may_ask_metric(principal, m)]
 
 
 def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple[str, str]]]:
@@ -526,7 +575,8 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             return [], growth, "Growth of what? Revenue, transaction volume or new customers?"
     balances = {"balance", "current_balance", "balance_by_month"}
     if any(m in balances for m in metrics):
-        wanted = "balance" if (has_period and not p.today) or p.grain is not None else "current_balance"
+        series = p.grain is not None or _is_trend(p.words)  # "my balance history": month-end balances
+        wanted = "balance" if (has_period and not p.today) or series else "current_balance"
         metrics = list(dict.fromkeys(wanted if m in balances else m for m in metrics))
     if metrics == ["customers"] and (has_period or p.grain is not None) and "customer" not in p.group_by:
         return [], ["new_customers", "active_customers", "tier_customers"], (
