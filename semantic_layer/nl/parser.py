@@ -227,17 +227,23 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
                         metrics)
     confidence = max(0.0, 1.0 - 0.04 * len(corrections) - (0.1 if "fallback" in p.sources else 0.0))
     kinds = {catalog.metrics[m].kind for m in metrics}
-    if (how_much and kinds == {ValueKind.COUNT}) or (how_many and ValueKind.COUNT not in kinds):
+    mismatch = (how_much and kinds == {ValueKind.COUNT}) or (how_many and ValueKind.COUNT not in kinds)
+    if mismatch:
         # the question's head asks for money and the metric counts, or the other way round: not sure, ask
         confidence = min(confidence, CONFIDENT - 0.1)
-        alternatives = [*alternatives, *_other_kind(vocab, principal, metrics, how_much)]
+        alternatives = [*alternatives, *_other_kind(vocab, principal, metrics, how_much, period is not None)]
     sources = tuple((part, " / ".join(texts)) for part, texts in p.sources.items())
     best = Reading(query, confidence, sources, found.compare)
     readings = [best] + [Reading(MetricQuery((alt,), query.group_by, grain, query.filters, query.period, query.order,
                                              query.limit), confidence * 0.6, sources, found.compare)
-                         for alt in alternatives if alt not in metrics and may_ask_metric(principal, alt)]
-    outcome = Outcome.ANSWER if confidence >= CONFIDENT else Outcome.CLARIFY
-    return Understanding(outcome, tuple(readings), corrections=tuple(corrections))
+                         for alt in dict.fromkeys(alternatives) if alt not in metrics
+                         and checked(vocab, principal, text, [alt], query.group_by, query.filters, grain) is None]
+    if confidence >= CONFIDENT:
+        return Understanding(Outcome.ANSWER, tuple(readings), corrections=tuple(corrections))
+    asked = f"“How {'much' if how_much else 'many'}” and {_labels(vocab, metrics)} do not go together" if \
+        mismatch else "I am not sure I read that right"
+    return Understanding(Outcome.CLARIFY, tuple(readings), message=f"{asked}: which one do you mean?",
+                         corrections=tuple(corrections))
 
 
 def checked(vocab: Vocabulary, principal: Principal, text: str, metrics: list[str] | tuple[str, ...],
@@ -307,12 +313,13 @@ def _money_many(words: list[str]) -> bool:
     return any(w == "many" and i + 1 < len(words) and words[i + 1] in CURRENCY for i, w in enumerate(words))
 
 
-def _other_kind(vocab: Vocabulary, principal: Principal, metrics: list[str], money: bool) -> list[str]:
+def _other_kind(vocab: Vocabulary, principal: Principal, metrics: list[str], money: bool, dated: bool
+                ) -> list[str]:
     """Readings of the other kind to offer when the question's head and the metric disagree: for a count asked
     "how much", the money held or moved; for an amount asked "how many", the counts."""
     wanted = ValueKind.MONEY if money else ValueKind.COUNT
-    base = ("current_balance", "transaction_volume") if money else ("transaction_count", "accounts_opened",
-                                                                     "customers")
+    held = "balance" if dated else "current_balance"
+    base = (held, "transaction_volume") if money else ("transaction_count", "accounts_opened", "customers")
     return [m for m in base if m in vocab.catalog.metrics and vocab.catalog.metrics[m].kind is wanted
             and m not in metrics and may_ask_metric(principal, m)]
 
