@@ -124,6 +124,7 @@ class _Parse:
     ranked: bool = False  # largest first
     today: bool = False  # the period is the as-of day ("balance today" is the current balance)
     ambiguous: list[str] = field(default_factory=list)  # words naming two values
+    ambiguous_values: list[tuple[str, ...]] = field(default_factory=list)  # the values each of them names
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def source(self, part: str, text: str) -> None:
@@ -180,8 +181,9 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     how_much, how_many = _head(words)
     count_cue = bool(set(words) & COUNT_WORDS) and not how_much
     if p.ambiguous:
-        return _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: say which "
-                                                "(e.g. “interest charged” or “interest paid out”).")
+        named = " or ".join(f"“{v.replace('_', ' ')}”" for v in p.ambiguous_values[0])
+        return _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: {named}? "
+                                                "Say which.")
     if _either_or(p, words):
         return _clarify(vocab, principal, text, "Which one do you mean?",
                         [h.target for _, h in p.metric_hits + p.weak_metric_hits])
@@ -441,6 +443,7 @@ def _phrases(p: _Parse, vocab: Vocabulary, text: str) -> None:
                 value = _one_value(values, vocab, set(w))
                 if value is None:  # "interest": charged to customers or paid out to savers?
                     p.ambiguous.append(words)
+                    p.ambiguous_values.append(tuple(dict.fromkeys(v.value for v in values)))
                 else:
                     p.value_positions.setdefault(value.target, []).append(i)
                     _add_value(p, value.target, value.value, words)
