@@ -99,3 +99,16 @@ def test_a_customer_question_offers_only_their_readings_and_tampering_is_refused
         assert warehouse_reads == [], (action, value)
     post = click(http_server, fake_slack, people.customer, "ffq.q.read_0", values["ffq.q.read_0"])[0]
     assert "your accounts only" in figures(post["blocks"])[0]  # the customer's own reading: their data only
+
+
+def test_a_word_naming_two_values_asks_which_with_a_button_each(
+        bolt_app: Any, http_server: str, fake_slack: FakeSlack, people: People) -> None:
+    asked = typed(bolt_app, fake_slack, people.director, "how many transfers last month")
+    assert "“transfers” can mean several things" in json.dumps(asked, ensure_ascii=False)
+    shown, values = labels(asked), buttons(asked)
+    by_label = {text: action for action, text in shown.items()}
+    assert set(by_label) == {"Transactions · p2p in", "Transactions · p2p out"}
+    action = by_label["Transactions · p2p out"]
+    post = click(http_server, fake_slack, people.director, action, values[action])[0]
+    assert figures(post["blocks"]) == figures(typed(
+        bolt_app, fake_slack, people.director, "metric transaction_count last month where type=p2p_out"))

@@ -166,3 +166,14 @@ def test_history_is_a_series_and_a_comparison_may_come_first(vocab: Vocabulary) 
     assert (compared.first.year, compared.first.month) == (resolved.first.year - 1, 8) and resolved.first.month == 8
     assert understand("how did september go", vocab, director).outcome is Outcome.CLARIFY
     assert understand("when did i open my account", vocab, principal("customer")).outcome is Outcome.REFUSE
+
+
+def test_a_word_naming_two_values_is_asked_with_a_reading_for_each(vocab: Vocabulary) -> None:
+    got = understand("interest last year", vocab, principal("director"))
+    assert got.outcome is Outcome.CLARIFY and "“interest” can mean several things" in got.message
+    read = {(r.query.metrics, r.query.filters[0].values) for r in got.readings}
+    assert read == {(("revenue",), ("interest_charge",)), (("transaction_volume",), ("interest_payout",))}
+    assert all(r.confidence < 0.6 for r in got.readings)
+    settled = understand("how much interest did we pay to savers last year", vocab, principal("director"))
+    assert settled.outcome is Outcome.ANSWER and settled.best is not None
+    assert settled.best.query.filters[0].values == ("interest_payout",)

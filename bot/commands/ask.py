@@ -113,21 +113,18 @@ def reading_label(query: MetricQuery, catalog: Catalog) -> str:
 
 
 def reading_buttons(readings: tuple[Reading, ...], catalog: Catalog, skip: int) -> list[dict[str, object]]:
-    """One button per reading after the first `skip` (at most 10): its label the metric(s), its value the reading's
-    query in the query buttons' versioned format (the clicking user's access is checked again on the click)."""
-    out: list[dict[str, object]] = []
-    labels: set[str] = set()
-    seen: set[MetricQuery] = set()
-    for reading in readings[skip:]:
-        if reading.query in seen or len(out) >= min(10, MAX_ELEMENTS):
-            continue
-        seen.add(reading.query)
-        label = reading_label(reading.query, catalog)
-        if label in labels:  # the same metric read differently: say how
-            label = to_grammar(reading.query).removeprefix("metric ")
-        labels.add(label)
-        out.append(button(label, action_id("q", f"read_{len(out)}"), encode(QueryView(reading.query))))
-    return out
+    """One button per reading after the first `skip` (at most 10): its label the metric(s) (and the filters, when
+    two readings share a metric), its value the reading's query in the query buttons' versioned format (the clicking
+    user's access is checked again on the click)."""
+    queries = list(dict.fromkeys(r.query for r in readings[skip:]))[:min(10, MAX_ELEMENTS)]
+    plain = [reading_label(q, catalog) for q in queries]
+    labels = list(plain)
+    for k, query in enumerate(queries):
+        if plain.count(plain[k]) > 1:  # the same metric read differently: say how
+            said = " · ".join(", ".join(v.replace("_", " ") for v in f.values) for f in query.filters)
+            labels[k] = f"{labels[k]} · {said}" if said else to_grammar(query).removeprefix("metric ")
+    return [button(label, action_id("q", f"read_{k}"), encode(QueryView(query)))
+            for k, (label, query) in enumerate(zip(labels, queries, strict=True))]
 
 
 def clarification(understanding: Understanding, message: str, choices: list[dict[str, object]]) -> Answer:

@@ -125,6 +125,7 @@ class _Parse:
     today: bool = False  # the period is the as-of day ("balance today" is the current balance)
     ambiguous: list[str] = field(default_factory=list)  # words naming two values
     ambiguous_values: list[tuple[str, ...]] = field(default_factory=list)  # the values each of them names
+    resolve: dict[str, str] = field(default_factory=dict)  # such words, read as one of their values
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def source(self, part: str, text: str) -> None:
@@ -133,6 +134,11 @@ class _Parse:
 
 def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understanding:
     """Read a question as `principal` asks it. Never raises for any text."""
+    return _understand(text, vocab, principal, {})
+
+
+def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dict[str, str]) -> Understanding:
+    """`resolve`: words naming several values -> the value to read them as (the readings a clarification offers)."""
     if len(text) > MAX_TEXT:
         return Understanding(Outcome.REFUSE, message=f"That is too long for a question (at most {MAX_TEXT} "
                                                       "characters).")
@@ -143,7 +149,7 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if words[0] == "when" or " ".join(words[:2]) in ("what date", "which date", "what day", "which day"):
         return _refuse(vocab, principal, text, "I answer with figures (amounts, counts, balances) over periods, "
                                                "not with dates: ask e.g. “accounts opened by month”.")
-    p = _Parse(words)
+    p = _Parse(words, resolve=resolve)
     _customer_ids(p)  # before the dates: "client 2001" is not a year
     found = find_period([w if i not in p.used else "#" for i, w in enumerate(words)], vocab.as_of)
     if found.future:
@@ -182,8 +188,16 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     count_cue = bool(set(words) & COUNT_WORDS) and not how_much
     if p.ambiguous:
         named = " or ".join(f"“{v.replace('_', ' ')}”" for v in p.ambiguous_values[0])
-        return _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: {named}? "
-                                                "Say which.")
+        asked = _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: {named}? "
+                                                 "Say which.")
+        if resolve:  # one word at a time
+            return asked
+        readings = []  # the question read with each of the values, as far as each reading is an answer
+        for value in p.ambiguous_values[0]:
+            each = _understand(text, vocab, principal, {p.ambiguous[0]: value})
+            if each.outcome is Outcome.ANSWER and each.best is not None:
+                readings.append(replace(each.best, confidence=min(each.best.confidence, 0.5)))
+        return replace(asked, readings=tuple(readings))
     if _either_or(p, words):
         return _clarify(vocab, principal, text, "Which one do you mean?",
                         [h.target for _, h in p.metric_hits + p.weak_metric_hits])
@@ -440,7 +454,8 @@ def _phrases(p: _Parse, vocab: Vocabulary, text: str) -> None:
                     p.metric_hits.append((i, best))
                     p.source("metric:" + best.target, words)
             elif values:
-                value = _one_value(values, vocab, set(w))
+                value = _one_value(values, vocab, set(w)) or next(
+                    (v for v in values if p.resolve.get(words) == v.value), None)
                 if value is None:  # "interest": charged to customers or paid out to savers?
                     p.ambiguous.append(words)
                     p.ambiguous_values.append(tuple(dict.fromkeys(v.value for v in values)))
