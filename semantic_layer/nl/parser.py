@@ -55,6 +55,7 @@ VAGUE = frozenset({
 TREND = frozenset({"trend", "trends", "develop", "developed", "evolve", "evolved", "evolution", "history", "historical",
                    "historically", "timeline"})
 POSSESSIVE = frozenset({"my", "our", "their", "his", "her", "your", "the"})
+MONEY_HEADS = frozenset({"value", "amount", "amounts", "worth"})
 CURRENCY = frozenset({"euro", "euros", "eur", "money", "cash"})
 # "how much is in my accounts", "how much do they have": money held (a balance), not a count
 HOLDING = frozenset({"in", "have", "has", "hold", "holds", "held", "got", "keep", "kept", "sitting"})
@@ -256,8 +257,9 @@ def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dic
                          and checked(vocab, principal, text, [alt], query.group_by, query.filters, grain) is None]
     if confidence >= CONFIDENT:
         return Understanding(Outcome.ANSWER, tuple(readings), corrections=tuple(corrections))
-    asked = f"“How {'much' if how_much else 'many'}” and {_labels(vocab, metrics)} do not go together" if \
-        mismatch else "I am not sure I read that right"
+    asked = (f"You asked for an amount of money, but {_labels(vocab, metrics)} is a count" if how_much else
+             f"You asked how many, but {_labels(vocab, metrics)} is an amount") if mismatch else \
+        "I am not sure I read that right"
     return Understanding(Outcome.CLARIFY, tuple(readings), message=f"{asked}: which one do you mean?",
                          corrections=tuple(corrections))
 
@@ -313,9 +315,11 @@ def _is_trend(words: list[str]) -> bool:
 
 
 def _head(words: list[str]) -> tuple[bool, bool]:
-    """Whether the question asks "how much" (an amount of money) or "how many" (a count)."""
+    """Whether the question asks for an amount of money ("how much", "how many euros", "the value / amount of")
+    or a count ("how many")."""
     joined = f" {' '.join(words)} "
-    return " how much " in joined or _money_many(words), " how many " in joined and not _money_many(words)
+    money = " how much " in joined or _money_many(words) or bool(MONEY_HEADS & set(words))
+    return money, " how many " in joined and not _money_many(words)
 
 
 def _holding(words: list[str]) -> bool:
