@@ -181,3 +181,12 @@ def test_a_word_naming_two_values_is_asked_with_a_reading_for_each(vocab: Vocabu
     settled = understand("how much interest did we pay to savers last year", vocab, principal("director"))
     assert settled.outcome is Outcome.ANSWER and settled.best is not None
     assert settled.best.query.filters[0].values == ("interest_payout",)
+
+
+def test_a_customer_may_ask_about_money_to_or_from_other_people(vocab: Vocabulary) -> None:
+    me = principal("customer")
+    got = understand("money i received from other people last month", vocab, me)
+    assert got.outcome is Outcome.ANSWER and got.best is not None
+    assert got.best.query.filters[0].values == ("p2p_in",)
+    assert understand("what do other people spend", vocab, me).outcome is Outcome.REFUSE
+    assert understand("revenue of all customers", vocab, me).outcome is Outcome.REFUSE

@@ -164,9 +164,7 @@ def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dic
     _limit(p, vocab)
     _phrases(p, vocab, text)
     _groupings(p, vocab)
-    lowered = " ".join(words)
-    if principal.scope is not None and any(re.search(rf"(?<!from )(?<!to ){w}\b", f" {lowered} ")
-                                           for w in (f" {x}" for x in WIDER_THAN_SELF)):
+    if principal.scope is not None and _wider_than_self(words):
         return _refuse(vocab, principal, text, "You can only ask about your own accounts.")
     if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
         return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
@@ -320,6 +318,17 @@ def _head(words: list[str]) -> tuple[bool, bool]:
     joined = f" {' '.join(words)} "
     money = " how much " in joined or _money_many(words) or bool(MONEY_HEADS & set(words))
     return money, " how many " in joined and not _money_many(words)
+
+
+def _wider_than_self(words: list[str]) -> bool:
+    """A customer asking about others ("all customers", "the bank"); money sent to or received from other people
+    is still their own transfers."""
+    for phrase in WIDER_THAN_SELF:
+        n = len(phrase.split())
+        for i in range(len(words) - n + 1):
+            if " ".join(words[i:i + n]) == phrase and not (i > 0 and words[i - 1] in ("from", "to", "with")):
+                return True
+    return False
 
 
 def _holding(words: list[str]) -> bool:
