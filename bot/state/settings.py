@@ -26,6 +26,11 @@ class StateSettings(BaseSettings):
         default=1.5, gt=0, le=10,
         description="The bot's bound on one state query (and on connecting, at least 2 s): the 3 s ack comes first.",
     )
+    ack_pool_size: int = Field(
+        default=16, ge=1, le=64,
+        description="Connections kept open for the delivery claims on the ack path, per web process: one per ack "
+        "thread (bot/server.py ACK_THREADS).",
+    )
     claim_timeout_seconds: float = Field(
         default=600.0, gt=0,
         description="A claim still pending after this long counts as free again: the process that held it died.",

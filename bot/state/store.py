@@ -69,9 +69,10 @@ class PruneReport:
 class StateStore:
     """The bot's state tables on one SQLAlchemy engine (a small pool, shared by threads)."""
 
-    def __init__(self, engine: Engine, settings: StateSettings) -> None:
-        self.engine, self.settings = engine, settings
-        self.deliveries = ClaimKeys(engine, DeliveryKey.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
+    def __init__(self, engine: Engine, settings: StateSettings, ack_engine: Engine | None = None) -> None:
+        self.engine, self.settings, self.ack_engine = engine, settings, ack_engine
+        self.deliveries = ClaimKeys(engine, DeliveryKey.__table__, settings.claim_timeout_seconds,  # type: ignore[arg-type]
+                                    ack_engine=ack_engine)
         self.post_ledger = ClaimKeys(engine, PostLedgerEntry.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
         self.audit = AuditLog(engine)
         self.revocations = PgRevocations(engine)
@@ -93,6 +94,8 @@ class StateStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.ack_engine is not None:
+            self.ack_engine.dispose()
 
 
 def open_state(
@@ -121,17 +124,41 @@ def open_state(
         pool = {"pool_timeout": limit}
     engine = create_engine(sa_url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args,
                            **pool)
+    ack_engine = None
+    if on_request_path:
+        # the delivery claims of the ack threads (bot/state/claims.py): one connection per ack thread, kept open
+        # (no overflow connections opened and closed again in every burst), autocommit and no pre-ping (one round
+        # trip per claim)
+        ack_engine = create_engine(sa_url, pool_size=settings.ack_pool_size, max_overflow=0, pool_pre_ping=False,
+                                   isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                                   connect_args=connect_args, **pool)
     try:
         if upgrade:
             migrate.upgrade(engine)
         else:
             StateStore(engine, settings).ping()
+        if ack_engine is not None:
+            _fill(ack_engine, settings.ack_pool_size)
     except SQLAlchemyError as exc:
         engine.dispose()
+        if ack_engine is not None:
+            ack_engine.dispose()
         first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
         raise ConfigurationError(
             f"cannot use the state database ({sa_url.render_as_string(hide_password=True)}): {first}") from exc
-    return StateStore(engine, settings)
+    return StateStore(engine, settings, ack_engine)
+
+
+def _fill(engine: Engine, n: int) -> None:
+    """Open the pool's `n` connections now, so the first burst after start does not wait for PostgreSQL to fork
+    backends (a connection costs ~5-10 ms, many of them at once far more on a small host)."""
+    connections = []
+    try:
+        for _ in range(n):
+            connections.append(engine.connect())
+    finally:
+        for conn in connections:
+            conn.close()
 
 
 _shared: dict[str, StateStore] = {}
