@@ -15,11 +15,9 @@ import io
 import json
 import logging
 import re
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +27,19 @@ from bot.blocks import money
 from bot.labels import aggregate_type_label
 from bot.money import money_column
 from semantic_layer.inputs import CustomerId
-from tests.bot_support import People, ask_slack, blocks_json, command_body, dispatch, require_double, sign
+from tests.bot_support import (
+    People,
+    ask_slack,
+    blocks_json,
+    command_body,
+    dispatch,
+    require_double,
+    serve_asgi,
+    sign,
+)
+from tests.bot_support import (
+    post as http_post,
+)
 
 pytest_plugins = ["tests.bot_support"]
 
@@ -254,32 +264,12 @@ def test_failed_file_upload_is_reported_to_the_user(bolt_app: Any, fake_slack: A
 
 
 @pytest.fixture()
-def http_server(bolt_app: Any) -> Any:
+def http_server(bolt_app: Any) -> Iterator[str]:
     """The Bolt ASGI adapter under a real uvicorn server on a free port."""
-    import uvicorn
+    from bot.server import asgi_app
 
-    from bot.server import EVENTS_PATH, asgi_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(asgi_app(bolt_app), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def _post(url: str, body: str, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    with serve_asgi(asgi_app(bolt_app)) as url:
+        yield url
 
 
 def test_through_the_real_http_server(
@@ -287,12 +277,12 @@ def test_through_the_real_http_server(
 ) -> None:
     fake_slack.reset()
     bad = command_body(fake_slack, people.customer, "balance")
-    assert _post(http_server, bad, sign(bad, secret="nope")) == 401
+    assert http_post(http_server, bad, sign(bad, secret="nope"))[0] == 401
     time.sleep(0.2)
     assert fake_slack.calls == []
     body = command_body(fake_slack, people.customer, "balance")
     start = time.perf_counter()
-    assert _post(http_server, body, sign(body)) == 200
+    assert http_post(http_server, body)[0] == 200
     assert time.perf_counter() - start < 3.0
     fake_slack.wait_calls("response")
     post = fake_slack.calls_to("response")[0].params

@@ -13,13 +13,9 @@ import pytest
 pytest.register_assert_rewrite("tests.bot_support")
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +27,18 @@ from bot.blocks import money
 from bot.runtime import ProcessAnswers
 from bot.runtime_worker import WorkerConfig
 from semantic_layer.inputs import CustomerId
-from tests.bot_support import People, build_double, command_body, directory_for, people_for, settings_for, sign
+from tests.bot_support import (
+    People,
+    build_double,
+    command_body,
+    directory_for,
+    people_for,
+    serve_asgi,
+    settings_for,
+)
+from tests.bot_support import (
+    post as http_post,
+)
 from tests.fake_slack import FakeSlack
 
 
@@ -44,25 +51,15 @@ class Served:
 
 
 def _serve(fake: FakeSlack, answers: ProcessAnswers, people: People) -> Iterator[str]:
-    import uvicorn
     from slack_sdk import WebClient
 
     from bot.app import build_app
-    from bot.server import EVENTS_PATH, asgi_app
+    from bot.server import asgi_app
 
     client = WebClient(token="xoxb-test", base_url=fake.api_url)
     app = build_app(None, settings_for(people, slack_api_url=fake.api_url), client=client, answers=answers)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(asgi_app(app), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_asgi(asgi_app(app)) as url:
+        yield url
 
 
 def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, max_pending: int) -> Iterator[Served]:
@@ -97,15 +94,6 @@ def served_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     yield from _served(tmp_path, monkeypatch, workers=1, max_pending=2)
 
 
-def _post(url: str, body: str) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body.encode(), headers=sign(body), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def _response_path(body: str) -> str:
     return "/response/" + dict(parse_qsl(body))["response_url"].rsplit("/", 1)[1]
 
@@ -137,7 +125,7 @@ def test_a_burst_is_acked_and_answered_exactly_once(served: Served) -> None:
     )
     bodies = [(user, text, command_body(fake, user, text)) for user, text in requests]
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        acks = list(pool.map(lambda b: _post(served.url, b[2]), bodies))
+        acks = list(pool.map(lambda b: http_post(served.url, b[2]), bodies))
     assert [status for status, _ in acks] == [200] * len(bodies)
     for (_, text, _), (_, ack_body) in zip(bodies, acks, strict=True):
         if text == "statement":
@@ -163,11 +151,11 @@ def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Serv
     fake, people, url = served_small.fake, served_small.people, served_small.url
     held = [command_body(fake, people.red_customer, "upcoming") for _ in range(2)]  # wait on the gate
     for body in held:
-        assert _post(url, body)[0] == 200
+        assert http_post(url, body)[0] == 200
     assert served_small.answers.pending == 2
     extra = [command_body(fake, people.customer, "statement") for _ in range(5)]
     with ThreadPoolExecutor(max_workers=5) as pool:
-        acks = list(pool.map(lambda b: _post(url, b), extra))
+        acks = list(pool.map(lambda b: http_post(url, b), extra))
     assert [status for status, _ in acks] == [200] * 5
     for _, ack_body in acks:
         reply = json.loads(ack_body)
@@ -175,7 +163,7 @@ def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Serv
     (tmp_path / "gate").touch()
     fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in held), timeout=60)
     after = command_body(fake, people.customer, "balance")  # room again: accepted and answered
-    assert _post(url, after)[0] == 200
+    assert http_post(url, after)[0] == 200
     fake.wait_for(lambda f: bool(_posts_to(f, _response_path(after))), timeout=60)
     _wait_quiet(fake)
     assert all(len(_posts_to(fake, _response_path(b))) == 1 for b in [*held, after])
@@ -186,10 +174,10 @@ def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Serv
 def test_a_dying_worker_costs_one_polite_error_and_the_pool_recovers(served: Served, tmp_path: Path) -> None:
     fake, people, url = served.fake, served.people, served.url
     bystander = command_body(fake, people.red_customer, "upcoming")  # running on the other worker (gated)
-    assert _post(url, bystander)[0] == 200
+    assert http_post(url, bystander)[0] == 200
     time.sleep(0.5)
     deadly = command_body(fake, people.red_customer, "balance")  # kills whichever worker computes it
-    assert _post(url, deadly)[0] == 200
+    assert http_post(url, deadly)[0] == 200
     fake.wait_for(lambda f: bool(_posts_to(f, _response_path(deadly))), timeout=120)
     (tmp_path / "gate").touch()
     fake.wait_for(lambda f: bool(_posts_to(f, _response_path(bystander))), timeout=120)
@@ -200,7 +188,7 @@ def test_a_dying_worker_costs_one_polite_error_and_the_pool_recovers(served: Ser
     assert served.answers.replacements == 1  # not retried: it was the request running on the dead worker
     after = [command_body(fake, people.customer, "balance"), command_body(fake, people.director, "transactions")]
     for body in after:
-        assert _post(url, body)[0] == 200
+        assert http_post(url, body)[0] == 200
     fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in after), timeout=120)
     _wait_quiet(fake)
     assert len(_posts_to(fake, _response_path(deadly))) == 1
