@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot.logs import request_context, request_id_or_new
 from bot.state.audit import AuditRecord
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Delivery:
     audit: AuditSink | None = None
     received: float = field(default_factory=time.perf_counter)
     finished: bool = False
+    request_id: str = "-"  # the request's id for the logs: the HTTP guard's, or one made here (Socket Mode)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Delivery:
         return self
@@ -118,12 +120,21 @@ def dedupe_middleware(claims: Claims, audit: AuditSink | None = None) -> Callabl
     ) -> BoltResponse | None:
         if body.get("type") == "url_verification" or body.get("ssl_check"):
             return next()
+        # Bolt runs the listeners after this middleware returns, so the id travels in the Delivery (the listener
+        # logs under it and hands it to the AnswerJob); HTTP mode already has the guard's id in this thread
+        request_id = request_id_or_new()
+        with request_context(request_id):
+            return claim_then_next(req, body, context, next, request_id)
+
+    def claim_then_next(
+        req: BoltRequest, body: dict[str, Any], context: Any, next: Callable[[], BoltResponse], request_id: str
+    ) -> BoltResponse | None:
         key = delivery_key(body, req.raw_body)
         try:
             claimed = claims.claim(key)
         except Exception:  # no state DB: answering twice beats not answering
             log.exception("delivery %s: the claim failed; handling it without de-duplication", key)
-            context[CONTEXT_KEY] = Delivery(None, key, audit)
+            context[CONTEXT_KEY] = Delivery(None, key, audit, request_id=request_id)
             return next()
         if not claimed:
             log.info(
@@ -132,7 +143,7 @@ def dedupe_middleware(claims: Claims, audit: AuditSink | None = None) -> Callabl
                 (req.headers.get("x-slack-retry-reason") or ["-"])[0],
             )
             return BoltResponse(status=200, body="")
-        delivery = Delivery(claims, key, audit)
+        delivery = Delivery(claims, key, audit, request_id=request_id)
         context[CONTEXT_KEY] = delivery
         if "command" not in body:
             # Events and actions: Bolt runs listeners after every middleware (next() returns before them), and their

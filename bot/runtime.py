@@ -44,6 +44,7 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.answer import Answer
+from bot.logs import request_context
 from bot.runtime_worker import AnswerJob, WorkerConfig, answer_job, init_worker, worker_pid
 from finefin.errors import FinefinError
 
@@ -116,6 +117,11 @@ class AnswerRuntime:
 
     def _collect(self, job: AnswerJob, future: Future[Answer], executor: Executor, deliver: Deliver,
                  finished: Finished | None, requeued: int) -> None:
+        with request_context(job.request_id):  # a pool thread: the request's id for every line it logs
+            self._collect_in_context(job, future, executor, deliver, finished, requeued)
+
+    def _collect_in_context(self, job: AnswerJob, future: Future[Answer], executor: Executor, deliver: Deliver,
+                            finished: Finished | None, requeued: int) -> None:
         try:
             answer = future.result()
         except BrokenExecutor:
@@ -140,6 +146,11 @@ class AnswerRuntime:
         return set()
 
     def _complete(self, job: AnswerJob, answer: Answer, deliver: Deliver, finished: Finished | None) -> None:
+        with request_context(job.request_id):
+            self._complete_in_context(job, answer, deliver, finished)
+
+    def _complete_in_context(self, job: AnswerJob, answer: Answer, deliver: Deliver, finished: Finished | None
+                             ) -> None:
         delivered = False
         try:
             delivered = deliver(answer)
@@ -255,7 +266,8 @@ class InProcessAnswers(AnswerRuntime):
     def __init__(self, assistant: Any, threads: int = 4, *, max_pending: int = 200, delivery_threads: int = 8) -> None:
         def work(job: AnswerJob) -> Answer:
             text = "help" if job.kind == "home" else job.text
-            return assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
+            with request_context(job.request_id):
+                return assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
 
         make = functools.partial(ThreadPoolExecutor, max_workers=threads, thread_name_prefix="answer")
         super().__init__(make, work, max_pending=max_pending, delivery_threads=delivery_threads)

@@ -144,10 +144,13 @@ def answer_job(job: AnswerJob) -> Answer:
     """The work itself (in a worker): `Assistant.answer` never raises; errors come back as a polite Answer."""
     if _assistant is None:
         raise RuntimeError("answer worker used before init_worker")
+    from bot.logs import request_context
+
     text = "help" if job.kind == "home" else job.text
     _mark(job.request_id)
     try:
-        return _assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
+        with request_context(job.request_id):  # the web process's id, in every line this worker logs for the job
+            return _assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
     finally:
         _mark("")
 

@@ -8,6 +8,7 @@ process: `finefin bot http --workers N` (or several instances) each run their ow
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -49,7 +50,11 @@ class ThreadedSlackRequestHandler(SlackRequestHandler):
     async def dispatch(self, request: AsgiHttpRequest) -> BoltResponse:
         body = await request.get_raw_body()
         bolt_request = BoltRequest(body=body, query=request.query_string, headers=request.get_headers())
-        return await asyncio.get_running_loop().run_in_executor(self._ack_pool, self.app.dispatch, bolt_request)
+        # run_in_executor does not carry context variables: the ack thread gets this request's (its request id, set
+        # by the HTTP guard, is then in every log line of the middlewares and the listener, and in the AnswerJob)
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._ack_pool, context.run, self.app.dispatch,
+                                                                bolt_request)
 
 
 def _semantic_layer() -> SemanticLayer:
