@@ -20,6 +20,12 @@ Python's ProcessPoolExecutor for every job in it (queued or running; the other w
 is replaced at once; the request that was running on the dead worker (each worker writes the request id it is
 computing to a status file, cleared when it is stopped by the pool) gets a polite error, never silence; every other
 request is queued again on the new pool.
+A hung answer (a query or a renderer that never returns) must not hold a worker for good: a watchdog thread reads
+the workers' status files (the file's mtime is when its request started) and a worker computing one request for
+longer than FINEFIN_ANSWER_TIMEOUT_S is killed (SIGKILL: a hung C extension ignores anything milder). That breaks
+the pool, so the machinery above applies: the pool is replaced, the other requests are queued again, and the hung
+request — known to the watchdog as timed out — gets "that took too long" (once: its future completes once) instead of
+the crash apology.
 Nothing here assumes one web process: each web process has its own pool, bound and counters.
 
 `InProcessAnswers` (FINEFIN_ANSWER_WORKERS=0, and the tests that use an in-memory semantic layer) runs the same
@@ -28,11 +34,13 @@ jobs on threads in the web process: same interface, no GIL isolation.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -61,6 +69,8 @@ Deliver = Callable[[Answer], bool]  # posts the answer to Slack; True when it re
 Finished = Callable[[AnswerJob, Answer, float, bool], None]  # (job, answer, latency seconds, delivered)
 
 WORKER_CRASHED = "Sorry, something went wrong on our side. Please try again later (reference {request_id})."
+TOOK_TOO_LONG = ("Sorry, that took too long to answer, so I stopped. Please try again later, or ask for less "
+                 "(reference {request_id}).")
 
 
 def failure_answer(job: AnswerJob, message: str = WORKER_CRASHED) -> Answer:
@@ -134,8 +144,12 @@ class AnswerRuntime:
                     return
                 except Exception:
                     log.exception("request %s: could not be queued again", job.request_id)
-            log.error("request %s: the worker computing it died; the user gets an apology", job.request_id)
-            answer = failure_answer(job)
+            if self._timed_out(job.request_id):
+                log.error("request %s: stopped after the answer timeout; the user is told", job.request_id)
+                answer = failure_answer(job, TOOK_TOO_LONG)
+            else:
+                log.error("request %s: the worker computing it died; the user gets an apology", job.request_id)
+                answer = failure_answer(job)
         except Exception:
             log.exception("request %s: the answer could not be computed or sent back", job.request_id)
             answer = failure_answer(job)
@@ -144,6 +158,10 @@ class AnswerRuntime:
     def _killers(self, broken: Executor) -> set[str]:
         """The request ids that were running on the worker(s) whose death broke `broken` (none known: empty)."""
         return set()
+
+    def _timed_out(self, request_id: str) -> bool:
+        """True (once) if the watchdog stopped this request's worker for running too long."""
+        return False
 
     def _complete(self, job: AnswerJob, answer: Answer, deliver: Deliver, finished: Finished | None) -> None:
         with request_context(job.request_id):
@@ -192,17 +210,63 @@ class AnswerRuntime:
 class ProcessAnswers(AnswerRuntime):
     """Answers computed in `workers` spawned processes, each with its own warm Assistant (bot.runtime_worker)."""
 
-    def __init__(self, config: WorkerConfig, workers: int, *, max_pending: int = 200, delivery_threads: int = 8
-                 ) -> None:
+    def __init__(self, config: WorkerConfig, workers: int, *, max_pending: int = 200, delivery_threads: int = 8,
+                 answer_timeout: float | None = None) -> None:
         self.workers = workers
         self._status_dir = Path(tempfile.mkdtemp(prefix="finefin-answers-"))
         self._post_mortems: dict[Executor, set[str]] = {}
         self._post_mortem_lock = threading.Lock()
+        self.answer_timeout = answer_timeout  # None: no watchdog
+        self._stopped: set[str] = set()  # request ids whose worker the watchdog killed, until their answer is made
+        self._killed: set[int] = set()  # the pids it killed
+        self._stop_watch = threading.Event()
         context = multiprocessing.get_context("spawn")  # no fork: a forked copy of a threaded process can deadlock
         make = functools.partial(ProcessPoolExecutor, max_workers=workers, mp_context=context,
                                  initializer=init_worker, initargs=(config, str(self._status_dir)))
         super().__init__(make, answer_job, max_pending=max_pending, delivery_threads=delivery_threads)
         self._start_workers(self._executor)
+        if answer_timeout is not None:
+            threading.Thread(target=self._watch, name="answer-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Every ~timeout/4 (at most 1 s): kill a worker computing one request for longer than the timeout."""
+        assert self.answer_timeout is not None
+        period = min(1.0, self.answer_timeout / 4)
+        while not self._stop_watch.wait(period):
+            try:
+                for path in list(self._status_dir.iterdir()):
+                    try:
+                        request_id, started = path.read_text().strip(), path.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if request_id and time.time() - started > self.answer_timeout:
+                        with request_context(request_id):
+                            self._stop_hung(int(path.name), path, request_id, started)
+            except Exception:  # the watchdog must outlive any surprise in the status directory
+                log.exception("answer watchdog: could not check the workers")
+
+    def _stop_hung(self, pid: int, path: Path, request_id: str, started: float) -> None:
+        try:  # still the same request? (it may have finished between the two reads)
+            if path.read_text().strip() != request_id or path.stat().st_mtime != started:
+                return
+        except FileNotFoundError:
+            return
+        with self._lock:
+            if pid in self._killed:  # already stopped; the pool's post-mortem has not removed its file yet
+                return
+            self._killed.add(pid)
+            self._stopped.add(request_id)
+        log.error("request %s: still computing after %.0f s on worker %d; stopping that worker", request_id,
+                  time.time() - started, pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def _timed_out(self, request_id: str) -> bool:
+        with self._lock:
+            if request_id in self._stopped:
+                self._stopped.discard(request_id)
+                return True
+            return False
 
     def _killers(self, broken: Executor) -> set[str]:
         """Once per broken pool: wait until its workers are gone (the survivors clear their status file when the
@@ -228,6 +292,7 @@ class ProcessAnswers(AnswerRuntime):
         self._start_workers(executor)
 
     def shutdown(self, wait: bool = True) -> None:
+        self._stop_watch.set()
         super().shutdown(wait)
         shutil.rmtree(self._status_dir, ignore_errors=True)
 

@@ -75,8 +75,8 @@ def answer_runtime(settings: BotSettings, runtime: RuntimeSettings | None = None
         return None
     config = WorkerConfig(settings, semantic_layer, log_level=logging.getLogger().getEffectiveLevel(),
                           nice=runtime.answer_worker_nice)
-    answers = ProcessAnswers(config, runtime.answer_workers,
-                             max_pending=runtime.max_pending, delivery_threads=runtime.delivery_threads)
+    answers = ProcessAnswers(config, runtime.answer_workers, max_pending=runtime.max_pending,
+                             delivery_threads=runtime.delivery_threads, answer_timeout=runtime.answer_timeout_s)
     if not answers.wait_ready(runtime.warmup_seconds):
         log.warning("answer workers not all warm after %.0f s; serving anyway", runtime.warmup_seconds)
     return answers

@@ -62,14 +62,16 @@ def _serve(fake: FakeSlack, answers: ProcessAnswers, people: People) -> Iterator
         yield url
 
 
-def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, max_pending: int) -> Iterator[Served]:
+def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, max_pending: int,
+            answer_timeout: float | None = None) -> Iterator[Served]:
     monkeypatch.setenv("FINEFIN_TEST_GATE", str(tmp_path / "gate"))  # inherited by the spawned workers
     people = people_for(build_double())
     fake = FakeSlack().start()
     for user_id, entry in directory_for(build_double(), people).items():
         fake.add_user(user_id, entry["email"], entry["name"])
     config = WorkerConfig(settings_for(people, slack_api_url=fake.api_url), "tests.runtime_support:trapped_double")
-    answers = ProcessAnswers(config, workers, max_pending=max_pending, delivery_threads=4)
+    answers = ProcessAnswers(config, workers, max_pending=max_pending, delivery_threads=4,
+                             answer_timeout=answer_timeout)
     try:
         assert answers.wait_ready(120), "the answer workers did not start"
         for url in _serve(fake, answers, people):
@@ -92,6 +94,11 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
 @pytest.fixture()
 def served_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     yield from _served(tmp_path, monkeypatch, workers=1, max_pending=2)
+
+
+@pytest.fixture()
+def served_with_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    yield from _served(tmp_path, monkeypatch, workers=2, max_pending=200, answer_timeout=2.0)
 
 
 def _response_path(body: str) -> str:
@@ -197,6 +204,29 @@ def test_a_dying_worker_costs_one_polite_error_and_the_pool_recovers(served: Ser
         posts = _posts_to(fake, _response_path(body))
         assert len(posts) == 1 and not posts[0]["text"].startswith("Sorry")
     assert served.answers.pending == 0
+
+
+def test_a_hung_answer_gets_took_too_long_once_and_its_worker_is_replaced(served_with_timeout: Served) -> None:
+    """FINEFIN_ANSWER_TIMEOUT_S (2 s here): `upcoming` of the red customer waits on a gate that never opens (30 s)."""
+    served = served_with_timeout
+    fake, people, url = served.fake, served.people, served.url
+    hung = command_body(fake, people.red_customer, "upcoming")
+    assert http_post(url, hung)[0] == 200
+    time.sleep(0.3)
+    bystander = command_body(fake, people.customer, "balance")  # on the other worker, or queued again
+    assert http_post(url, bystander)[0] == 200
+    fake.wait_for(lambda f: bool(_posts_to(f, _response_path(hung))), timeout=25)  # before the gate's 30 s
+    post = _posts_to(fake, _response_path(hung))[0]
+    assert post["text"].startswith("Sorry, that took too long to answer") and "reference" in post["text"]
+    after = command_body(fake, people.director, "transactions")  # the new pool answers
+    assert http_post(url, after)[0] == 200
+    fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in (bystander, after)), timeout=120)
+    _wait_quiet(fake, quiet=1.0)
+    assert len(_posts_to(fake, _response_path(hung))) == 1  # delivered once
+    for body in (bystander, after):
+        posts = _posts_to(fake, _response_path(body))
+        assert len(posts) == 1 and not posts[0]["text"].startswith("Sorry"), posts
+    assert served.answers.replacements == 1 and served.answers.pending == 0
 
 
 def test_the_web_process_does_not_load_the_renderers_or_metricflow() -> None:
