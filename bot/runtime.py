@@ -53,11 +53,12 @@ from typing import Any
 from bot import blocks as bk
 from bot.answer import Answer
 from bot.logs import request_context
-from bot.runtime_worker import AnswerJob, WorkerConfig, answer_job, init_worker, worker_pid
+from bot.runtime_worker import AnswerJob, WorkerConfig, answer_job, init_worker, worker_freshness, worker_pid
 from finefin.errors import FinefinError
 
 log = logging.getLogger(__name__)
 
+FRESHNESS_REUSE_SECONDS = 10.0  # /readyz asks the workers for the data freshness at most this often
 MAX_REQUEUES = 3  # a request queued again this often after other requests killed workers gets the apology
 
 
@@ -220,6 +221,9 @@ class ProcessAnswers(AnswerRuntime):
         self._stopped: set[str] = set()  # request ids whose worker the watchdog killed, until their answer is made
         self._killed: set[int] = set()  # the pids it killed
         self._stop_watch = threading.Event()
+        self._freshness_job: Future[dict[str, Any]] | None = None
+        self._freshness_asked = 0.0
+        self._last_freshness: dict[str, Any] | None = None
         context = multiprocessing.get_context("spawn")  # no fork: a forked copy of a threaded process can deadlock
         make = functools.partial(ProcessPoolExecutor, max_workers=workers, mp_context=context,
                                  initializer=init_worker, initargs=(config, str(self._status_dir)))
@@ -260,6 +264,31 @@ class ProcessAnswers(AnswerRuntime):
                   time.time() - started, pid)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+    def freshness(self, wait: float) -> dict[str, Any]:
+        """The data freshness as a worker sees it, for /readyz in worker mode (the web process has no semantic layer).
+
+        A probe must neither queue up jobs nor fail because a burst of answers is ahead of it in the pool: at most
+        one freshness job is in flight (asked again after FRESHNESS_REUSE_SECONDS or a failure), and when it does not
+        come back within `wait` seconds the last result is returned, marked `"workers_busy": true`. No result ever
+        (workers not started, pool broken) raises: not ready."""
+        with self._lock:
+            job = self._freshness_job
+            stale = time.monotonic() - self._freshness_asked > FRESHNESS_REUSE_SECONDS
+            if job is None or (job.done() and (stale or job.exception() is not None)):
+                job = self._freshness_job = self._executor.submit(worker_freshness)
+                self._freshness_asked = time.monotonic()
+        try:
+            facts = job.result(timeout=wait)
+        except FutureTimeout:
+            with self._lock:
+                last = self._last_freshness
+            if last is None:
+                raise
+            return {**last, "workers_busy": True}
+        with self._lock:
+            self._last_freshness = facts
+        return facts
 
     def _timed_out(self, request_id: str) -> bool:
         with self._lock:

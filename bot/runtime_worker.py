@@ -155,6 +155,15 @@ def answer_job(job: AnswerJob) -> Answer:
         _mark("")
 
 
+def worker_freshness() -> dict[str, Any]:
+    """The data freshness this worker's Assistant sees (SLA applied), as /readyz shows it."""
+    if _assistant is None:
+        raise RuntimeError("answer worker used before init_worker")
+    from bot.http_guard import freshness_facts
+
+    return freshness_facts(_assistant.freshness())
+
+
 def worker_pid(pause: float = 0.0) -> int:
     """A no-op job: its result proves that a worker finished `init_worker` (start-up waits on these)."""
     time.sleep(pause)

@@ -98,12 +98,17 @@ def state_check(state: StateStore) -> Check:
     return Check("state_db", run)
 
 
+def worker_freshness_check(answers: ProcessAnswers, wait: float = 2.0) -> Check:
+    """Worker mode: the data freshness as the answer workers see it (ProcessAnswers.freshness)."""
+    return Check("semantic_layer", lambda: answers.freshness(wait))
+
+
 def create_asgi_app() -> HttpGuard:
     """uvicorn factory (`uvicorn --factory bot.server:create_asgi_app`): settings and semantic layer from env.
 
-    Behind the HTTP guard (body limit, malformed requests, /healthz, /readyz). /readyz checks the state database, and
-    the semantic layer when this process answers in-process (with worker processes, their start-up already proved it:
-    `answer_runtime` waits for them to be warm).
+    Behind the HTTP guard (body limit, malformed requests, /healthz, /readyz). /readyz checks the state database and
+    the data freshness: from the semantic layer when this process answers in-process, else asked of an answer
+    worker (this process never loads the semantic layer).
     """
     settings = get_bot_settings()
     if not settings.slack_signing_secret:
@@ -113,7 +118,10 @@ def create_asgi_app() -> HttpGuard:
     answers = answer_runtime(settings)
     sl = SerializedSemanticLayer(_semantic_layer()) if answers is None else None
     app = build_app(sl, settings, answers=answers, state=state)  # type: ignore[arg-type]
-    return guard_http(asgi_app(app), settings, sl, checks=[state_check(state)])  # type: ignore[arg-type]
+    checks = [state_check(state)]
+    if isinstance(answers, ProcessAnswers):
+        checks.append(worker_freshness_check(answers))
+    return guard_http(asgi_app(app), settings, sl, checks=checks)  # type: ignore[arg-type]
 
 
 def run_http(host: str, port: int, workers: int = 1) -> None:

@@ -229,6 +229,44 @@ def test_a_hung_answer_gets_took_too_long_once_and_its_worker_is_replaced(served
     assert served.answers.replacements == 1 and served.answers.pending == 0
 
 
+def test_readyz_in_worker_mode_reports_the_workers_data_freshness(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web process has no semantic layer: /readyz asks a worker; while every worker is busy it shows the last
+    answer (marked busy) instead of queueing behind the answers or failing."""
+    import urllib.request
+
+    import bot.runtime
+    from bot.http_guard import guard_http
+    from bot.server import worker_freshness_check
+
+    monkeypatch.setattr(bot.runtime, "FRESHNESS_REUSE_SECONDS", 0.0)  # ask the workers at every probe
+    guard = guard_http(lambda *_: None, settings_for(served.people),  # type: ignore[arg-type]
+                       checks=[worker_freshness_check(served.answers, wait=1.0)])
+    expected = build_double().freshness().last_load_at.isoformat()
+    with serve_asgi(guard) as url:
+        ready = url.replace("/slack/events", "/readyz")
+
+        def probe() -> dict[str, Any]:
+            with urllib.request.urlopen(ready, timeout=30) as resp:
+                assert resp.status == 200
+                return json.loads(resp.read())["checks"]["semantic_layer"]  # type: ignore[no-any-return]
+
+        first = probe()
+        assert first["ok"] and first["last_load_at"] == expected and "workers_busy" not in first
+        held = [command_body(served.fake, served.people.red_customer, "upcoming") for _ in range(2)]
+        for body in held:  # both workers wait on the gate
+            assert http_post(served.url, body)[0] == 200
+        time.sleep(0.5)
+        busy = probe()
+        assert busy["ok"] and busy["last_load_at"] == expected and busy["workers_busy"] is True
+        (tmp_path / "gate").touch()
+        served.fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in held), timeout=60)
+        time.sleep(0.2)
+        again = probe()
+        assert again["ok"] and "workers_busy" not in again
+
+
 def test_the_web_process_does_not_load_the_renderers_or_metricflow() -> None:
     """The ack path's process imports the app and the runtime, not fpdf2, matplotlib or MetricFlow."""
     code = (
