@@ -101,18 +101,40 @@ class AnswerRuntime:
         with self._lock:
             return self._pending
 
-    def submit(self, job: AnswerJob, deliver: Deliver, finished: Finished | None = None) -> bool:
+    def submit(self, job: AnswerJob, deliver: Deliver, finished: Finished | None = None,
+               admit: Callable[[], bool] | None = None) -> bool:
+        """`admit`: run first, on one of this runtime's threads (not the caller's: the ack must not wait for it);
+        False drops the job without a word (bot/dedupe.py: the delivery's claim, lost to a duplicate)."""
         with self._lock:
             if self._pending >= self.max_pending:
                 log.warning("request %s: busy (%d pending), not queued", job.request_id, self._pending)
                 return False
             self._pending += 1
+        if admit is not None:
+            self._io.submit(self._admit, job, deliver, finished, admit)
+            return True
+        self._start_or_apologize(job, deliver, finished)
+        return True
+
+    def _admit(self, job: AnswerJob, deliver: Deliver, finished: Finished | None, admit: Callable[[], bool]) -> None:
+        with request_context(job.request_id):
+            try:
+                admitted = admit()
+            except Exception:
+                log.exception("request %s: admission failed; answering it anyway", job.request_id)
+                admitted = True
+            if not admitted:
+                with self._lock:
+                    self._pending -= 1
+                return
+            self._start_or_apologize(job, deliver, finished)
+
+    def _start_or_apologize(self, job: AnswerJob, deliver: Deliver, finished: Finished | None) -> None:
         try:
             self._start(job, deliver, finished)
         except Exception:  # the executor refused even after a replacement: answer politely from here
             log.exception("request %s: could not queue the work", job.request_id)
             self._io.submit(self._complete, job, failure_answer(job), deliver, finished)
-        return True
 
     def _start(self, job: AnswerJob, deliver: Deliver, finished: Finished | None, requeued: int = 0) -> None:
         executor = self._executor

@@ -80,7 +80,8 @@ def make_finefin_command(answers: AnswerRuntime, finished: Callable[..., None] =
             deliver(answer, client=client, respond=respond, user_id=job.user_id)
             return True
 
-        if answers.submit(job, send, done):
+        # the delivery's claim is taken by the runtime before the work starts, not here: the ack never waits on it
+        if answers.submit(job, send, done, admit=delivery.take if delivery is not None else None):
             note = PREPARING.get(subcommand(job.text))
             if note:
                 ack(text=note, response_type="ephemeral")
