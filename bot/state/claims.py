@@ -5,13 +5,14 @@ after `timeout` seconds (its process died). The winner does the work, then `comp
 key loses for good) or, on failure, `release(key)` (the row goes, so Slack's retry or a later run can redo it).
 Times are the database's clock, one for every machine.
 
-The claim is on Slack's ack path (bot/dedupe.py), 100 of them at once in a burst, in the web process whose GIL the
-acks share: it must cost one round trip and little Python. With `ack_engine` (bot/state/store.py: an autocommit pool
-sized for the ack threads, no pre-ping) it is one prepared INSERT … ON CONFLICT … RETURNING sent on the psycopg
-connection itself: no BEGIN / COMMIT round trips (the statement is its own transaction), no `SELECT 1` pre-ping, no
-SQLAlchemy statement execution. Measured on this machine: 95 µs of client CPU per claim against 490-630 µs through
-SQLAlchemy Core (/tmp experiment, 1,000 claims); under a burst of 100 concurrent acks (bench/bench_ack.py) the
-claim went from p50 26 ms / p99 125 ms (BEGIN, pre-ping, COMMIT, a 10+10 pool) to the figures in bench/RESULTS.md.
+The claim runs 100 at a time in a burst, in the web process whose GIL the acks share (on the answer runtime's
+threads for slash commands, on the ack path for events: bot/dedupe.py), so it must cost one round trip and little
+Python. With `ack_engine` (bot/state/store.py: an autocommit pool of its own, no pre-ping) it is one prepared
+INSERT … ON CONFLICT … RETURNING sent on the psycopg connection itself: no BEGIN / COMMIT round trips (the statement
+is its own transaction), no `SELECT 1` pre-ping, no SQLAlchemy statement execution. Measured on this machine: 95 µs
+of client CPU per claim against 490-630 µs through SQLAlchemy Core (1,000 claims, one thread); under a burst of 100
+concurrent acks (bench/bench_ack.py) the claim went from p50 26 ms / p99 125 ms (BEGIN, pre-ping, COMMIT, a 10+10
+pool) to p50 4-9 ms (bench/RESULTS.md).
 A connection the server dropped (restart, idle timeout) shows as a failing statement instead of a failed pre-ping:
 that connection is discarded and the claim tried once more on a fresh one.
 """
