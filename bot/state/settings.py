@@ -19,6 +19,9 @@ class StateSettings(BaseSettings):
     audit_retention_days: int = Field(
         default=400, ge=1, description="Audit rows (and post ledger entries) older than this are pruned."
     )
+    prune_cron: str = Field(
+        default="15 3 * * *", description="When the state_retention DAG prunes the state database (cron, UTC)."
+    )
     delivery_key_days: int = Field(
         default=7, ge=1, description="Finished delivery keys older than this are pruned (Slack retries within minutes)."
     )
