@@ -59,6 +59,7 @@ from finefin.errors import FinefinError
 log = logging.getLogger(__name__)
 
 FRESHNESS_REUSE_SECONDS = 10.0  # /readyz asks the workers for the data freshness at most this often
+ADMISSION_THREADS = 4  # threads taking the delivery claims before the work starts (bot/dedupe.py)
 MAX_REQUEUES = 3  # a request queued again this often after other requests killed workers gets the apology
 
 
@@ -94,6 +95,9 @@ class AnswerRuntime:
         self._pending = 0
         self._executor = make_executor()
         self._io = ThreadPoolExecutor(max_workers=delivery_threads, thread_name_prefix="deliver")
+        # admissions (the delivery claims, one quick statement each) apart from the deliveries, which may be slow
+        # file uploads: a burst's claims must not queue behind them
+        self._admissions = ThreadPoolExecutor(max_workers=ADMISSION_THREADS, thread_name_prefix="admit")
         self.replacements = 0  # how many times a broken pool was replaced (logged, and read by tests)
 
     @property
@@ -111,7 +115,7 @@ class AnswerRuntime:
                 return False
             self._pending += 1
         if admit is not None:
-            self._io.submit(self._admit, job, deliver, finished, admit)
+            self._admissions.submit(self._admit, job, deliver, finished, admit)
             return True
         self._start_or_apologize(job, deliver, finished)
         return True
@@ -226,6 +230,7 @@ class AnswerRuntime:
         return True
 
     def shutdown(self, wait: bool = True) -> None:
+        self._admissions.shutdown(wait=wait)
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
         self._io.shutdown(wait=wait)
 

@@ -78,7 +78,7 @@ def test_every_line_of_a_request_carries_its_id_across_threads(
     assert {r.threadName.split("_")[0] for r in mine} >= {"answer", "deliver"}, [(r.threadName, r.name) for r in mine]
     assert all(r.request_id == request_id for r in mine), [(r.name, r.request_id, r.getMessage()) for r in mine]  # type: ignore[attr-defined]
     duplicate = [r for r in records.records if "duplicate delivery ignored" in r.getMessage()]
-    assert len(duplicate) == 1 and duplicate[0].threadName.startswith("deliver")  # claimed off the ack path
+    assert len(duplicate) == 1 and duplicate[0].threadName.startswith("admit")  # claimed off the ack path
     assert duplicate[0].request_id not in ("-", request_id)  # type: ignore[attr-defined]  # its own HTTP request
     bot_lines = [r for r in records.records if r.name.startswith("bot.")]
     assert bot_lines and all(r.request_id != "-" for r in bot_lines), [  # type: ignore[attr-defined]

@@ -48,7 +48,7 @@ def test_the_ack_path_claim_survives_a_server_side_disconnect(state_store: Any, 
             killed = conn.execute(text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
-        assert killed >= bot_store.settings.ack_pool_size  # the ack pool's connections were open, and are gone
+        assert killed >= 1  # the ack pool's connection (kept after the first claim) is gone
         time.sleep(0.2)
         assert bot_store.deliveries.claim("trigger_id:after")
         assert not bot_store.deliveries.claim("trigger_id:after")

@@ -30,9 +30,9 @@ class StateSettings(BaseSettings):
         description="The bot's bound on one state query (and on connecting, at least 2 s): the 3 s ack comes first.",
     )
     ack_pool_size: int = Field(
-        default=16, ge=1, le=64,
-        description="Connections kept open for the delivery claims on the ack path, per web process: one per ack "
-        "thread (bot/server.py ACK_THREADS).",
+        default=8, ge=1, le=64,
+        description="Connections kept for the delivery claims, per web process (opened on first use): the answer "
+        "runtime's admission threads claim slash commands (bot/runtime.py ADMISSION_THREADS), the ack threads events.",
     )
     claim_timeout_seconds: float = Field(
         default=600.0, gt=0,

@@ -126,9 +126,10 @@ def open_state(
                            **pool)
     ack_engine = None
     if on_request_path:
-        # the delivery claims of the ack threads (bot/state/claims.py): one connection per ack thread, kept open
-        # (no overflow connections opened and closed again in every burst), autocommit and no pre-ping (one round
-        # trip per claim)
+        # the delivery claims (bot/state/claims.py): autocommit and no pre-ping (one round trip per claim); up to
+        # FINEFIN_ACK_POOL_SIZE connections, opened when first needed (the answer workers open this store for the
+        # identity revocations only and never claim) and then kept: no overflow connection opened and closed again
+        # in every burst
         ack_engine = create_engine(sa_url, pool_size=settings.ack_pool_size, max_overflow=0, pool_pre_ping=False,
                                    isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
                                    connect_args=connect_args, **pool)
@@ -137,8 +138,6 @@ def open_state(
             migrate.upgrade(engine)
         else:
             StateStore(engine, settings).ping()
-        if ack_engine is not None:
-            _fill(ack_engine, settings.ack_pool_size)
     except SQLAlchemyError as exc:
         engine.dispose()
         if ack_engine is not None:
@@ -147,18 +146,6 @@ def open_state(
         raise ConfigurationError(
             f"cannot use the state database ({sa_url.render_as_string(hide_password=True)}): {first}") from exc
     return StateStore(engine, settings, ack_engine)
-
-
-def _fill(engine: Engine, n: int) -> None:
-    """Open the pool's `n` connections now, so the first burst after start does not wait for PostgreSQL to fork
-    backends (a connection costs ~5-10 ms, many of them at once far more on a small host)."""
-    connections = []
-    try:
-        for _ in range(n):
-            connections.append(engine.connect())
-    finally:
-        for conn in connections:
-            conn.close()
 
 
 _shared: dict[str, StateStore] = {}
