@@ -30,9 +30,10 @@ class StateSettings(BaseSettings):
         description="The bot's bound on one state query (and on connecting, at least 2 s): the 3 s ack comes first.",
     )
     ack_pool_size: int = Field(
-        default=8, ge=1, le=64,
+        default=12, ge=1, le=64,
         description="Connections kept for the delivery claims, per web process (opened on first use): the answer "
-        "runtime's admission threads claim slash commands (bot/runtime.py ADMISSION_THREADS), the ack threads events.",
+        "runtime's 4 admission threads claim, its delivery threads (FINEFIN_DELIVERY_THREADS, 8) complete or "
+        "release, the ack threads claim events.",
     )
     claim_timeout_seconds: float = Field(
         default=600.0, gt=0,
