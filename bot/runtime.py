@@ -302,9 +302,16 @@ class ProcessAnswers(AnswerRuntime):
         with self._lock:
             job = self._freshness_job
             stale = time.monotonic() - self._freshness_asked > FRESHNESS_REUSE_SECONDS
-            if job is None or (job.done() and (stale or job.exception() is not None)):
-                job = self._freshness_job = self._executor.submit(worker_freshness)
-                self._freshness_asked = time.monotonic()
+            ask = job is None or (job.done() and (stale or job.exception() is not None))
+        if ask:
+            executor = self._executor
+            try:
+                job = executor.submit(worker_freshness)
+            except (BrokenExecutor, RuntimeError):  # a pool that broke while idle: replaced here, or never (no
+                job = self._replace(executor).submit(worker_freshness)  # request comes to a process not ready)
+            with self._lock:
+                self._freshness_job, self._freshness_asked = job, time.monotonic()
+        assert job is not None
         try:
             facts = job.result(timeout=wait)
         except FutureTimeout:

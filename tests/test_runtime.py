@@ -267,6 +267,34 @@ def test_readyz_in_worker_mode_reports_the_workers_data_freshness(
         assert again["ok"] and "workers_busy" not in again
 
 
+def test_readyz_recovers_when_the_idle_pool_broke(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed while no request runs breaks the pool unnoticed; with no request coming (a load balancer sends
+    none to a process that is not ready), the freshness probe itself replaces the pool."""
+    import os
+    import signal
+
+    import bot.runtime
+    from bot.runtime_worker import worker_pid
+
+    monkeypatch.setattr(bot.runtime, "FRESHNESS_REUSE_SECONDS", 0.0)  # every probe asks a worker
+    people = people_for(build_double())
+    answers = ProcessAnswers(WorkerConfig(settings_for(people), "tests.runtime_support:double", warm=False), 1)
+    try:
+        assert answers.wait_ready(120)
+        assert answers.freshness(30)["last_load_at"] == build_double().freshness().last_load_at.isoformat()
+        os.kill(answers._executor.submit(worker_pid).result(timeout=30), signal.SIGKILL)
+        deadline, facts = time.monotonic() + 90, None
+        while facts is None and time.monotonic() < deadline:
+            try:
+                facts = answers.freshness(5)
+            except Exception:  # the probe that meets the broken pool is not ready; the next one asks the new pool
+                time.sleep(0.2)
+        assert facts is not None and "workers_busy" not in facts
+        assert answers.replacements == 1
+    finally:
+        answers.shutdown(wait=True)
+
+
 def test_the_web_process_does_not_load_the_renderers_or_metricflow() -> None:
     """The ack path's process imports the app and the runtime, not fpdf2, matplotlib or MetricFlow."""
     code = (
