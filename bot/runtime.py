@@ -29,7 +29,8 @@ the crash apology.
 Nothing here assumes one web process: each web process has its own pool, bound and counters.
 
 `InProcessAnswers` (FINEFIN_ANSWER_WORKERS=0, and the tests that use an in-memory semantic layer) runs the same
-jobs on threads in the web process: same interface, no GIL isolation.
+jobs on threads in the web process: same interface, no GIL isolation, and no answer timeout (a thread cannot be
+stopped; this mode is for debugging).
 """
 
 from __future__ import annotations
