@@ -7,8 +7,9 @@ measured exactly (the ack path never touches the warehouse) and the run needs no
 
 Variants, same run, alternated over BENCH_ACK_ROUNDS rounds:
 - subject: delivery claims in PostgreSQL (FINEFIN_BENCH_PG_URL, a fresh database), as in production;
-- baseline: the same app with the claims in process memory (`MemoryClaims`, one process only: the ack without the
-  state database on its path).
+- baseline: the same app with the claims in process memory (`MemoryClaims`, one process only: no state database);
+- floor: a bare ASGI app under the same uvicorn answering an empty 200 (what the HTTP server, the kernel and this
+  load generator cost by themselves on this machine: no ack can be faster).
 Inside the web process the bench also records where the time went (GET /bench/stats): waiting for an ack thread, the
 whole Bolt dispatch, the delivery claim (pool wait + round trip; off the ack path since bot/dedupe.py defers it).
 
@@ -60,8 +61,23 @@ class _Timings:
         return out
 
 
+async def _floor(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The measuring floor: an ASGI app that reads the request and answers an empty 200 (no Bolt, no bot)."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    payload = b"{}" if scope["path"] == STATS_PATH else b""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": payload})
+
+
 def create_app() -> Any:
-    """The bot's web process with a constant answer; BENCH_ACK_CLAIMS=memory keeps the claims in memory."""
+    """The bot's web process with a constant answer; BENCH_ACK_CLAIMS=memory keeps the claims in memory,
+    BENCH_ACK_CLAIMS=floor serves a bare ASGI app instead (what uvicorn and this harness cost by themselves)."""
+    if os.environ.get("BENCH_ACK_CLAIMS") == "floor":
+        return _floor
     import asyncio
     from concurrent.futures import ThreadPoolExecutor as Threads
 
@@ -183,7 +199,8 @@ def stats(base: str) -> dict[str, list[float]]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
-def one_variant(name: str, env: dict[str, str], fake: FakeSlack, burst: int, singles: int) -> dict[str, Any]:
+def one_variant(name: str, env: dict[str, str], fake: FakeSlack, burst: int, singles: int, answers: bool = True
+                ) -> dict[str, Any]:
     port = free_port()
     proc, startup = start_server(env, port)
     base = f"http://127.0.0.1:{port}"
@@ -191,12 +208,15 @@ def one_variant(name: str, env: dict[str, str], fake: FakeSlack, burst: int, sin
     client = Client(fake, url)
     try:
         for _ in range(5):  # warm: auth.test, the pool's first connections
-            client.settle([client.send(USER, "help")], quiet=0.05)
+            sample = client.send(USER, "help")
+            if answers:
+                client.settle([sample], quiet=0.05)
         stats(base)
         single: list[Sample] = []
         for _ in range(singles):
             sample = client.send(USER, "help")
-            client.settle([sample], quiet=0.05)
+            if answers:
+                client.settle([sample], quiet=0.05)
             single.append(sample)
         single_stats = stats(base)
         prepared = []
@@ -206,7 +226,8 @@ def one_variant(name: str, env: dict[str, str], fake: FakeSlack, burst: int, sin
         before = load()
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as loader:
             results = loader.submit(fire_all, [url], prepared).result()
-        client.settle(results, quiet=0.5)
+        if answers:
+            client.settle(results, quiet=0.5)
         burst_stats = stats(base)
     finally:
         proc.terminate()
@@ -229,7 +250,8 @@ def render(results: list[dict[str, Any]], burst: int, singles: int, loads: tuple
         "The real web process (build_app: workspace + dedupe middlewares, bot.server's ack threads, the HTTP guard) "
         "under uvicorn in its own process, with a constant answer posted to the fake Slack (tests/fake_slack.py) "
         "from the answer runtime's threads. Subject: delivery claims in PostgreSQL (127.0.0.1:5432, a fresh "
-        "database); baseline: the same app with the claims in memory. Load generator: raw sockets, one thread per "
+        "database); baseline: the same app with the claims in memory; floor: a bare ASGI app answering an empty 200 under "
+        "the same uvicorn (the HTTP server, kernel and load generator alone). Load generator: raw sockets, one thread per "
         "request, released by a barrier, in a process of its own. The ack: request sent -> HTTP response received "
         "(Slack's limit 3 s; goal p99 < 100 ms).\n\n"
         f"Load average (1 min) at the start / end of this run: {loads[0]} / {loads[1]} (2 cores shared with the "
@@ -243,8 +265,9 @@ def render(results: list[dict[str, Any]], burst: int, singles: int, loads: tuple
         b = [x.ack for x in r["burst"]]
         bad = sum(1 for x in r["burst"] if x.status != 200)
         once = sum(1 for x in r["burst"] if x.answers == 1)
+        answered = f"{once} / {len(b)}" if r["burst_stats"] else "– (no answers)"
         out.append(f"| {r['name']} | {_ms(pct(s, .5))} | {_ms(pct(s, .99))} | {_ms(pct(b, .5))} | "
-                   f"{_ms(pct(b, .99))} | {_ms(max(b))} | {bad} | {once} / {len(b)} |")
+                   f"{_ms(pct(b, .99))} | {_ms(max(b))} | {bad} | {answered} |")
     names = sorted({n for r in results for n in r["burst_stats"]})
     out.append("\nInside the web process during the burst (ms, p50 / p99). `in the web process`: from the ASGI call to "
                "the response; `claim`: one delivery claim, which runs on the answer runtime's threads after the ack "
@@ -260,11 +283,13 @@ def render(results: list[dict[str, Any]], burst: int, singles: int, loads: tuple
     by: dict[str, list[float]] = {}
     for r in results:
         by.setdefault(r["name"], []).append(pct([x.ack for x in r["burst"]], .99))
-    if len(by) == 2:
-        (sn, sv), (bn, bv) = by.items()
+    if len(by) >= 2:
+        (sn, sv), (bn, bv) = list(by.items())[:2]
         ratio = sorted(sv)[len(sv) // 2] / sorted(bv)[len(bv) // 2]
         out.append(f"\nMedian over rounds of the burst ack p99: {sn} {_ms(sorted(sv)[len(sv) // 2])} ms, "
                    f"{bn} {_ms(sorted(bv)[len(bv) // 2])} ms: ratio {ratio:.2f}.")
+        for name, values in list(by.items())[2:]:
+            out.append(f"{name}: {_ms(sorted(values)[len(values) // 2])} ms.")
     return "\n".join(out) + "\n"
 
 
@@ -280,7 +305,8 @@ def main() -> int:
     env.update({"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
                 "FINEFIN_SLACK_API_URL": fake.api_url, "FINEFIN_STATE_URL": db,
                 "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
-    variants = [("claims in PostgreSQL", {}), ("baseline: claims in memory", {"BENCH_ACK_CLAIMS": "memory"})]
+    variants = [("claims in PostgreSQL", {}), ("baseline: claims in memory", {"BENCH_ACK_CLAIMS": "memory"}),
+                ("floor: bare ASGI app, no bot", {"BENCH_ACK_CLAIMS": "floor"})]
     results = []
     first_load = load()
     try:
@@ -288,7 +314,8 @@ def main() -> int:
             for name, extra in variants:
                 fake.reset()
                 print(f"bench_ack: {name}", file=sys.stderr, flush=True)
-                results.append(one_variant(name, {**env, **extra}, fake, burst, singles))
+                results.append(one_variant(name, {**env, **extra}, fake, burst, singles,
+                                           answers=extra.get("BENCH_ACK_CLAIMS") != "floor"))
     finally:
         fake.stop()
         drop_database(db)

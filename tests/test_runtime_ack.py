@@ -65,3 +65,38 @@ def test_acks_while_the_claim_waits_and_a_duplicate_is_answered_once(
     while not state_store.audit.rows(AuditQuery()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [r.outcome for r in state_store.audit.rows(AuditQuery())] == ["answered"]  # one row: the duplicate none
+
+
+def test_slash_commands_are_acked_on_the_event_loop_once_the_installation_is_known(
+    bolt_app: Any, fake_slack: Any, people: People
+) -> None:
+    """The first command (auth.test not cached yet) and the first after tokens_revoked go through an ack thread; the
+    others are dispatched on the event loop (bot/server.py). Events always use the threads."""
+    import json
+
+    from bot.server import asgi_app
+    from tests.bot_support import post as http_post
+    from tests.bot_support import serve_asgi, sign
+
+    handler = asgi_app(bolt_app)
+    threads: list[tuple[str, str]] = []
+    dispatch_ = bolt_app.dispatch
+
+    def recording(req: Any) -> Any:
+        kind = "command" if "command" in req.body else req.body.get("event", {}).get("type", "?")
+        threads.append((kind, threading.current_thread().name))
+        return dispatch_(req)
+
+    bolt_app.dispatch = recording
+    revoked = json.dumps({"type": "event_callback", "team_id": "T0001", "api_app_id": "A0001", "event_id": "Ev9",
+                          "event_time": int(time.time()), "event": {"type": "tokens_revoked",
+                                                                    "tokens": {"bot": ["UBOT"]}}})
+    with serve_asgi(handler) as url:
+        for _ in range(3):
+            assert http_post(url, command_body(fake_slack, people.customer, "help"))[0] == 200
+        assert http_post(url, revoked, {**sign(revoked), "content-type": "application/json"})[0] == 200
+        for _ in range(2):
+            assert http_post(url, command_body(fake_slack, people.customer, "help"))[0] == 200
+    on_ack_thread = [(kind, name.startswith("ack")) for kind, name in threads]
+    assert on_ack_thread == [("command", True), ("command", False), ("command", False), ("tokens_revoked", True),
+                             ("command", True), ("command", False)], threads
