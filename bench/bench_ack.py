@@ -10,8 +10,9 @@ Variants, same run, alternated over BENCH_ACK_ROUNDS rounds:
 - baseline: the same app with the claims in process memory (`MemoryClaims`, one process only: no state database);
 - floor: a bare ASGI app under the same uvicorn answering an empty 200 (what the HTTP server, the kernel and this
   load generator cost by themselves on this machine: no ack can be faster).
-Inside the web process the bench also records where the time went (GET /bench/stats): waiting for an ack thread, the
-whole Bolt dispatch, the delivery claim (pool wait + round trip; off the ack path since bot/dedupe.py defers it).
+Inside the web process the bench also records where the time went (GET /bench/stats): from the ASGI call to the
+response (HTTP guard, Bolt adapter, the hop to an ack thread when there is one), the Bolt dispatch, the delivery claim
+(pool wait + round trip; off the ack path since bot/dedupe.py defers it).
 
 Command: `python -m bench.bench_ack` (prints a Markdown section, bench/run_all.py's contract). BENCH_ACK_BURST
 (default 100), BENCH_ACK_ROUNDS (default 3; 1 with BENCH_SCALE=small), BENCH_ACK_SINGLES (default 30 one-at-a-time
@@ -78,10 +79,7 @@ def create_app() -> Any:
     BENCH_ACK_CLAIMS=floor serves a bare ASGI app instead (what uvicorn and this harness cost by themselves)."""
     if os.environ.get("BENCH_ACK_CLAIMS") == "floor":
         return _floor
-    import asyncio
     from concurrent.futures import ThreadPoolExecutor as Threads
-
-    from slack_bolt.request import BoltRequest
 
     from bot.answer import Answer
     from bot.app import build_app
@@ -118,25 +116,17 @@ def create_app() -> Any:
     answers = AnswerRuntime(lambda: Threads(max_workers=2, thread_name_prefix="answer"), work)
     app = build_app(None, settings, answers=answers, state=state)
 
-    class Timed(ThreadedSlackRequestHandler):
-        async def dispatch(self, request: Any) -> Any:
-            arrived = time.perf_counter()
-            body = await request.get_raw_body()
-            bolt_request = BoltRequest(body=body, query=request.query_string, headers=request.get_headers())
+    dispatch = app.dispatch
 
-            def run() -> Any:
-                started = time.perf_counter()
-                timings.add("wait for an ack thread", started - arrived)
-                try:
-                    return self.app.dispatch(bolt_request)
-                finally:
-                    timings.add("Bolt dispatch", time.perf_counter() - started)
+    def timed_dispatch(request: Any) -> Any:  # the real handler's choice of thread, timed around Bolt
+        started = time.perf_counter()
+        try:
+            return dispatch(request)
+        finally:
+            timings.add("Bolt dispatch", time.perf_counter() - started)
 
-            response = await asyncio.get_running_loop().run_in_executor(self._ack_pool, run)
-            timings.add("in the web process", time.perf_counter() - arrived)
-            return response
-
-    guarded = guard_http(Timed(app), settings)
+    app.dispatch = timed_dispatch  # type: ignore[method-assign]
+    guarded = guard_http(ThreadedSlackRequestHandler(app), settings)
 
     async def with_stats(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == STATS_PATH:
@@ -145,7 +135,14 @@ def create_app() -> Any:
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": payload})
             return
-        await guarded(scope, receive, send)
+        arrived = time.perf_counter()
+
+        async def timed_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                timings.add("in the web process", time.perf_counter() - arrived)
+            await send(message)
+
+        await guarded(scope, receive, timed_send)
 
     return with_stats
 
@@ -250,8 +247,9 @@ def render(results: list[dict[str, Any]], burst: int, singles: int, loads: tuple
         "The real web process (build_app: workspace + dedupe middlewares, bot.server's ack threads, the HTTP guard) "
         "under uvicorn in its own process, with a constant answer posted to the fake Slack (tests/fake_slack.py) "
         "from the answer runtime's threads. Subject: delivery claims in PostgreSQL (127.0.0.1:5432, a fresh "
-        "database); baseline: the same app with the claims in memory; floor: a bare ASGI app answering an empty 200 under "
-        "the same uvicorn (the HTTP server, kernel and load generator alone). Load generator: raw sockets, one thread per "
+        "database); baseline: the same app with the claims in memory; floor: a bare ASGI app answering an empty 200 "
+        "under the same uvicorn (the HTTP server, kernel and load generator alone). Load generator: raw sockets, one "
+        "thread per "
         "request, released by a barrier, in a process of its own. The ack: request sent -> HTTP response received "
         "(Slack's limit 3 s; goal p99 < 100 ms).\n\n"
         f"Load average (1 min) at the start / end of this run: {loads[0]} / {loads[1]} (2 cores shared with the "
