@@ -27,6 +27,7 @@ from bot.runtime_settings import RuntimeSettings, get_runtime_settings
 from bot.runtime_worker import DEFAULT_SEMANTIC_LAYER, WorkerConfig
 from bot.settings import BotSettings, get_bot_settings
 from bot.state import StateStore, shared_state
+from bot.workspace import UNAVAILABLE
 from finefin.errors import ConfigurationError
 from semantic_layer.api import SemanticLayer
 
@@ -70,9 +71,13 @@ class ThreadedSlackRequestHandler(SlackRequestHandler):
         context = contextvars.copy_context()
         response = await asyncio.get_running_loop().run_in_executor(self._ack_pool, context.run, self.app.dispatch,
                                                                     bolt_request)
-        if command and response.status == 200:
-            self._warm = True
+        if command and response.status == 200 and not any(m in str(response.body) for m in _INSTALLATION_UNKNOWN):
+            self._warm = True  # auth.test answered (else the refusal says so, and the next command asks it again)
         return response
+
+
+# what a command is told when auth.test failed: bot/workspace.py's refusal, Bolt's single-team authorization error
+_INSTALLATION_UNKNOWN = (UNAVAILABLE, "your installation with this app is no longer available")
 
 
 def _is_slash_command(body: str) -> bool:
