@@ -7,6 +7,11 @@ clicking user's identity and the (user-controlled) value, which the handler re-v
 
 A command handler gets the assistant (semantic layer, settings, freshness), the identity and the words after
 the command name, and returns an Answer; the semantic layer applies the access policy.
+
+The original commands (help, balance, upcoming, statement, watchlist, red, growth, tiers, transactions, define) are
+gated by a bot capability (bot/access.py) instead: each declares its `Form`s (capability, usage line, summary,
+argument counts, handler over the already split argument words), and `bot.assistant` parses the text into a
+capability, checks access, records the audit facts and only then runs the form's handler.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.access import ACCESS, Capability, Role
+
 if TYPE_CHECKING:
     from bot.access import Identity
     from bot.answer import Answer
@@ -22,13 +29,40 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Form:
+    """One way to write a capability-gated command: `balance` (own) and `balance <customer>` are two forms of one
+    command. The handler gets the argument words, already counted against min_args..max_args."""
+
+    capability: Capability
+    usage: str
+    summary: str
+    handler: Callable[[CommandContext, Identity, tuple[str, ...]], Answer]
+    min_args: int = 0
+    max_args: int = 0
+
+
+@dataclass(frozen=True)
 class Command:
     name: str
     usage: str
     summary: str
-    handler: Callable[[CommandContext, Identity, str], Answer]
+    handler: Callable[[CommandContext, Identity, str], Answer] | None = None
+    forms: tuple[Form, ...] = ()  # a gated command: the assistant checks the capability, then runs the form
+
+    @property
+    def gated(self) -> bool:
+        return bool(self.forms)
+
+    def form_for(self, args: tuple[str, ...]) -> Form:
+        """The form these arguments are written in: the last one (by min_args) they reach; its max_args is checked
+        by the caller, which names this form's usage when the count is wrong."""
+        ordered = sorted(self.forms, key=lambda f: f.min_args)
+        reached = [f for f in ordered if f.min_args <= len(args)]
+        return reached[-1] if reached else ordered[0]
 
     def run(self, ctx: CommandContext, identity: Identity, text: str) -> Answer:
+        if self.handler is None:
+            raise TypeError(f"{self.name} is gated by a capability: the assistant runs its forms")
         return self.handler(ctx, identity, text)
 
 
@@ -44,9 +78,24 @@ class Action:
 
 
 def _registry() -> dict[str, Command]:
-    from bot.commands import metric, metrics, why
+    from bot.commands import (
+        balance,
+        define,
+        growth,
+        help,
+        metric,
+        metrics,
+        red,
+        statement,
+        tiers,
+        transactions,
+        upcoming,
+        watchlist,
+        why,
+    )
 
-    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND)}
+    gated = (help, balance, upcoming, statement, watchlist, red, growth, tiers, transactions, define)
+    return {c.name: c for c in (*(m.COMMAND for m in gated), metric.COMMAND, metrics.COMMAND, why.COMMAND)}
 
 
 _COMMANDS: dict[str, Command] | None = None
@@ -65,6 +114,27 @@ def lookup(text: str) -> tuple[Command, str] | None:
     name, _, rest = stripped.partition(" ")
     command = commands().get(name.lower())
     return None if command is None else (command, rest.strip())
+
+
+def gated_names() -> tuple[str, ...]:
+    """The capability-gated commands' names, in table order."""
+    return tuple(name for name, c in commands().items() if c.gated)
+
+
+def forms() -> dict[Capability, Form]:
+    """Every gated command's forms by capability."""
+    return {f.capability: f for c in commands().values() for f in c.forms}
+
+
+_ROLE_ORDER = (Role.CUSTOMER, Role.ADVISOR, Role.DIRECTOR)
+
+
+def help_table() -> dict[Capability, tuple[str, str]]:
+    """Usage line and summary per capability, grouped by who may use it (a customer's own commands, then the
+    advisors', then the directors'), in table order within a group; `help` itself is not listed."""
+    listed = [f for f in forms().values() if f.capability is not Capability.HELP]
+    listed.sort(key=lambda f: min(_ROLE_ORDER.index(r) for r in ACCESS[f.capability]))
+    return {f.capability: (f.usage, f.summary) for f in listed}
 
 
 def _action_registry() -> dict[str, Action]:
