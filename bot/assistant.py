@@ -69,7 +69,7 @@ def parse(text: str) -> Request:
     name, args = words[0].lower(), tuple(words[1:])
     if name not in SUBCOMMANDS:
         raise BotUsageError(f"I don't know “{slack_text(words[0], 30)}”. Try `/finefin help`.")
-    form = bot_commands.commands()[name].form_for(args)  # `balance` vs `balance <customer>`
+    form = bot_commands.table()[name].form_for(args)  # `balance` vs `balance <customer>`
     if not form.min_args <= len(args) <= form.max_args:
         raise BotUsageError(f"Usage: `/finefin {form.usage}`.")
     return Request(form.capability, args)
@@ -183,15 +183,15 @@ class Assistant:
     def answer_for(self, identity: Identity, text: str, facts: AuditFacts | None = None) -> Answer:
         if not identity.known:
             raise AccessDenied(UNKNOWN_USER)
-        found = bot_commands.lookup(text)  # every command is in one table (bot/commands/)
-        if found is not None and not found[0].gated:  # over the query model: the semantic layer applies access
+        found = bot_commands.lookup(text)  # commands over the query model: the semantic layer applies access
+        if found is not None:
             return found[0].run(self, identity, found[1])
         request = parse(text)
         if not allowed(identity, request.capability):
             raise AccessDenied(self._refusal(identity, request.capability))
         if facts is not None:
             facts.customer_read = customer_to_read(identity, request)
-        return bot_commands.forms()[request.capability].handler(self, identity, request.args)
+        return bot_commands.forms()[request.capability].handler(self, identity, request.args)  # bot/commands/
 
     @staticmethod
     def _refusal(identity: Identity, capability: Capability) -> str:

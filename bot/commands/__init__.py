@@ -98,18 +98,26 @@ def _registry() -> dict[str, Command]:
     return {c.name: c for c in (*(m.COMMAND for m in gated), metric.COMMAND, metrics.COMMAND, why.COMMAND)}
 
 
-_COMMANDS: dict[str, Command] | None = None
+_TABLE: dict[str, Command] | None = None
+
+
+def table() -> dict[str, Command]:
+    """Every command by name, in one table: the capability-gated ones, then those over the query model."""
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _registry()
+    return _TABLE
 
 
 def commands() -> dict[str, Command]:
-    global _COMMANDS
-    if _COMMANDS is None:
-        _COMMANDS = _registry()
-    return _COMMANDS
+    """The commands over the query model (metric, metrics, why): open to every known user, the semantic layer
+    scoping what each may ask."""
+    return {name: c for name, c in table().items() if not c.gated}
 
 
 def lookup(text: str) -> tuple[Command, str] | None:
-    """The registered command `text` starts with, and the rest of the text; None for any other text."""
+    """The command over the query model `text` starts with, and the rest of the text; None for any other text
+    (a capability-gated command goes through `bot.assistant.parse` and its access check)."""
     stripped = text.strip()
     name, _, rest = stripped.partition(" ")
     command = commands().get(name.lower())
@@ -118,12 +126,12 @@ def lookup(text: str) -> tuple[Command, str] | None:
 
 def gated_names() -> tuple[str, ...]:
     """The capability-gated commands' names, in table order."""
-    return tuple(name for name, c in commands().items() if c.gated)
+    return tuple(name for name, c in table().items() if c.gated)
 
 
 def forms() -> dict[Capability, Form]:
     """Every gated command's forms by capability."""
-    return {f.capability: f for c in commands().values() for f in c.forms}
+    return {f.capability: f for c in table().values() for f in c.forms}
 
 
 _ROLE_ORDER = (Role.CUSTOMER, Role.ADVISOR, Role.DIRECTOR)
