@@ -69,7 +69,7 @@ def parse(text: str) -> Request:
     name, args = words[0].lower(), tuple(words[1:])
     if name not in SUBCOMMANDS:
         raise BotUsageError(f"I don't know “{slack_text(words[0], 30)}”. Try `/finefin help`.")
-    form = bot_commands.table()[name].form_for(args)  # `balance` vs `balance <customer>`
+    form = bot_commands.gated()[name].form_for(args)  # `balance` vs `balance <customer>`
     if not form.min_args <= len(args) <= form.max_args:
         raise BotUsageError(f"Usage: `/finefin {form.usage}`.")
     return Request(form.capability, args)

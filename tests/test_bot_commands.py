@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,15 @@ def test_every_capability_has_exactly_one_form_in_one_module() -> None:
         module = form.handler.__module__
         assert module == f"bot.commands.{name}", (form.capability, module)  # handler beside its usage line
         assert 0 <= form.min_args <= form.max_args
+
+
+def test_the_web_process_reads_the_gated_commands_without_the_query_service() -> None:
+    """bot.assistant (imported by the ack path) builds HELP and SUBCOMMANDS from the gated commands alone: the
+    query-model commands, and with them the query service and DuckDB, load when first asked for."""
+    code = ("import sys, bot.assistant; "
+            "print(sorted(m for m in ('bot.commands.context', 'bot.commands.metric', 'duckdb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_each_command_module_stands_alone() -> None:
@@ -121,9 +132,9 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Capability, tuple[s
     patched = {
         name: dataclasses.replace(c, forms=tuple(dataclasses.replace(f, handler=recorder(f.capability))
                                                  for f in c.forms))
-        for name, c in registry.table().items()
+        for name, c in registry.gated().items()
     }
-    monkeypatch.setattr(registry, "_TABLE", patched)
+    monkeypatch.setattr(registry, "_GATED", patched)
     return calls
 
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bot.access import Identity
     from bot.answer import Answer
     from bot.commands.context import CommandContext
+    from semantic_layer.inputs import CustomerId
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class Form:
     handler: Callable[[CommandContext, Identity, tuple[str, ...]], Answer]
     min_args: int = 0
     max_args: int = 0
+
+
+def own_customer_id(identity: Identity) -> CustomerId:
+    """The customer id of a command about the user's own accounts, from the verified identity."""
+    assert identity.customer is not None  # guaranteed by ACCESS: these capabilities need Role.CUSTOMER
+    return identity.customer.customer_id
 
 
 @dataclass(frozen=True)
@@ -77,42 +84,46 @@ class Action:
         return self.handler(ctx, identity, action_id, value)
 
 
-def _registry() -> dict[str, Command]:
-    from bot.commands import (
-        balance,
-        define,
-        growth,
-        help,
-        metric,
-        metrics,
-        red,
-        statement,
-        tiers,
-        transactions,
-        upcoming,
-        watchlist,
-        why,
-    )
+def _gated() -> dict[str, Command]:
+    """The capability-gated commands. Light to import (no MetricFlow, DuckDB or renderers at module level): the
+    web process reads their names and usage lines through bot.assistant."""
+    from bot.commands import balance, define, growth, help, red, statement, tiers, transactions, upcoming, watchlist
 
-    gated = (help, balance, upcoming, statement, watchlist, red, growth, tiers, transactions, define)
-    return {c.name: c for c in (*(m.COMMAND for m in gated), metric.COMMAND, metrics.COMMAND, why.COMMAND)}
+    modules = (help, balance, upcoming, statement, watchlist, red, growth, tiers, transactions, define)
+    return {m.COMMAND.name: m.COMMAND for m in modules}
 
 
-_TABLE: dict[str, Command] | None = None
+def _over_queries() -> dict[str, Command]:
+    """The commands over the query model, imported when first asked for (they load the query service)."""
+    from bot.commands import metric, metrics, why
+
+    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND)}
 
 
-def table() -> dict[str, Command]:
-    """Every command by name, in one table: the capability-gated ones, then those over the query model."""
-    global _TABLE
-    if _TABLE is None:
-        _TABLE = _registry()
-    return _TABLE
+_GATED: dict[str, Command] | None = None
+_QUERIES: dict[str, Command] | None = None
+
+
+def gated() -> dict[str, Command]:
+    """The capability-gated commands by name, in table order."""
+    global _GATED
+    if _GATED is None:
+        _GATED = _gated()
+    return _GATED
 
 
 def commands() -> dict[str, Command]:
     """The commands over the query model (metric, metrics, why): open to every known user, the semantic layer
     scoping what each may ask."""
-    return {name: c for name, c in table().items() if not c.gated}
+    global _QUERIES
+    if _QUERIES is None:
+        _QUERIES = _over_queries()
+    return _QUERIES
+
+
+def table() -> dict[str, Command]:
+    """Every command by name, in one table: the capability-gated ones, then those over the query model."""
+    return {**gated(), **commands()}
 
 
 def lookup(text: str) -> tuple[Command, str] | None:
@@ -126,12 +137,12 @@ def lookup(text: str) -> tuple[Command, str] | None:
 
 def gated_names() -> tuple[str, ...]:
     """The capability-gated commands' names, in table order."""
-    return tuple(name for name, c in table().items() if c.gated)
+    return tuple(gated())
 
 
 def forms() -> dict[Capability, Form]:
     """Every gated command's forms by capability."""
-    return {f.capability: f for c in table().values() for f in c.forms}
+    return {f.capability: f for c in gated().values() for f in c.forms}
 
 
 _ROLE_ORDER = (Role.CUSTOMER, Role.ADVISOR, Role.DIRECTOR)

@@ -9,7 +9,6 @@ from bot.serialized import Serialized, unwrap
 from bot.settings import BotSettings
 from semantic_layer.api import SemanticLayer
 from semantic_layer.errors import SemanticLayerError
-from semantic_layer.inputs import CustomerId
 from semantic_layer.policy import Audience, Principal
 from semantic_layer.query_service import QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
@@ -33,12 +32,6 @@ def principal_of(identity: Identity) -> Principal:
         audiences -= {Audience.CUSTOMER}
     customer_id = identity.customer.customer_id if identity.customer is not None else None
     return Principal(audiences, customer_id if Audience.CUSTOMER in audiences else None)
-
-
-def own_customer_id(identity: Identity) -> CustomerId:
-    """The customer id of a command about the user's own accounts, from the verified identity."""
-    assert identity.customer is not None  # guaranteed by ACCESS: these capabilities need Role.CUSTOMER
-    return identity.customer.customer_id
 
 
 def queries(ctx: CommandContext) -> QueryService:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot import blocks as bk
 from bot.access import Capability, Identity
 from bot.answer import Answer
 from bot.commands import Command, Form
-from bot.commands.context import CommandContext
 from semantic_layer.inputs import Month
+
+if TYPE_CHECKING:
+    from bot.commands.context import CommandContext
 
 NAME = "growth"
 MONTHS = 6

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot import blocks as bk
 from bot.access import Capability, Identity
 from bot.answer import Answer
 from bot.commands import Command, Form
-from bot.commands.context import CommandContext
 from bot.files import cut_list_csv
 from bot.money import money_column
+
+if TYPE_CHECKING:
+    from bot.commands.context import CommandContext
 
 NAME = "red"
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from bot import blocks as bk
 from bot import statement_pdf as statements
 from bot.access import Capability, Identity
 from bot.answer import Answer
-from bot.commands import Command, Form
-from bot.commands.context import CommandContext, own_customer_id
+from bot.commands import Command, Form, own_customer_id
 from finefin.errors import FinefinError
 from semantic_layer.inputs import Month
 from semantic_layer.types import Statement
+
+if TYPE_CHECKING:
+    from bot.commands.context import CommandContext
 
 NAME = "statement"
 

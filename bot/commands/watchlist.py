@@ -4,14 +4,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot import blocks as bk
 from bot import files
 from bot.access import Capability, Identity
 from bot.answer import Answer
 from bot.commands import Command, Form
-from bot.commands.context import CommandContext
 from bot.money import money_column
 from semantic_layer.types import Freshness, Watchlist
+
+if TYPE_CHECKING:
+    from bot.commands.context import CommandContext
 
 NAME = "watchlist"
 
