@@ -1,9 +1,10 @@
-"""Commands over the query model, one module each (usage, parsing, handler, message), registered in one table.
+"""Every `/finefin` command, one module each (usage, parsing, handler, message), registered in one table.
 
-`bot.assistant` asks `lookup(text)` first: a registered command answers; anything else goes to the assistant's
-own commands. Buttons work the same way: an `Action` owns an action_id prefix (`ffq.` the query buttons of
-bot/commands/query_actions.py); `Assistant.act` asks `lookup_action(action_id)` and runs its handler with the
-clicking user's identity and the (user-controlled) value, which the handler re-validates as if it were typed.
+`bot.assistant` asks `lookup(text)` first: a command over the query model (metric, metrics, why) answers; anything
+else is parsed into a capability-gated command (below). Buttons work the same way: an `Action` owns an action_id
+prefix (`ffq.` the query buttons of bot/commands/query_actions.py); `Assistant.act` asks `lookup_action(action_id)`
+and runs its handler with the clicking user's identity and the (user-controlled) value, which the handler
+re-validates as if it were typed.
 
 A command handler gets the assistant (semantic layer, settings, freshness), the identity and the words after
 the command name, and returns an Answer; the semantic layer applies the access policy.
