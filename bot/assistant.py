@@ -17,10 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from rapidfuzz.distance import OSA
+
 from bot import blocks as bk
 from bot import commands as bot_commands
 from bot.access import Capability, Identity, Role, allowed
 from bot.answer import Answer, Outcome
+from bot.commands.errors import AccessDenied as AccessDenied
+from bot.commands.errors import BotUsageError as BotUsageError
 from bot.commands.statement import StatementMismatchError as StatementMismatchError
 from bot.commands.statement import check_reconciles as check_reconciles
 from bot.commands.watchlist import watchlist_answer as watchlist_answer
@@ -34,14 +38,6 @@ from semantic_layer.inputs import CustomerId
 from semantic_layer.types import Freshness
 
 log = logging.getLogger(__name__)
-
-
-class BotUsageError(FinefinError):
-    """Command text the bot does not understand; the message says how to write it."""
-
-
-class AccessDenied(FinefinError):
-    """The user's roles do not allow the command; the message is polite and reveals no data."""
 
 
 # usage line and summary per capability, and the capability-gated command names, from the commands' table
@@ -186,12 +182,39 @@ class Assistant:
         found = bot_commands.lookup(text)  # commands over the query model: the semantic layer applies access
         if found is not None:
             return found[0].run(self, identity, found[1])
-        request = parse(text)
+        try:
+            request = parse(text)
+        except BotUsageError:
+            answered = self._question(identity, text)  # not a command: maybe a question in plain English
+            if answered is None:
+                raise
+            return answered
         if not allowed(identity, request.capability):
             raise AccessDenied(self._refusal(identity, request.capability))
         if facts is not None:
             facts.customer_read = customer_to_read(identity, request)
         return bot_commands.forms()[request.capability].handler(self, identity, request.args)  # bot/commands/
+
+    def _question(self, identity: Identity, text: str) -> Answer | None:
+        """A text of two words or more that is not a command, read as a question (bot/commands/ask.py). None when
+        it does not apply; a question after a known command's name that the parser does not answer keeps the
+        command's usage message."""
+        from bot.commands import ask
+
+        if len(text.split()) < 2 or not ask.available(self):
+            return None
+        try:
+            return ask.answer_question(self, identity, text)
+        except ask.NotUnderstood as exc:
+            first = text.split()[0].lower()
+            if first in SUBCOMMANDS:
+                return None
+            near = [c for c in (*SUBCOMMANDS, *bot_commands.commands()) if len(first) >= 3 and OSA.distance(
+                first, c) <= (1 if len(c) <= 5 else 2)]
+            if near:  # "balanse 42": a command mistyped, not a question
+                raise BotUsageError(f"I don't know “{slack_text(text.split()[0], 30)}”. Did you mean "
+                                    f"`/finefin {near[0]}`? Try `/finefin help`.") from None
+            raise (AccessDenied if exc.refused else BotUsageError)(str(exc)) from None
 
     @staticmethod
     def _refusal(identity: Identity, capability: Capability) -> str:

@@ -196,6 +196,7 @@ def warm_semantic_layer(sl: Any) -> None:
         ("transactions_per_month", lambda: sl.transactions_per_month(12)),
         ("metric_names", sl.metric_names),
         ("metric catalog", lambda: _query_catalog(sl)),
+        ("question vocabulary", lambda: _question_vocabulary(sl)),
     ]
     for name, call in per_customer + aggregates:
         try:
@@ -209,6 +210,14 @@ def _query_catalog(sl: Any) -> Any:
     from semantic_layer.query_service import query_service
 
     return query_service(sl).catalog()
+
+
+def _question_vocabulary(sl: Any) -> Any:
+    """The plain-English vocabulary of the load (the dimensions' values: a few queries), built on first use."""
+    from semantic_layer.nl.live import vocabulary_of
+    from semantic_layer.query_service import query_service
+
+    return vocabulary_of(query_service(sl))
 
 
 def warm_renderers() -> None:

@@ -91,6 +91,7 @@ class MetricInfo:
     additive: bool  # a sum over rows: its value splits exactly by any dimension (what `why` decomposes)
     group_by_items: frozenset[str]  # what MetricFlow reports (dimension dunder names and entities)
     needs_time: bool = False  # compares with an earlier period: only asked along the time axis
+    synonyms: tuple[str, ...] = ()  # governed business words for it (`config.meta.synonyms` in the dbt YAML)
 
     @property
     def one_line(self) -> str:
@@ -98,12 +99,25 @@ class MetricInfo:
         return first if len(first) <= 160 else first[:159] + "…"
 
 
+@dataclass(frozen=True)
+class DimensionWords:
+    """Governed vocabulary of a dimension, from `config.meta` of its dimensions in the dbt YAML: other words for
+    the dimension (`synonyms`), other words for some of its values (`value_synonyms`: value -> words), and whether
+    its raw values are words people use on their own (`match_raw_values: false` for values such as `current`)."""
+
+    synonyms: tuple[str, ...] = ()
+    value_synonyms: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    match_raw_values: bool = True
+
+
 class Catalog:
     """The metrics of one load (build with `Catalog.of(engine)`; cached per load id)."""
 
-    def __init__(self, load_id: str, metrics: dict[str, MetricInfo]) -> None:
+    def __init__(self, load_id: str, metrics: dict[str, MetricInfo],
+                 dimension_words: dict[str, DimensionWords] | None = None) -> None:
         self.load_id = load_id
         self.metrics = metrics
+        self.dimension_words = dimension_words or {}
 
     @classmethod
     def from_manifest(cls, load_id: str, manifest: Any, mf_engine: Any) -> Catalog:
@@ -131,8 +145,9 @@ class Catalog:
                 group_by_items=frozenset(items),
                 needs_time=metric_type == "derived" and any(
                     ref.offset_window is not None for ref in (metric.type_params.metrics or ())),
+                synonyms=tuple(str(w) for w in _meta(metric).get("synonyms") or ()),
             )
-        return cls(load_id, infos)
+        return cls(load_id, infos, _dimension_words(manifest))
 
     # -- names ------------------------------------------------------------------------------------------------
     def resolve_metric(self, text: str, allowed: Iterable[str] | None = None) -> str:
@@ -204,6 +219,34 @@ def catalog_of(engine: Any) -> Catalog:
         built = Catalog.from_manifest(load_id, engine.manifest, engine.metricflow)
         _CACHE[id(engine)] = built
         return built
+
+
+def _meta(node: Any) -> dict[str, Any]:
+    config = getattr(node, "config", None)
+    meta = getattr(config, "meta", None) if config is not None else None
+    return dict(meta) if isinstance(meta, dict) else {}
+
+
+def _dimension_words(manifest: Any) -> dict[str, DimensionWords]:
+    """The governed words of each exposed dimension (merged over the semantic models that carry it)."""
+    found: dict[str, dict[str, Any]] = {}
+    for model in manifest.semantic_models:
+        primary = next((e.name for e in model.entities if str(getattr(e.type, "value", e.type)) == "primary"), None)
+        for dimension in model.dimensions:
+            meta = _meta(dimension)
+            if not meta or primary is None:
+                continue
+            dunder = f"{primary}__{dimension.name}"
+            for spec in DIMENSIONS:
+                if dunder in spec.candidates:
+                    into = found.setdefault(spec.key, {"synonyms": {}, "values": {}, "raw": True})
+                    into["synonyms"].update(dict.fromkeys(str(w) for w in meta.get("synonyms") or ()))
+                    for value, words in (meta.get("value_synonyms") or {}).items():
+                        into["values"].setdefault(str(value), {}).update(dict.fromkeys(str(w) for w in words))
+                    if meta.get("match_raw_values") is False:
+                        into["raw"] = False
+    return {key: DimensionWords(tuple(f["synonyms"]), tuple((v, tuple(w)) for v, w in f["values"].items()),
+                                f["raw"]) for key, f in found.items()}
 
 
 def _group_by_items(mf_engine: Any, metric: str) -> set[str]:

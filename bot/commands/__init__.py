@@ -96,9 +96,9 @@ def _gated() -> dict[str, Command]:
 
 def _over_queries() -> dict[str, Command]:
     """The commands over the query model, imported when first asked for (they load the query service)."""
-    from bot.commands import metric, metrics, why
+    from bot.commands import ask, metric, metrics, why
 
-    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND)}
+    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND, ask.COMMAND)}
 
 
 _GATED: dict[str, Command] | None = None
@@ -114,7 +114,7 @@ def gated() -> dict[str, Command]:
 
 
 def commands() -> dict[str, Command]:
-    """The commands over the query model (metric, metrics, why): open to every known user, the semantic layer
+    """The commands over the query model (metric, metrics, why, ask): open to every known user, the semantic layer
     scoping what each may ask."""
     global _QUERIES
     if _QUERIES is None:

@@ -4,9 +4,10 @@ that the two agree. Later features (subscriptions, alerts, conversations) add ta
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, MetaData, String, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -86,3 +87,17 @@ class IdentityRevocation(Base):
 
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+class Conversation(Base):
+    """The query an answer in a Slack thread was read as, so a follow-up in that thread ("and by tier?") is read
+    against it. Keyed by the thread; `user_id` is who asked: only they continue it."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index(None, "updated_at"),)
+
+    channel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    thread_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    query: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)

@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from bot.state import migrate
 from bot.state.audit import AuditLog
 from bot.state.claims import ClaimKeys
+from bot.state.conversations import PgConversations
 from bot.state.models import DeliveryKey, PostLedgerEntry
 from bot.state.revocations import PgRevocations
 from bot.state.settings import STATE_DATABASE, StateSettings
@@ -75,6 +76,7 @@ class StateStore:
         self.post_ledger = ClaimKeys(engine, PostLedgerEntry.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
         self.audit = AuditLog(engine)
         self.revocations = PgRevocations(engine)
+        self.conversations = PgConversations(engine)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
