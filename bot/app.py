@@ -87,7 +87,9 @@ def build_app(
     if answers is None:
         if sl is None:
             raise ConfigurationError("build_app needs a semantic layer or an answer runtime.")
-        answers = InProcessAnswers(build_assistant(sl, settings, client, lookup, state.revocations))
+        assistant = build_assistant(sl, settings, client, lookup, state.revocations)
+        assistant.subscriptions = state.subscriptions  # type: ignore[attr-defined]  # commands and Home read it
+        answers = InProcessAnswers(assistant)
     workspace = InstalledWorkspace(client)
     app.use(workspace_middleware(workspace))  # the installed workspace only (auth.test)
     app.use(dedupe_middleware(state.deliveries, state.audit))  # retries de-duplicated across processes

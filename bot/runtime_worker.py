@@ -48,11 +48,15 @@ class AnswerJob:
 
 
 def run_job(assistant: Any, job: AnswerJob) -> Answer:
-    """The job on an Assistant: a button click goes to `act`, the Home tab is the help, anything else a command."""
+    """The job on an Assistant: a button click goes to `act`, the Home tab is the role's dashboard (bot/home.py),
+    anything else a command."""
     if job.kind == "action":
         return assistant.act(job.user_id, job.action_id, job.value, request_id=job.request_id)  # type: ignore[no-any-return]
-    text = "help" if job.kind == "home" else job.text
-    return assistant.answer(job.user_id, text, request_id=job.request_id)  # type: ignore[no-any-return]
+    if job.kind == "home":
+        from bot.home import home_answer
+
+        return home_answer(assistant, job.user_id, job.request_id)
+    return assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

@@ -429,7 +429,8 @@ def test_help_lists_the_roles_commands(
     # every role may ask the query-model commands (the access policy then scopes what each may ask)
     from bot import commands as query_commands
 
-    assert set(query_commands.commands()) == {"metric", "metrics", "why", "ask"}
+    assert set(query_commands.commands()) == {"metric", "metrics", "why", "alert", "alerts", "subscribe",
+                                              "subscriptions", "ask"}
     assert usages == USAGES[role] | {command.usage for command in query_commands.commands().values()}
     assert {name for name, _ in semantic_layer_impl.calls[before:]} <= IDENTITY_CALLS
 

@@ -72,9 +72,12 @@ def test_customers_get_their_own_data_only(assistant: Assistant, people: dict[st
 
 def test_clarify_refuse_and_the_commands_stay(assistant: Assistant, people: dict[str, Identity]) -> None:
     director = people["director"]
-    with pytest.raises(BotUsageError, match="Growth of what") as asked:
-        assistant.answer_for(director, "how was growth last month")
-    assert "`/finefin metric revenue_mom_growth monthly last month`" in str(asked.value)  # typed, as offered
+    asked = assistant.answer_for(director, "how was growth last month")  # a clarification with its readings
+    assert not asked.ok and asked.data is None and "Growth of what" in asked.text
+    assert "`/finefin metric revenue_mom_growth monthly last month`" in asked.text  # typed, as offered
+    valid_blocks(asked.blocks)
+    offered = [e["text"]["text"] for b in asked.blocks if b["type"] == "actions" for e in b["elements"]]
+    assert "Revenue growth (MoM %)" in offered  # and as buttons (tests/test_nl_buttons.py clicks them)
     with pytest.raises(AccessDenied, match="weather"):
         assistant.answer_for(director, "what's the weather <!channel> in Paris")
     with pytest.raises(AccessDenied, match="don't forecast"):
@@ -129,7 +132,7 @@ def test_a_follow_up_in_the_thread_is_read_against_its_answer(assistant: Assista
     remember(thread, director.user_id, assistant.answer_for(director, f"ask {key} and by tier?"))
     gold = assistant.answer_for(director, f"ask {key} only Gold").data
     assert gold.query.group_by == ("tier",) and gold.query.filters[0].values == ("Gold",)
-    with pytest.raises(BotUsageError):  # another user cannot continue the director's thread
-        assistant.answer_for(people["advisor"], f"ask {key} and by tier?")
+    other = assistant.answer_for(people["advisor"], f"ask {key} and by tier?")  # another user cannot continue
+    assert not other.ok and other.data is None  # the director's thread: a new question, which needs a metric
     new = assistant.answer_for(director, f"ask {key} new customers this year").data  # a whole new question
     assert new.query.metrics == ("new_customers",)

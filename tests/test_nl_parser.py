@@ -128,3 +128,65 @@ def test_a_clarification_offers_its_readings(vocab: Vocabulary) -> None:
                                                           "new_customers_mom_growth"}
     assert all(r.query.group_by == ("tier",) and r.query.period == Period(PeriodKind.LAST_MONTH)
                for r in got.readings)
+
+
+def test_the_question_head_and_the_metric_kind_must_agree(vocab: Vocabulary) -> None:
+    """"how much" read as a count, or "how many" as an amount, is never confident: the other kind is offered."""
+    director, advisor = principal("director"), principal("advisor")
+    worth = understand("how much is the customer base worth", vocab, director)
+    assert worth.outcome is Outcome.CLARIFY
+    assert worth.message.startswith("You asked for an amount of money, but Customers is a count")
+    offered = [r.query.metrics[0] for r in worth.readings]
+    assert offered[0] == "customers" and "current_balance" in offered
+    loans = understand("how many loans do we have outstanding", vocab, advisor)
+    assert loans.outcome is Outcome.CLARIFY and loans.message.startswith("You asked how many, but Loans outstanding")
+    assert "transaction_count" in [r.query.metrics[0] for r in loans.readings]
+    value = understand("value of accounts opened last month", vocab, director)
+    assert value.outcome is Outcome.CLARIFY  # "the value of" a count: not sure either
+    euros = understand("how many euros of transactions this year", vocab, director)
+    assert euros.outcome is Outcome.CLARIFY and "transaction_volume" in [r.query.metrics[0] for r in euros.readings]
+    for text, who in (("how much is in my accounts", principal("customer")),
+                      ("how much do gold customers have in their accounts", advisor)):
+        held = understand(text, vocab, who)  # money held: the balance, not a count of accounts or customers
+        assert held.outcome is Outcome.ANSWER and held.best is not None
+        assert held.best.query.metrics == ("current_balance",), text
+    counted = understand("how many accounts were opened last month", vocab, director)
+    assert counted.outcome is Outcome.ANSWER and counted.best.query.metrics == ("accounts_opened",)  # type: ignore
+
+
+def test_history_is_a_series_and_a_comparison_may_come_first(vocab: Vocabulary) -> None:
+    director = principal("director")
+    for text in ("revenue history", "transaction volume over time", "withdrawals trend for customer 12"):
+        got = understand(text, vocab, principal("advisor") if "withdrawals" in text else director)
+        assert got.outcome is Outcome.ANSWER and got.best is not None, (text, got.message)
+        assert got.best.query.grain is not None and got.best.query.grain.value == "month", text
+    mine = understand("my balance history", vocab, principal("customer"))
+    assert mine.best is not None and mine.best.query.metrics == ("balance",)  # month-end balances, not today's
+    first = understand("revenue vs last year for august", vocab, director)
+    assert first.outcome is Outcome.ANSWER and first.best is not None
+    resolved = first.best.query.period.resolve(vocab.as_of)  # type: ignore[union-attr]
+    assert first.best.compare is not None
+    compared = first.best.compare.resolve(vocab.as_of)
+    assert (compared.first.year, compared.first.month) == (resolved.first.year - 1, 8) and resolved.first.month == 8
+    assert understand("how did september go", vocab, director).outcome is Outcome.CLARIFY
+    assert understand("when did i open my account", vocab, principal("customer")).outcome is Outcome.REFUSE
+
+
+def test_a_word_naming_two_values_is_asked_with_a_reading_for_each(vocab: Vocabulary) -> None:
+    got = understand("interest last year", vocab, principal("director"))
+    assert got.outcome is Outcome.CLARIFY and "“interest” can mean several things" in got.message
+    read = {(r.query.metrics, r.query.filters[0].values) for r in got.readings}
+    assert read == {(("revenue",), ("interest_charge",)), (("transaction_volume",), ("interest_payout",))}
+    assert all(r.confidence < 0.6 for r in got.readings)
+    settled = understand("how much interest did we pay to savers last year", vocab, principal("director"))
+    assert settled.outcome is Outcome.ANSWER and settled.best is not None
+    assert settled.best.query.filters[0].values == ("interest_payout",)
+
+
+def test_a_customer_may_ask_about_money_to_or_from_other_people(vocab: Vocabulary) -> None:
+    me = principal("customer")
+    got = understand("money i received from other people last month", vocab, me)
+    assert got.outcome is Outcome.ANSWER and got.best is not None
+    assert got.best.query.filters[0].values == ("p2p_in",)
+    assert understand("what do other people spend", vocab, me).outcome is Outcome.REFUSE
+    assert understand("revenue of all customers", vocab, me).outcome is Outcome.REFUSE

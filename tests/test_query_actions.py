@@ -361,7 +361,9 @@ def test_shifted_periods_move_by_their_own_length() -> None:
 def test_registry_and_worker_dispatch() -> None:
     found = lookup_action("ffq.q.prev")
     assert found is not None and found[0].prefix == "ffq." and found[1] == "q.prev"
-    assert lookup_action("ffm.alert.add") is None and lookup_action("ffq.") is None and lookup_action("") is None
+    assert lookup_action("ffz.alert.add") is None and lookup_action("ffq.") is None and lookup_action("") is None
+    managed = lookup_action("ffm.pause")  # the alerts' and subscriptions' buttons (bot/commands/manage_actions.py)
+    assert managed is not None and managed[0].prefix == "ffm."
 
     class Recorder:
         def act(self, user_id: str, action_id: str, value: str, request_id: str) -> Any:

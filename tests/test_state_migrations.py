@@ -15,7 +15,7 @@ from bot.state import migrate, open_state
 from bot.state.models import Base
 from bot.state.store import engine_url
 
-TABLES = {"delivery_keys", "post_ledger", "audit_log", "identity_revocations", "conversations"}
+TABLES = {"delivery_keys", "post_ledger", "audit_log", "identity_revocations", "subscriptions", "conversations"}
 
 
 def _tables(engine: object) -> set[str]:

@@ -96,9 +96,10 @@ def _gated() -> dict[str, Command]:
 
 def _over_queries() -> dict[str, Command]:
     """The commands over the query model, imported when first asked for (they load the query service)."""
-    from bot.commands import ask, metric, metrics, why
+    from bot.commands import alert, alerts, ask, metric, metrics, subscribe, subscriptions, why
 
-    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND, ask.COMMAND)}
+    return {c.name: c for c in (metric.COMMAND, metrics.COMMAND, why.COMMAND, alert.COMMAND, alerts.COMMAND,
+                                subscribe.COMMAND, subscriptions.COMMAND, ask.COMMAND)}
 
 
 _GATED: dict[str, Command] | None = None
@@ -114,8 +115,8 @@ def gated() -> dict[str, Command]:
 
 
 def commands() -> dict[str, Command]:
-    """The commands over the query model (metric, metrics, why, ask): open to every known user, the semantic layer
-    scoping what each may ask."""
+    """The commands over the query model (metric, metrics, why, alert(s), subscribe, subscriptions, ask): open to
+    every known user, the semantic layer scoping what each may ask."""
     global _QUERIES
     if _QUERIES is None:
         _QUERIES = _over_queries()
@@ -158,9 +159,9 @@ def help_table() -> dict[Capability, tuple[str, str]]:
 
 
 def _action_registry() -> dict[str, Action]:
-    from bot.commands import query_actions
+    from bot.commands import manage_actions, query_actions
 
-    return {a.prefix: a for a in (query_actions.ACTION,)}
+    return {a.prefix: a for a in (query_actions.ACTION, manage_actions.ACTION)}
 
 
 _ACTIONS: dict[str, Action] | None = None

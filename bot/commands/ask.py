@@ -3,6 +3,12 @@ through the same MetricQuery path as `/finefin metric`, with the asker's access 
 comes from identity, never from the text). Every answer starts with what the question was read as; a question the
 parser is not sure about gets a clarification with the candidates, one nothing governed fits a refusal with the
 closest metrics. Never a guess.
+
+Under the receipt, buttons correct the reading: the other readings of the question (`ffq.q.read_N`), then the query
+buttons of `/finefin metric` (grain, previous / next period, breakdowns…). A clarification that has candidate
+readings asks its one question with one button per reading. Every button carries the corrected `MetricQuery` in the
+versioned query-button value (bot/commands/query_buttons.py) and is re-validated as the clicking user by the query
+buttons' handler: a click answers that reading exactly as the typed `/finefin metric` command would.
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ from bot.commands.context import CommandContext, principal_of
 from bot.commands.conversation import recall
 from bot.commands.errors import AccessDenied, BotUsageError
 from bot.commands.metric import customer_read
+from bot.commands.query_buttons import MAX_ELEMENTS, QueryView, action_id, button, encode, query_buttons
 from bot.escape import slack_text
 from bot.serialized import unwrap
+from semantic_layer.catalog import Catalog
 from semantic_layer.errors import SemanticLayerError
-from semantic_layer.nl import Outcome, Understanding, understand
+from semantic_layer.nl import Outcome, Reading, Understanding, understand
 from semantic_layer.nl.followup import follow_up
 from semantic_layer.nl.live import vocabulary_of
+from semantic_layer.policy import Principal
 from semantic_layer.query import MetricAnswer, MetricQuery, PeriodKind
 from semantic_layer.query_service import QueryService, query_service
 from semantic_layer.service import MetricFlowSemanticLayer
@@ -70,12 +79,62 @@ def answer_question(ctx: CommandContext, identity: Identity, text: str) -> Answe
         if understanding is None or understanding.outcome is not Outcome.ANSWER:
             understanding = understand(text, vocab, principal)  # a new question in the thread
         if understanding.outcome is not Outcome.ANSWER or understanding.best is None:
-            raise NotUnderstood(not_understood(understanding, service), understanding.outcome is Outcome.REFUSE)
+            message = not_understood(understanding, service)
+            choices = reading_buttons(understanding.readings, service.catalog(), 0) \
+                if understanding.outcome is Outcome.CLARIFY and not _command_like(text) else []
+            if not choices:
+                raise NotUnderstood(message, understanding.outcome is Outcome.REFUSE)
+            return clarification(understanding, message, choices)
         reading = understanding.best
         answer = service.run(principal, reading.query)
         compared = service.run(principal, replace(reading.query, period=reading.compare)) if reading.compare \
             else None
-    return render_answer(ctx, understanding, answer, compared)
+        catalog = service.catalog()
+    return render_answer(ctx, understanding, answer, compared, principal, catalog)
+
+
+def _command_like(text: str) -> bool:
+    """Text starting with a command's name (or a near miss): the assistant's usage message fits it better than a
+    clarification with buttons."""
+    from rapidfuzz.distance import OSA
+
+    from bot.commands import commands, gated_names
+
+    first = text.split()[0].lower() if text.split() else ""
+    names = (*gated_names(), *commands())
+    return first in names or any(len(first) >= 3 and OSA.distance(first, c) <= (1 if len(c) <= 5 else 2)
+                                 for c in names)
+
+
+def reading_label(query: MetricQuery, catalog: Catalog) -> str:
+    return " + ".join(catalog.metrics[m].label if m in catalog.metrics else m for m in query.metrics)
+
+
+def reading_buttons(readings: tuple[Reading, ...], catalog: Catalog, skip: int) -> list[dict[str, object]]:
+    """One button per reading after the first `skip` (at most 10): its label the metric(s) (and the filters, when
+    two readings share a metric), its value the reading's query in the query buttons' versioned format (the clicking
+    user's access is checked again on the click)."""
+    queries = list(dict.fromkeys(r.query for r in readings[skip:]))[:min(10, MAX_ELEMENTS)]
+    plain = [reading_label(q, catalog) for q in queries]
+    labels = list(plain)
+    for k, query in enumerate(queries):
+        if plain.count(plain[k]) > 1:  # the same metric read differently: say how
+            said = " · ".join(", ".join(v.replace("_", " ") for v in f.values) for f in query.filters)
+            labels[k] = f"{labels[k]} · {said}" if said else to_grammar(query).removeprefix("metric ")
+    return [button(label, action_id("q", f"read_{k}"), encode(QueryView(query)))
+            for k, (label, query) in enumerate(zip(labels, queries, strict=True))]
+
+
+def clarification(understanding: Understanding, message: str, choices: list[dict[str, object]]) -> Answer:
+    """The one question a clarification asks, with a button per candidate reading (a click answers it)."""
+    head = slack_text(understanding.message, 400)
+    blocks: list[bk.Block] = [bk.section(f":thinking_face: {head}")]
+    if understanding.corrections:
+        fixed = ", ".join(f"“{bk.esc(a)}” as “{bk.esc(b)}”" for a, b in understanding.corrections)
+        blocks.append(bk.context(f"Read {fixed}."))
+    blocks.append(bk.context("Pick the one you meant (or ask again in other words):"))
+    blocks.append({"type": "actions", "block_id": "ffq_read", "elements": choices})
+    return Answer(text=message, blocks=blocks, ok=False)
 
 
 _THREAD = re.compile(r"thread=([A-Z0-9]{1,32}):(\d{1,12}\.\d{1,8})")
@@ -97,7 +156,7 @@ def read_as(answer: MetricAnswer) -> str:
 
 
 def render_answer(ctx: CommandContext, understanding: Understanding, answer: MetricAnswer,
-                  compared: MetricAnswer | None) -> Answer:
+                  compared: MetricAnswer | None, principal: Principal, catalog: Catalog) -> Answer:
     blocks: list[bk.Block] = [bk.section(read_as(answer))]
     if understanding.corrections:
         fixed = ", ".join(f"“{bk.esc(a)}” as “{bk.esc(b)}”" for a, b in understanding.corrections)
@@ -130,7 +189,11 @@ def render_answer(ctx: CommandContext, understanding: Understanding, answer: Met
         tries = " or ".join(f"`/finefin {bk.esc(to_grammar(r.query))}`" for r in others)
         blocks.append(bk.context(f"Not what you meant? Try {tries}."))
     blocks += bk.freshness_blocks(ctx.freshness())
-    result = Answer(text="I read this as: " + render.summary_text(answer), blocks=bk.message(blocks), data=answer,
+    others = reading_buttons(understanding.readings, catalog, 1)
+    corrections = [{"type": "actions", "block_id": "ffq_read", "elements": others}] if others else []
+    buttons = corrections + query_buttons(answer, principal, catalog)
+    blocks = bk.message(blocks[: bk.MAX_BLOCKS - len(buttons)]) + buttons
+    result = Answer(text="I read this as: " + render.summary_text(answer), blocks=blocks, data=answer,
                     files=files)
     result.customer_read = customer_read(answer)
     return result

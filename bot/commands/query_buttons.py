@@ -49,7 +49,8 @@ MAX_BUTTON_TEXT = 75
 MAX_ELEMENTS = 25  # per actions block
 # verb -> the suffixes its buttons carry (anything else is not an id the bot made)
 SUFFIXES = {
-    "q": re.compile(r"grain_(?:day|week|month|quarter|year|none)|prev|next|view|(?:add|remove)_[a-z][a-z_]{0,30}"),
+    "q": re.compile(r"grain_(?:day|week|month|quarter|year|none)|prev|next|view|read_[0-9]"
+                     r"|(?:add|remove)_[a-z][a-z_]{0,30}"),  # read_N: another reading of a question
     "csv": re.compile(""),
     "why": re.compile(r"[0-9]"),
     "whynav": re.compile(r"prev|next"),

@@ -64,6 +64,33 @@ class ClaimKeys:
         with self.engine.begin() as conn:
             return conn.execute(stmt).first() is not None
 
+    def claim_many(self, keys: list[str]) -> set[str]:
+        """`claim` for several keys in one statement: the keys this caller now holds."""
+        if not keys:
+            return set()
+        t = self.table
+        stale = and_(t.c.state == "pending", t.c.claimed_at < func.now() - seconds(self.timeout))
+        stmt = (
+            insert(t)
+            .values([{"key": k, "state": "pending", "owner": self.owner} for k in dict.fromkeys(keys)])
+            .on_conflict_do_update(
+                index_elements=[t.c.key],
+                set_={"owner": self.owner, "claimed_at": func.now(), "state": "pending", "completed_at": None},
+                where=stale,
+            )
+            .returning(t.c.key)
+        )
+        with self.engine.begin() as conn:
+            return {row[0] for row in conn.execute(stmt)}
+
+    def complete_many(self, keys: list[str]) -> int:
+        """`complete` for several keys in one statement; how many this process still held."""
+        t = self.table
+        stmt = (update(t).where(t.c.key.in_(keys), t.c.owner == self.owner, t.c.state == "pending")
+                .values(state="done", completed_at=func.now()))
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).rowcount
+
     def complete(self, key: str) -> bool:
         """Mark the work done; False if this process no longer held the claim (it went stale and was re-claimed)."""
         t = self.table

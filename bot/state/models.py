@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, MetaData, String, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Index, Integer, MetaData, String, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -18,6 +18,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 COMMAND_MAX_CHARS = 500
+QUERY_MAX_CHARS = 1000
 NOW = text("now()")
 
 
@@ -87,6 +88,35 @@ class IdentityRevocation(Base):
 
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+class Subscription(Base):
+    """A user's subscription (a query delivered daily/weekly/monthly) or alert (a condition checked after each
+    refresh), owned by one Slack user; `bot.state.subscriptions` edits them (owner only, audited)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('subscription', 'alert')", name="kind"),
+        CheckConstraint("cadence IN ('daily', 'weekly', 'monthly')", name="cadence"),
+        Index(None, "owner_user_id"),
+        Index(None, "paused", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    owner_user_id: Mapped[str] = mapped_column(String(32))
+    owner_team_id: Mapped[str | None] = mapped_column(String(32))
+    query: Mapped[str] = mapped_column(String(QUERY_MAX_CHARS))  # bot.state.subscriptions.encode_query
+    cadence: Mapped[str] = mapped_column(String(16))  # a subscription's schedule; an alert's grain
+    condition: Mapped[str | None] = mapped_column(String(64))  # alerts: "below:1000", "change_below:-10%"
+    target: Mapped[str | None] = mapped_column(String(32))  # a channel id; None: the owner's DM
+    paused: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))  # e.g. the owner was deactivated
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    last_state: Mapped[str | None] = mapped_column(String(16))  # alerts: "met" / "clear" (fire once per crossing)
+    last_period: Mapped[str | None] = mapped_column(String(32))  # the last period delivered or evaluated
+    stale_notified: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # told once: data stale
 
 
 class Conversation(Base):

@@ -18,6 +18,7 @@ from bot.state.conversations import PgConversations
 from bot.state.models import DeliveryKey, PostLedgerEntry
 from bot.state.revocations import PgRevocations
 from bot.state.settings import STATE_DATABASE, StateSettings
+from bot.state.subscriptions import SubscriptionStore
 from finefin.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class StateStore:
         self.post_ledger = ClaimKeys(engine, PostLedgerEntry.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
         self.audit = AuditLog(engine)
         self.revocations = PgRevocations(engine)
+        self.subscriptions = SubscriptionStore(engine, self.audit)
         self.conversations = PgConversations(engine)
 
     def ping(self) -> None:

@@ -121,6 +121,8 @@ def find_period(tokens: list[str], as_of: date) -> DateFinding:
     if compare_at is None and len(main) > 1 and "compare" in tokens:  # "compare X this month with last month"
         compare_at = main[1][0] - 1
         after, main = main[1:], main[:1]
+    if compare_at is not None and not main and len(after) == 2:  # "X vs last year for August": the comparison
+        main, after = after[1:], after[:1]  # written before the period it compares
     out.several = len(main) > 1
     if main:
         out.period = main[0][2]

@@ -50,7 +50,15 @@ VAGUE = frozenset({
     "trends", "lose", "lost", "usual", "kpi", "kpis", "metric", "metrics", "data", "update", "results", "business",
     "growth", "grow", "grew", "cash", "total", "totals", "figures", "figure", "sum", "amount", "amounts", "value",
     "how", "much", "many", "count", "counts", "rate", "develop", "developed", "evolve", "evolved", "evolution",
-    "change", "changed", "changes", "moved"})
+    "change", "changed", "changes", "moved", "go", "goes", "went", "history", "historical", "historically",
+    "timeline"})
+TREND = frozenset({"trend", "trends", "develop", "developed", "evolve", "evolved", "evolution", "history", "historical",
+                   "historically", "timeline"})
+POSSESSIVE = frozenset({"my", "our", "their", "his", "her", "your", "the"})
+MONEY_HEADS = frozenset({"value", "amount", "amounts", "worth"})
+CURRENCY = frozenset({"euro", "euros", "eur", "money", "cash"})
+# "how much is in my accounts", "how much do they have": money held (a balance), not a count
+HOLDING = frozenset({"in", "have", "has", "hold", "holds", "held", "got", "keep", "kept", "sitting"})
 # English function words: explained, carry no meaning for the query
 FUNCTION = frozenset(" ".join((
     "a an the of in on at to for from by per with and or vs versus what whats which who whom whose where when",
@@ -117,6 +125,8 @@ class _Parse:
     ranked: bool = False  # largest first
     today: bool = False  # the period is the as-of day ("balance today" is the current balance)
     ambiguous: list[str] = field(default_factory=list)  # words naming two values
+    ambiguous_values: list[tuple[str, ...]] = field(default_factory=list)  # the values each of them names
+    resolve: dict[str, str] = field(default_factory=dict)  # such words, read as one of their values
     sources: dict[str, list[str]] = field(default_factory=dict)
 
     def source(self, part: str, text: str) -> None:
@@ -125,6 +135,11 @@ class _Parse:
 
 def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understanding:
     """Read a question as `principal` asks it. Never raises for any text."""
+    return _understand(text, vocab, principal, {})
+
+
+def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dict[str, str]) -> Understanding:
+    """`resolve`: words naming several values -> the value to read them as (the readings a clarification offers)."""
     if len(text) > MAX_TEXT:
         return Understanding(Outcome.REFUSE, message=f"That is too long for a question (at most {MAX_TEXT} "
                                                       "characters).")
@@ -132,7 +147,10 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if not raw:
         return _clarify(vocab, principal, text, "Ask me about a metric, e.g. “revenue by tier last quarter”.")
     words, corrections = _corrected(raw, vocab)
-    p = _Parse(words)
+    if words[0] == "when" or " ".join(words[:2]) in ("what date", "which date", "what day", "which day"):
+        return _refuse(vocab, principal, text, "I answer with figures (amounts, counts, balances) over periods, "
+                                               "not with dates: ask e.g. “accounts opened by month”.")
+    p = _Parse(words, resolve=resolve)
     _customer_ids(p)  # before the dates: "client 2001" is not a year
     found = find_period([w if i not in p.used else "#" for i, w in enumerate(words)], vocab.as_of)
     if found.future:
@@ -146,8 +164,7 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     _limit(p, vocab)
     _phrases(p, vocab, text)
     _groupings(p, vocab)
-    lowered = " ".join(words)
-    if principal.scope is not None and any(f" {w} " in f" {lowered} " for w in WIDER_THAN_SELF):
+    if principal.scope is not None and _wider_than_self(words):
         return _refuse(vocab, principal, text, "You can only ask about your own accounts.")
     if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
         return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
@@ -166,10 +183,20 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if unread_dates:  # a period was asked for but not read: never answer for all the data instead
         return _clarify(vocab, principal, text, "I could not read the period. Try “last quarter”, “in September”, "
                                                 "“since March”, “from 2026-01 to 2026-06” or “the last 3 months”.")
-    count_cue = bool(set(words) & COUNT_WORDS)
+    how_much, how_many = _head(words)
+    count_cue = bool(set(words) & COUNT_WORDS) and not how_much
     if p.ambiguous:
-        return _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: say which "
-                                                "(e.g. “interest charged” or “interest paid out”).")
+        named = " or ".join(f"“{v.replace('_', ' ')}”" for v in p.ambiguous_values[0])
+        asked = _clarify(vocab, principal, text, f"“{p.ambiguous[0]}” can mean several things here: {named}? "
+                                                 "Say which.")
+        if resolve:  # one word at a time
+            return asked
+        readings = []  # the question read with each of the values, as far as each reading is an answer
+        for value in p.ambiguous_values[0]:
+            each = _understand(text, vocab, principal, {p.ambiguous[0]: value})
+            if each.outcome is Outcome.ANSWER and each.best is not None:
+                readings.append(replace(each.best, confidence=min(each.best.confidence, 0.5)))
+        return replace(asked, readings=tuple(readings))
     if _either_or(p, words):
         return _clarify(vocab, principal, text, "Which one do you mean?",
                         [h.target for _, h in p.metric_hits + p.weak_metric_hits])
@@ -180,6 +207,12 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if principal.scope is not None and (p.customers or "customer" in p.group_by or "customer_name" in p.group_by):
         return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
                                                "“my card payments last month”…")
+    if how_much and {vocab.catalog.metrics[m].kind for m in metrics} == {ValueKind.COUNT} and _holding(words):
+        held = "balance" if (found.period is not None and not p.today) or p.grain else "current_balance"
+        if may_ask_metric(principal, held):  # "how much is in my accounts": the money held, not a count
+            alternatives = [*metrics, *alternatives]
+            metrics = [held]
+            p.source("metric", "how much … held")
     filters = [DimensionFilter(k, tuple(v)) for k, v in p.values.items()]
     if p.customers:
         filters.append(DimensionFilter("customer", tuple(dict.fromkeys(p.customers))))
@@ -194,8 +227,8 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     if problem is not None:
         return problem
     order: tuple[Order, ...] = ()
-    if grain is None and _is_trend(words) and found.period is not None:
-        grain = Grain.MONTH  # a trend is a series: by month
+    if grain is None and _is_trend(words) and Grain.MONTH in catalog.grains_of(metrics):
+        grain = Grain.MONTH  # a trend, a history: a series, by month
     if p.limit is not None or p.ranked:
         order = (Order(metrics[0], descending=not p.ascending),)
     try:
@@ -208,13 +241,25 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
         return _clarify(vocab, principal, text, "Compared with which period? Say e.g. “compared with last year”.",
                         metrics)
     confidence = max(0.0, 1.0 - 0.04 * len(corrections) - (0.1 if "fallback" in p.sources else 0.0))
+    kinds = {catalog.metrics[m].kind for m in metrics}
+    mismatch = (how_much and kinds == {ValueKind.COUNT}) or (how_many and ValueKind.COUNT not in kinds)
+    if mismatch:
+        # the question's head asks for money and the metric counts, or the other way round: not sure, ask
+        confidence = min(confidence, CONFIDENT - 0.1)
+        alternatives = [*alternatives, *_other_kind(vocab, principal, metrics, how_much, period is not None)]
     sources = tuple((part, " / ".join(texts)) for part, texts in p.sources.items())
     best = Reading(query, confidence, sources, found.compare)
     readings = [best] + [Reading(MetricQuery((alt,), query.group_by, grain, query.filters, query.period, query.order,
                                              query.limit), confidence * 0.6, sources, found.compare)
-                         for alt in alternatives if alt not in metrics and may_ask_metric(principal, alt)]
-    outcome = Outcome.ANSWER if confidence >= CONFIDENT else Outcome.CLARIFY
-    return Understanding(outcome, tuple(readings), corrections=tuple(corrections))
+                         for alt in dict.fromkeys(alternatives) if alt not in metrics
+                         and checked(vocab, principal, text, [alt], query.group_by, query.filters, grain) is None]
+    if confidence >= CONFIDENT:
+        return Understanding(Outcome.ANSWER, tuple(readings), corrections=tuple(corrections))
+    asked = (f"You asked for an amount of money, but {_labels(vocab, metrics)} is a count" if how_much else
+             f"You asked how many, but {_labels(vocab, metrics)} is an amount") if mismatch else \
+        "I am not sure I read that right"
+    return Understanding(Outcome.CLARIFY, tuple(readings), message=f"{asked}: which one do you mean?",
+                         corrections=tuple(corrections))
 
 
 def checked(vocab: Vocabulary, principal: Principal, text: str, metrics: list[str] | tuple[str, ...],
@@ -264,8 +309,48 @@ def _either_or(p: _Parse, words: list[str]) -> bool:
 
 def _is_trend(words: list[str]) -> bool:
     joined = " ".join(words)
-    return bool({"trend", "trends", "develop", "developed", "evolve", "evolved", "evolution"} & set(words)) or \
-        "over time" in joined
+    return bool(TREND & set(words)) or "over time" in joined
+
+
+def _head(words: list[str]) -> tuple[bool, bool]:
+    """Whether the question asks for an amount of money ("how much", "how many euros", "the value / amount of")
+    or a count ("how many")."""
+    joined = f" {' '.join(words)} "
+    money = " how much " in joined or _money_many(words) or bool(MONEY_HEADS & set(words))
+    return money, " how many " in joined and not _money_many(words)
+
+
+def _wider_than_self(words: list[str]) -> bool:
+    """A customer asking about others ("all customers", "the bank"); money sent to or received from other people
+    is still their own transfers."""
+    for phrase in WIDER_THAN_SELF:
+        n = len(phrase.split())
+        for i in range(len(words) - n + 1):
+            if " ".join(words[i:i + n]) == phrase and not (i > 0 and words[i - 1] in ("from", "to", "with")):
+                return True
+    return False
+
+
+def _holding(words: list[str]) -> bool:
+    """"have", "hold", "held", or "in my / our / their …": the question is about money held."""
+    return any(w in HOLDING and (w != "in" or (i + 1 < len(words) and words[i + 1] in POSSESSIVE))
+               for i, w in enumerate(words))
+
+
+def _money_many(words: list[str]) -> bool:
+    """"how many euros of …": an amount of money, not a count."""
+    return any(w == "many" and i + 1 < len(words) and words[i + 1] in CURRENCY for i, w in enumerate(words))
+
+
+def _other_kind(vocab: Vocabulary, principal: Principal, metrics: list[str], money: bool, dated: bool
+                ) -> list[str]:
+    """Readings of the other kind to offer when the question's head and the metric disagree: for a count asked
+    "how much", the money held or moved; for an amount asked "how many", the counts."""
+    wanted = ValueKind.MONEY if money else ValueKind.COUNT
+    held = "balance" if dated else "current_balance"
+    base = (held, "transaction_volume") if money else ("transaction_count", "accounts_opened", "customers")
+    return [m for m in base if m in vocab.catalog.metrics and vocab.catalog.metrics[m].kind is wanted
+            and m not in metrics and may_ask_metric(principal, m)]
 
 
 def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple[str, str]]]:
@@ -382,9 +467,11 @@ def _phrases(p: _Parse, vocab: Vocabulary, text: str) -> None:
                     p.metric_hits.append((i, best))
                     p.source("metric:" + best.target, words)
             elif values:
-                value = _one_value(values, vocab, set(w))
+                value = _one_value(values, vocab, set(w)) or next(
+                    (v for v in values if p.resolve.get(words) == v.value), None)
                 if value is None:  # "interest": charged to customers or paid out to savers?
                     p.ambiguous.append(words)
+                    p.ambiguous_values.append(tuple(dict.fromkeys(v.value for v in values)))
                 else:
                     p.value_positions.setdefault(value.target, []).append(i)
                     _add_value(p, value.target, value.value, words)
@@ -526,7 +613,8 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             return [], growth, "Growth of what? Revenue, transaction volume or new customers?"
     balances = {"balance", "current_balance", "balance_by_month"}
     if any(m in balances for m in metrics):
-        wanted = "balance" if (has_period and not p.today) or p.grain is not None else "current_balance"
+        series = p.grain is not None or _is_trend(p.words)  # "my balance history": month-end balances
+        wanted = "balance" if (has_period and not p.today) or series else "current_balance"
         metrics = list(dict.fromkeys(wanted if m in balances else m for m in metrics))
     if metrics == ["customers"] and (has_period or p.grain is not None) and "customer" not in p.group_by:
         return [], ["new_customers", "active_customers", "tier_customers"], (

@@ -1,4 +1,4 @@
-"""The App Home tab: the commands this user may run (their roles decide), or the polite refusal."""
+"""The App Home tab: each role's dashboard (bot/home.py), or the polite refusal."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def home_view(blocks: list[dict[str, Any]]) -> dict[str, Any]:
 
 def make_app_home_opened(answers: AnswerRuntime) -> Callable[..., None]:
     def app_home_opened(event: dict[str, Any], body: dict[str, Any], client: Any) -> None:
-        """Bolt acks events itself; the help answer is computed on the answer runtime, then published."""
+        """Bolt acks events itself; the home view is computed on the answer runtime, then published."""
         if event.get("tab", "home") != "home":
             return
         user_id = event.get("user", "")

@@ -1,0 +1,178 @@
+"""Users' alerts and subscriptions after a refresh: evaluate N alerts + M subscriptions, deliver to the fake Slack.
+
+Subject: `bot.deliveries.Deliveries.run()` — resolve owners, plan, compute each distinct (principal, query) once,
+evaluate, post (the fake Slack over HTTP, 1 message/s/channel pacing on), record — on the warehouse of
+bench/bench_semantic_layer.py (BENCH_SCALE=small: 200 customers; not run at 10 M here). Baseline in the same run:
+the same distinct queries run back to back through the query service (the floor the engine cannot go under), and
+the naive cost (one query per item) estimated from it. Goal (issue 16): 10,000 alerts + 1,000 subscriptions
+<= 60 s after a refresh at 10 M transactions.
+
+Not wired into bench/run_all.py yet: `python -m bench.bench_deliveries` prints a markdown section.
+BENCH_ALERTS / BENCH_SUBSCRIPTIONS set the counts (default 10,000 / 1,000).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.bench_semantic_layer import build, refresh_marts
+
+COMMAND = "python -m bench.bench_deliveries"
+ALERTS = int(os.environ.get("BENCH_ALERTS", "10000"))
+SUBSCRIPTIONS = int(os.environ.get("BENCH_SUBSCRIPTIONS", "1000"))
+STAFF = int(os.environ.get("BENCH_STAFF", "200"))  # directors, and as many advisors
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    from slack_sdk import WebClient
+    from sqlalchemy import insert, text
+
+    from bot.access import Identity, Role
+    from bot.assistant import Assistant
+    from bot.deliveries import Deliveries, alert_query
+    from bot.identity import IdentityResolver
+    from bot.settings import BotSettings
+    from bot.state import open_state
+    from bot.state.models import Subscription
+    from bot.state.subscriptions import Condition, encode_query
+    from semantic_layer.catalog import Grain
+    from semantic_layer.engine import DuckDbSnapshotEngine
+    from semantic_layer.inputs import CustomerId
+    from semantic_layer.query import DimensionFilter, MetricQuery, Period, PeriodKind
+    from semantic_layer.query_service import query_service
+    from semantic_layer.service import MetricFlowSemanticLayer
+    from tests.fake_slack import FakeSlack
+
+    small = os.environ.get("BENCH_SCALE", "small") == "small"
+    if not small:
+        raise SystemExit("only BENCH_SCALE=small is measured by this module so far")
+    customers = 200
+    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
+    data_dir = build(root, customers)
+    refresh_marts(root, data_dir)
+    sl = MetricFlowSemanticLayer(DuckDbSnapshotEngine(data_dir, "warehouse.duckdb"))
+    url = os.environ.get("FINEFIN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS finefin_bench_deliveries WITH (FORCE)"))
+        conn.execute(sql.SQL("CREATE DATABASE finefin_bench_deliveries"))
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["dbname"] = "finefin_bench_deliveries"
+    state = open_state(psycopg.conninfo.make_conninfo(**info))
+    settings = BotSettings(slack_bot_token="xoxb-test", slack_signing_secret="s" * 32)
+    ctx = Assistant(sl, settings, IdentityResolver.__new__(IdentityResolver))
+    service = query_service(sl)
+    rng = random.Random(7)
+
+    people: dict[str, Identity] = {}
+    for i in range(STAFF):
+        people[f"UDIR{i}"] = Identity(f"UDIR{i}", frozenset({Role.DIRECTOR}))
+        people[f"UADV{i}"] = Identity(f"UADV{i}", frozenset({Role.ADVISOR}))
+    customer_users = []
+    for cid in range(1, customers + 1):  # the generator numbers customers from 1
+        try:
+            profile = sl.customer(CustomerId(cid))
+        except Exception:
+            continue
+        people[f"UC{cid}"] = Identity(f"UC{cid}", frozenset({Role.CUSTOMER}), profile)
+        customer_users.append(f"UC{cid}")
+    staff_users = [u for u in people if not u.startswith("UC")]
+
+    cadences = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
+    types = [None, "card_payment", "fee", "p2p_out"]
+    staff_alerts = [(m, c, t) for m in ("revenue", "transaction_volume", "transaction_count") for c in cadences
+                    for t in types]
+    customer_alerts = [("balance", "daily", None), ("transaction_volume", "weekly", None),
+                       ("transaction_count", "monthly", None), ("withdrawals", "monthly", None)]
+    staff_subs = [MetricQuery(("revenue",), ("tier",), Grain.MONTH, period=Period(PeriodKind.LAST_MONTHS, count=6)),
+                  MetricQuery(("transaction_volume",), ("type",), Grain.WEEK, period=Period(PeriodKind.LAST_MONTH)),
+                  MetricQuery(("transaction_count", "revenue"), grain=Grain.MONTH, period=Period(PeriodKind.THIS_YEAR)),
+                  MetricQuery(("new_customers",), ("country",), Grain.MONTH, period=Period(PeriodKind.LAST_QUARTER))]
+    customer_subs = [MetricQuery(("transaction_volume",), ("type",), Grain.MONTH,
+                                 period=Period(PeriodKind.LAST_MONTHS, count=3))]
+    rows = []
+    for n in range(ALERTS):
+        staff = n % 5 < 3  # 60 % staff alerts, 40 % customers' own
+        owner = rng.choice(staff_users if staff else customer_users)
+        metric, cadence, kind = rng.choice(staff_alerts if staff else customer_alerts)
+        filters = (DimensionFilter("type", (kind,)),) if kind else ()
+        query = MetricQuery((metric,), grain=cadences[cadence], filters=filters)
+        top = 1000 if metric == "transaction_count" else 200_000
+        condition = Condition(rng.choice(("below", "above")), Decimal(rng.randrange(0, top)))
+        rows.append(dict(kind="alert", owner_user_id=owner, query=encode_query(query), cadence=cadence,
+                         condition=condition.encode()))
+    for n in range(SUBSCRIPTIONS):
+        staff = n % 10 < 7
+        owner = rng.choice(staff_users if staff else customer_users)
+        query = rng.choice(staff_subs if staff else customer_subs)
+        if staff and owner.startswith("UADV") and query.metrics == ("new_customers",):
+            query = staff_subs[0]
+        rows.append(dict(kind="subscription", owner_user_id=owner, query=encode_query(query),
+                         cadence=rng.choice(list(cadences)), condition=None))
+    with state.engine.begin() as conn:
+        conn.execute(insert(Subscription.__table__), rows)
+
+    fake = FakeSlack().start()
+    client = WebClient(token="xoxb-test", base_url=fake.api_url)
+    engine = Deliveries(ctx, lambda user: people[user], state.subscriptions, state.post_ledger, client)
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    sl.engine.cache.clear()
+    started = time.perf_counter()
+    report = engine.run()
+    first = time.perf_counter() - started
+    posts = len(fake.calls_to("chat.postMessage"))
+    started = time.perf_counter()
+    again = Deliveries(ctx, lambda user: people[user], state.subscriptions, state.post_ledger, client).run()
+    second = time.perf_counter() - started
+    # baseline: the distinct queries alone, back to back, cache cleared
+    as_of, _ = sl.reporting_dates()
+    from bot.commands.context import principal_of
+
+    distinct = set()
+    for item in state.subscriptions.active():
+        q = item.metric_query if item.kind == "subscription" else alert_query(item, as_of)[0]
+        distinct.add((principal_of(people[item.owner_user_id]), q))
+    sl.engine.cache.clear()
+    started = time.perf_counter()
+    for principal, q in distinct:
+        service.run(principal, q)
+    floor = time.perf_counter() - started
+    per_query = floor / max(len(distinct), 1)
+    fake.stop()
+    with state.engine.begin() as conn:
+        (audit,) = conn.execute(text("SELECT count(*) FROM audit_log")).one()
+    state.close()
+    print(f"""## Alerts and subscriptions: evaluation and delivery after a refresh
+
+_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; 1-min load {load} at the
+start._ Command: `{COMMAND}` (BENCH_SCALE=small: {customers} customers, ~{customers * 104:,} transactions; the
+10 M-transaction run was not made).
+
+| | value |
+|---|---:|
+| alerts / subscriptions | {ALERTS:,} / {SUBSCRIPTIONS:,} |
+| owners (staff / customers) | {len(staff_users)} / {len(customer_users)} |
+| distinct (principal, query) computed | {report.queries_run:,} (of {report.evaluated:,} items evaluated) |
+| alerts fired / subscriptions delivered | {len(report.fired):,} / {len(report.delivered):,} |
+| Slack messages posted (alerts merged per channel) | {posts:,} |
+| **first run after the refresh** | **{first:.1f} s** |
+| second run (states and periods recorded) | {second:.1f} s ({len(again.fired) + len(again.delivered)} new) |
+| baseline: the {len(distinct):,} distinct queries alone | {floor:.1f} s ({per_query * 1000:.0f} ms each) |
+| naive estimate: one query per item | {per_query * (ALERTS + SUBSCRIPTIONS):.0f} s |
+""")
+    log(f"refused={len(report.refused)} skipped={len(report.skipped)} failed={len(report.failed)} audit={audit}")
+
+
+if __name__ == "__main__":
+    main()

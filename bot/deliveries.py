@@ -1,0 +1,511 @@
+"""The subscriptions' and alerts' evaluation and delivery, after a data refresh (the `finefin_deliveries` DAG calls
+`deliver_from_env`; the logic lives here, tested on its own).
+
+One run:
+1. Fresh data only. When the warehouse is older than the SLA nothing is evaluated; each owner of an active item is
+   told once per stale spell (the `stale_notified` flag, cleared on the next fresh run).
+2. Each owner is resolved again (Slack profile, roles, customer record): a deactivated or unknown owner's items are
+   disabled; the others run with the owner's access of today (personalised at delivery time).
+3. Each distinct (principal, MetricQuery) is computed once for every item that shares it.
+4. Alerts compare the last complete bucket of their grain (and the one before, for `change`) with the threshold and
+   fire once per crossing: only when the condition becomes true (`last_state` goes from clear or unknown to met).
+5. Subscriptions are due once per period of their cadence (day / ISO week / month of the data's as-of date).
+6. Every post is claimed in the post ledger first (`sub:<id>:<period>`, `alert:<id>:<bucket>`): across task retries
+   and processes one delivery per key; a failed post is released (the retry posts it) and reported, and the run
+   raises DeliveryFailedError after trying the rest — never a silent drop. A channel gets no customer-level data:
+   such an item is refused and its owner told why. Posts to one channel are spaced by `pace_seconds` (Slack's
+   one message per second per channel); 429s are retried by the client (Retry-After).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from bot import blocks as bk
+from bot.access import Identity
+from bot.answer import Answer
+from bot.commands.context import CommandContext, principal_of, queries
+from bot.commands.query_render import cell
+from bot.delivery import fallback_text, open_dm, upload_files
+from bot.state.subscriptions import Item, SubscriptionStore, describe
+from finefin.errors import FinefinError
+from semantic_layer.catalog import Grain, ValueKind
+from semantic_layer.errors import InvalidInputError, SemanticLayerError
+from semantic_layer.policy import Principal
+from semantic_layer.query import MetricAnswer, MetricQuery, Period, bucket_end, truncate
+from semantic_layer.types import Freshness
+
+log = logging.getLogger(__name__)
+CUSTOMER_DIMENSIONS = frozenset({"customer", "customer_name", "account"})
+CADENCE_GRAINS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
+BUCKET_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
+MAX_ALERTS_PER_MESSAGE = 10  # 3-4 blocks each: within a message's 50 blocks
+CHANNEL_GONE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})  # a retry cannot deliver there
+_CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,30})")
+
+
+# --- shared with the commands ---------------------------------------------------------------------------------
+def customer_level(principal: Principal, query: MetricQuery) -> bool:
+    """Would the answer show one customer's data (a customer's own figures, or a breakdown/filter by customer or
+    account)? Such an answer never goes to a channel."""
+    dims = set(query.group_by) | {f.dimension for f in query.filters}
+    return principal.scope is not None or bool(dims & CUSTOMER_DIMENSIONS)
+
+
+def channel_target(text: str | None) -> str | None:
+    """A channel id from `<#C123|name>` (Slack's # autocomplete) or a bare `C123`; None for no target."""
+    if text is None:
+        return None
+    match = _CHANNEL.fullmatch(text.strip())
+    if match is None:
+        raise InvalidInputError("Pick the channel with Slack's # autocomplete (`to #channel`), so I get its id.")
+    return match.group(1) or match.group(2)
+
+
+def period_key(cadence: str, as_of: date) -> str:
+    """The delivery period of a subscription holding the data's as-of date: `2026-11-24`, `2026-W48`, `2026-11`."""
+    if cadence == "daily":
+        return as_of.isoformat()
+    if cadence == "weekly":
+        year, week, _ = as_of.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{as_of:%Y-%m}"
+
+
+def alert_buckets(grain: Grain, as_of: date) -> tuple[date, date]:
+    """Starts of the last complete bucket at `as_of` (a day counts as complete on the as-of date) and the one
+    before it."""
+    last = truncate(as_of, grain)
+    if grain is not Grain.DAY and bucket_end(last, grain) > as_of:
+        last = truncate(last - timedelta(days=1), grain)
+    return last, truncate(last - timedelta(days=1), grain)
+
+
+def alert_query(item: Item, as_of: date) -> tuple[MetricQuery, date, date]:
+    """The query an alert evaluates: its metric by its grain over the previous and the last complete bucket."""
+    grain = CADENCE_GRAINS[item.cadence]
+    last, previous = alert_buckets(grain, as_of)
+    query = replace(item.metric_query, grain=grain, period=Period.days(previous, bucket_end(last, grain)))
+    return query, last, previous
+
+
+# --- the engine ----------------------------------------------------------------------------------------------
+class ClaimLedger(Protocol):
+    def claim(self, key: str) -> bool: ...
+    def complete(self, key: str) -> bool: ...
+    def release(self, key: str) -> bool: ...
+
+
+@dataclass
+class DeliveryReport:
+    evaluated: int = 0  # items evaluated on fresh data
+    queries_run: int = 0  # distinct (principal, query) computed
+    fired: list[str] = field(default_factory=list)  # alerts posted
+    delivered: list[str] = field(default_factory=list)  # subscriptions posted
+    skipped: list[str] = field(default_factory=list)  # not due, still met, or already delivered (a retry)
+    held: list[str] = field(default_factory=list)  # stale data: not evaluated
+    refused: list[str] = field(default_factory=list)  # access refused or channel with customer data: owner told
+    disabled: list[str] = field(default_factory=list)  # owners deactivated
+    failed: list[str] = field(default_factory=list)  # posts that failed (released: a retry posts them)
+
+
+class DeliveryFailedError(FinefinError):
+    def __init__(self, report: DeliveryReport) -> None:
+        self.report = report
+        super().__init__(f"{bk.plural(len(report.failed), 'delivery')} failed: {'; '.join(report.failed)}")
+
+
+@dataclass
+class _Planned:
+    item: Item
+    identity: Identity
+    key: str  # the period (subscription) or the last bucket (alert)
+    last: date | None = None
+    previous: date | None = None
+
+
+class Deliveries:
+    def __init__(self, ctx: CommandContext, resolve: Callable[[str], Identity], store: SubscriptionStore,
+                 ledger: ClaimLedger, client: Any, pace_seconds: float = 1.0) -> None:
+        self.ctx, self.resolve, self.store, self.ledger, self.client = ctx, resolve, store, ledger, client
+        self.pace_seconds = pace_seconds
+        self._last_post: dict[str, float] = {}
+        self._dms: dict[str, str] = {}
+        self._fresh: Freshness | None = None
+        self._outbox: list[_Outgoing] = []
+        self._rendered: tuple[MetricAnswer, Answer] | None = None
+        self._records: list[tuple[int, dict[str, Any]]] = []  # item bookkeeping, written in one transaction
+
+    def run(self) -> DeliveryReport:
+        report = DeliveryReport()
+        items = self.store.active()
+        fresh = self._fresh = self.ctx.freshness()  # once per run: every message carries this stamp
+        if fresh.is_stale:
+            self._hold(items, fresh, report)
+            self._send(report)
+            return self._done(report)
+        if any(i.stale_notified for i in items):
+            self.store.clear_stale_notices()
+        service = queries(self.ctx)
+        as_of, _ = service.sl.reporting_dates()
+        plans: dict[tuple[Principal, MetricQuery], list[_Planned]] = {}
+        identities: dict[str, Identity] = {}
+        for item in items:
+            owner = item.owner_user_id
+            if owner not in identities:
+                try:
+                    identities[owner] = self.resolve(owner)
+                except Exception as exc:  # Slack or the directory unavailable: this owner's items wait for a retry
+                    log.warning("deliveries: owner %s not resolved", owner, exc_info=True)
+                    report.failed.append(f"owner {owner} not resolved: {type(exc).__name__}")
+                    identities[owner] = Identity(owner, frozenset())  # skipped below, not disabled
+                    continue
+                if not identities[owner].known:
+                    n = self.store.disable_owner(owner, "the owner's Slack account is deactivated or unknown")
+                    report.disabled.append(f"{owner}: {n}")
+            identity = identities[owner]
+            if not identity.known:
+                continue
+            try:
+                if item.kind == "subscription":
+                    key = period_key(item.cadence, as_of)
+                    if item.last_period == key:
+                        report.skipped.append(f"subscription #{item.id}: already delivered for {key}")
+                        continue
+                    planned, query = _Planned(item, identity, key), item.metric_query
+                else:
+                    item.alert_condition  # noqa: B018  # readable, or refused here like an unreadable query
+                    query, last, previous = alert_query(item, as_of)
+                    planned = _Planned(item, identity, last.isoformat(), last, previous)
+            except InvalidInputError as exc:
+                self._refuse(item, str(exc), f"unreadable:{item.id}", report)
+                continue
+            plans.setdefault((principal_of(identity), query), []).append(planned)
+        for (principal, query), members in plans.items():
+            try:
+                answer = service.run(principal, query)
+            except SemanticLayerError as exc:  # e.g. the owner lost the role that allowed the metric
+                for p in members:
+                    self._refuse(p.item, str(exc), f"refused:{p.item.id}:{p.key}", report)
+                continue
+            report.queries_run += 1
+            for p in members:
+                report.evaluated += 1
+                if p.item.target and customer_level(principal, answer.query):
+                    self._refuse(p.item, "it holds customer-level data, which never goes to a channel",
+                                 f"refused:{p.item.id}:{p.key}", report)
+                elif p.item.kind == "alert":
+                    self._alert(p, answer, report)
+                else:
+                    self._subscription(p, answer, report)
+        self._send(report)
+        return self._done(report)
+
+    @staticmethod
+    def _done(report: DeliveryReport) -> DeliveryReport:
+        log.info("deliveries: %s", report)
+        if report.failed:
+            raise DeliveryFailedError(report)
+        return report
+
+    # -- stale data ---------------------------------------------------------------------------------------------
+    def _hold(self, items: list[Item], fresh: Any, report: DeliveryReport) -> None:
+        by_owner: dict[str, list[Item]] = {}
+        for item in items:
+            report.held.append(f"{item.kind} #{item.id}")
+            if not item.stale_notified:
+                by_owner.setdefault(item.owner_user_id, []).append(item)
+        for owner, mine in by_owner.items():
+            ids = ", ".join(f"#{i.id}" for i in mine)
+            text = (f":hourglass_flowing_sand: Your alerts and subscriptions ({ids}) are on hold: the data is not "
+                    "fresh. I check them again after the next refresh.")
+            notice = Answer(text=text, blocks=[bk.section(text), *bk.freshness_blocks(fresh)])
+
+            def told(now: bool, mine: list[Item] = mine) -> None:
+                for item in mine:
+                    self._records.append((item.id, {"stale_notified": True}))
+
+            self._queue(_Outgoing(owner, None, notice, f"stale notice → {owner}", None, told))
+
+    # -- alerts -------------------------------------------------------------------------------------------------
+    def _alert(self, p: _Planned, answer: MetricAnswer, report: DeliveryReport) -> None:
+        item, condition = p.item, p.item.alert_condition
+        metric = answer.query.metrics[0]
+        column = answer.columns[answer.column(metric)]
+        current, previous = _bucket_value(answer, metric, p.last), _bucket_value(answer, metric, p.previous)
+        if current is None or (condition.change and previous is None):
+            report.skipped.append(f"alert #{item.id}: no figure for {p.key}")
+            return
+        value = current
+        if condition.change:
+            assert previous is not None
+            if condition.percent:
+                if previous == 0:
+                    report.skipped.append(f"alert #{item.id}: no change in % from zero")
+                    return
+                value = (current - previous) / abs(previous) * 100
+            else:
+                value = current - previous
+        met = condition.met(value)
+        state = "met" if met else "clear"
+        if not met or item.last_state == "met":  # no new crossing
+            if item.last_state != state:
+                self._records.append((item.id, {"last_state": state, "last_period": p.key}))
+            if met:
+                report.skipped.append(f"alert #{item.id}: still {condition.describe()}")
+            return
+        message = alert_message(item, answer, column.kind, current, previous, value, p)
+
+        def fired(now: bool) -> None:
+            if now:
+                report.fired.append(f"alert #{item.id}")
+            self._records.append((item.id, {"last_state": "met", "last_period": p.key}))
+
+        self._queue(_Outgoing(item.owner_user_id, item.target, message, f"alert #{item.id}",
+                              f"alert:{item.id}:{p.key}", fired, mergeable=True))
+
+    # -- subscriptions -----------------------------------------------------------------------------------------
+    def _subscription(self, p: _Planned, answer: MetricAnswer, report: DeliveryReport) -> None:
+        from bot.commands.metric import View, metric_answer
+
+        item = p.item
+        if self._rendered is None or self._rendered[0] is not answer:  # one rendering (table, chart) per answer
+            principal = principal_of(p.identity)  # the buttons are the owner's (a click is re-checked as the clicker)
+            self._rendered = (answer, metric_answer(self.ctx, principal, queries(self.ctx).catalog(), answer,
+                                                    View.TYPED))
+        base = self._rendered[1]
+        title = f":calendar: *Subscription #{item.id}* ({item.cadence}, {p.key})"
+        first = base.blocks[0]  # the receipt: the title goes on its first line (the message is full of blocks)
+        blocks = [{**first, "text": {**first["text"], "text": bk.truncate(f"{title}\n{first['text']['text']}",
+                                                                          bk.MAX_SECTION_CHARS)}},
+                  *base.blocks[1:]]
+        message = Answer(text=f"Subscription #{item.id}: {base.text}", data=answer, files=base.files, blocks=blocks)
+
+        def delivered(now: bool) -> None:
+            if now:
+                report.delivered.append(f"subscription #{item.id} {p.key}")
+            self._records.append((item.id, {"last_period": p.key}))
+
+        self._queue(_Outgoing(item.owner_user_id, item.target, message, f"subscription #{item.id}",
+                              f"sub:{item.id}:{p.key}", delivered))
+
+    # -- posting ------------------------------------------------------------------------------------------------
+    def _refuse(self, item: Item, why: str, key: str, report: DeliveryReport) -> None:
+        """Tell the owner (once per key) that an item was not delivered, and why."""
+        report.refused.append(f"{item.kind} #{item.id}: {why}")
+        text = (f":no_entry: Your {item.kind} #{item.id} ({bk.esc(describe(item).rsplit(' to ', 1)[0])}) was not "
+                f"delivered: {bk.esc(why)}.")
+        self._queue(_Outgoing(item.owner_user_id, None, Answer(text=text, blocks=[bk.section(text)]),
+                              f"notice for {item.kind} #{item.id}", f"notice:{key}"))
+
+    def _queue(self, outgoing: _Outgoing) -> None:
+        self._outbox.append(outgoing)
+
+    def _dm(self, user_id: str) -> str:
+        if user_id not in self._dms:
+            self._dms[user_id] = open_dm(self.client, user_id)
+        return self._dms[user_id]
+
+    def _send(self, report: DeliveryReport) -> None:
+        """Post the run's messages: the alerts bound for one channel together (up to MAX_ALERTS_PER_MESSAGE in a
+        message), channels taken in turns so that one busy channel's pacing does not hold the others up."""
+        outbox, self._outbox = self._outbox, []
+        try:
+            self._send_all(outbox, report)
+        finally:  # what was delivered is recorded even when a post raised
+            records, self._records = self._records, []
+            self.store.record_many(records)
+
+    def _send_all(self, outbox: list[_Outgoing], report: DeliveryReport) -> None:
+        by_channel: dict[tuple[str, str | None], list[list[_Outgoing]]] = {}
+        for o in outbox:
+            batches = by_channel.setdefault((o.owner, o.target) if o.target is None else ("", o.target), [])
+            last = batches[-1] if batches else None
+            if o.mergeable and last and last[0].mergeable and len(last) < MAX_ALERTS_PER_MESSAGE:
+                last.append(o)
+            else:
+                batches.append([o])
+        rounds = max((len(b) for b in by_channel.values()), default=0)
+        for i in range(rounds):
+            for batches in by_channel.values():
+                if i < len(batches):
+                    self._post(batches[i], report)
+
+    def _post(self, batch: list[_Outgoing], report: DeliveryReport) -> None:
+        """Claim each key, post the batch as one message, then complete the keys and run each `done`; a key already
+        claimed is skipped (delivered before: a retry); a failed post releases the keys and is reported."""
+        keys = [o.key for o in batch if o.key is not None]
+        claim_many = getattr(self.ledger, "claim_many", None)
+        held = claim_many(keys) if claim_many is not None else {k for k in keys if self.ledger.claim(k)}
+        mine = []
+        for o in batch:
+            if o.key is not None and o.key not in held:
+                report.skipped.append(f"{o.what}: already delivered ({o.key})")
+                if o.done is not None and self._delivered(o.key):  # by an earlier try: record it here too
+                    o.done(False)
+            else:
+                mine.append(o)
+        if not mine:
+            return
+        what = ", ".join(o.what for o in mine)
+        answer = mine[0].answer if len(mine) == 1 and not mine[0].mergeable else _merged(mine, self._fresh)
+        channel = mine[0].target or ""
+        try:
+            channel = channel or self._dm(mine[0].owner)
+            wait = self._last_post.get(channel, -1e9) + self.pace_seconds - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                self.client.chat_postMessage(channel=channel, text=fallback_text(answer.text), blocks=answer.blocks,
+                                             unfurl_links=False)
+                if answer.files:
+                    upload_files(self.client, channel, answer.files)
+            finally:
+                self._last_post[channel] = time.monotonic()
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            self._release(mine)
+            if mine[0].target and error in CHANNEL_GONE:  # retrying cannot help: the owner is told, once per key
+                log.warning("delivery refused by Slack: %s → %s: %s", what, channel, error)
+                report.refused.append(f"{what} → {channel}: {error}")
+                for o in mine:
+                    if o.done is not None:
+                        o.done(False)  # recorded for this period / crossing: not retried on every refresh
+                why = (f"Slack refused the post to <#{channel}> ({bk.esc(error)}): invite me to the channel, or "
+                       "delete it and subscribe again to another channel.")
+                self._notify(mine[0].owner, f":warning: Not delivered: {bk.esc(what)}. {why}",
+                             f"notice:{mine[0].key}", report)
+                return
+            log.error("delivery failed: %s → %s: %s", what, channel or mine[0].owner, error)
+            report.failed.append(f"{what} → {channel or mine[0].owner}: {error}")
+            return
+        except BaseException:
+            self._release(mine)
+            raise
+        done = [o.key for o in mine if o.key is not None]
+        complete_many = getattr(self.ledger, "complete_many", None)
+        if complete_many is not None:
+            complete_many(done)
+        else:
+            for key in done:
+                self.ledger.complete(key)
+        for o in mine:
+            if o.done is not None:
+                o.done(True)
+
+    def _notify(self, owner: str, text: str, key: str, report: DeliveryReport) -> None:
+        """A notice to the owner's DM, now (once per key), outside the message batches."""
+        self._post([_Outgoing(owner, None, Answer(text=text, blocks=[bk.section(text)]), f"notice → {owner}", key)],
+                   report)
+
+    def _delivered(self, key: str) -> bool:
+        """Done (not merely in hand in another process, which may still fail and release it)."""
+        is_done = getattr(self.ledger, "is_done", None)
+        return bool(is_done(key)) if is_done is not None else False
+
+    def _release(self, batch: list[_Outgoing]) -> None:
+        for o in batch:
+            if o.key is not None:
+                self.ledger.release(o.key)
+
+
+@dataclass
+class _Outgoing:
+    """A message to send at the end of the run: to `target` (a channel), or the owner's DM when None."""
+
+    owner: str
+    target: str | None
+    answer: Answer
+    what: str
+    key: str | None  # the post ledger's key: one delivery per key across retries and processes
+    done: Callable[[bool], None] | None = None  # bookkeeping once delivered (True: by this run's post)
+    mergeable: bool = False  # an alert: several to one channel go in one message
+
+
+def _merged(batch: list[_Outgoing], freshness: Freshness | None) -> Answer:
+    """Alerts as one message (each alert's blocks, a divider between), one freshness stamp at the end."""
+    blocks: list[bk.Block] = []
+    for o in batch:
+        if blocks:
+            blocks.append(bk.divider())
+        blocks += o.answer.blocks
+    if freshness is not None:
+        blocks += bk.freshness_blocks(freshness)
+    text = batch[0].answer.text if len(batch) == 1 else f"{len(batch)} alerts: " + "; ".join(
+        o.answer.text for o in batch)
+    return Answer(text=text, blocks=bk.message(blocks))
+
+
+def _bucket_value(answer: MetricAnswer, metric: str, start: date | None) -> Decimal | None:
+    """The metric's value in the bucket starting at `start`; a missing bucket is 0 for a count or an amount."""
+    i = answer.column(metric)
+    for row in answer.rows:
+        if row[0] == start:
+            return None if row[i] is None else Decimal(row[i])
+    return Decimal(0) if answer.columns[i].kind in (ValueKind.COUNT, ValueKind.MONEY) else None
+
+
+def _fmt(value: Decimal, kind: ValueKind) -> str:
+    if kind is ValueKind.COUNT:
+        return f"{value:,.0f}"
+    return cell(value.quantize(Decimal("0.01")), ValueKind.MONEY) + (" EUR" if kind is ValueKind.MONEY else "")
+
+
+def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: Decimal, previous: Decimal | None,
+                  value: Decimal, p: _Planned) -> Answer:
+    """One alert's blocks (the freshness stamp is added once per message when sent)."""
+    condition = item.alert_condition
+    metric = answer.query.metrics[0]
+    label = bk.esc(answer.labels[metric])
+    bucket = bk.esc(f"{item.cadence} {p.key}" if item.cadence == "daily" else f"{item.cadence}, bucket from {p.key}")
+    if condition.change and condition.percent:
+        shown, threshold = f"{value:+.1f}%", f"{condition.threshold:+.1f}%"
+    else:
+        shown, threshold = _fmt(value, kind), _fmt(condition.threshold, kind)
+        if condition.change and value >= 0:
+            shown = "+" + shown
+    what = "changed by" if condition.change else "is"
+    text = (f":bell: *Alert #{item.id}*: {label} ({bucket}) {what} *{shown}*, {condition.direction} your threshold "
+            f"{threshold}.")
+    lines = [bk.section(text)]
+    if previous is not None:
+        lines.append(bk.context(f"{label}: {_fmt(current, kind)} vs {_fmt(previous, kind)} the "
+                                f"{BUCKET_NOUNS[item.cadence]} before"
+                                + (" · your accounts only" if answer.scoped_to is not None else "")))
+    if p.last is not None:
+        lines.append(bk.context(f"Why did it change? `/finefin why {metric} {p.last:%Y-%m}` · "
+                                f"`/finefin alerts pause {item.id}` to pause this alert"))
+    plain = f"Alert #{item.id}: {answer.labels[metric]} {what} {shown}, {condition.direction} {threshold}"
+    return Answer(text=plain, blocks=bk.message(lines), data=answer)
+
+
+# --- entry point for the DAG -----------------------------------------------------------------------------------
+def deliver_from_env() -> list[str]:
+    """Evaluate and deliver with the environment's settings, semantic layer, Slack client and state database."""
+    from bot.app import build_assistant, make_client
+    from bot.settings import BotSettings
+    from bot.state import open_state
+    from finefin.config import load_settings
+    from semantic_layer import get_semantic_layer  # type: ignore[attr-defined]
+
+    settings = load_settings(BotSettings)
+    client = make_client(settings)
+    state = open_state()
+    try:
+        assistant = build_assistant(get_semantic_layer(), settings, client, revocations=state.revocations)
+        report = Deliveries(assistant, assistant.resolver.resolve, state.subscriptions, state.post_ledger,
+                            client).run()
+    finally:
+        state.close()
+    return ([f"fired {x}" for x in report.fired] + [f"delivered {x}" for x in report.delivered]
+            + [f"refused {x}" for x in report.refused] + [f"held {x}" for x in report.held]
+            + [f"queries run: {report.queries_run}, items evaluated: {report.evaluated}"])

@@ -1,0 +1,381 @@
+"""`/finefin alert|alerts|subscribe|subscriptions` and the delivery engine (bot/deliveries.py) on the real query
+warehouse, the state database and the fake Slack: parsing into typed values, access as the owner, owner-only changes,
+alerts once per crossing (checked against SQL on the warehouse), subscriptions once per period across retries, each
+distinct query computed once, channels never get customer-level data, stale data holds everything (owner told once),
+deactivated owners' items disabled."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import Block
+from sqlalchemy import text
+
+from bot.access import Identity, Role
+from bot.assistant import Assistant
+from bot.commands.manage_actions import handle as button
+from bot.deliveries import Deliveries, DeliveryFailedError, alert_buckets, period_key
+from bot.identity import IdentityResolver
+from bot.settings import BotSettings
+from bot.state.subscriptions import Item, SubscriptionStore
+from semantic_layer.catalog import Grain
+from semantic_layer.errors import InvalidInputError
+from semantic_layer.inputs import CustomerId
+from semantic_layer.query_service import AccessRefusedError
+from semantic_layer.service import MetricFlowSemanticLayer
+from semantic_layer.types import Freshness
+from tests.dbt_chain import END_DATE, Chain, query
+from tests.fake_slack import FakeSlack
+
+pytest_plugins = ["tests.query_support", "tests.bot_support"]  # chain, sl, qs; state_store
+
+
+@pytest.fixture(scope="module")
+def people(sl: MetricFlowSemanticLayer, chain: Chain) -> dict[str, Identity]:
+    busiest = query(chain.warehouse, "select customer_id from analytics.fct_transactions group by 1"
+                                     " order by count(*) desc limit 1")[0][0]
+    return {
+        "director": Identity("UDIR", frozenset({Role.DIRECTOR})),
+        "director2": Identity("UDIR2", frozenset({Role.DIRECTOR})),
+        "advisor": Identity("UADV", frozenset({Role.ADVISOR})),
+        "customer": Identity("UCUST", frozenset({Role.CUSTOMER}), sl.customer(CustomerId(busiest))),
+    }
+
+
+@pytest.fixture()
+def store(state_store: Any) -> SubscriptionStore:
+    with state_store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE subscriptions, post_ledger"))
+    return state_store.subscriptions  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def assistant(sl: MetricFlowSemanticLayer, store: SubscriptionStore) -> Assistant:
+    settings = BotSettings(slack_bot_token="xoxb-test", slack_signing_secret="s" * 32, list_limit=15)
+    a = Assistant(sl, settings, IdentityResolver.__new__(IdentityResolver))
+    a.subscriptions = store  # type: ignore[attr-defined]  # what bot.commands.manage_actions.store_of reads
+    return a
+
+
+@pytest.fixture()
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@dataclass
+class Ctx:
+    """The assistant with a given freshness (stale, or the real one)."""
+
+    inner: Assistant
+    fresh: Freshness | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def freshness(self) -> Freshness:
+        return self.fresh or self.inner.freshness()
+
+
+def engine(ctx: Any, people: dict[str, Identity], state_store: Any, slack: FakeSlack,
+           gone: frozenset[str] = frozenset()) -> Deliveries:
+    def resolve(user_id: str) -> Identity:
+        if user_id in gone:
+            return Identity(user_id, frozenset())
+        return next(p for p in people.values() if p.user_id == user_id)
+
+    return Deliveries(ctx, resolve, state_store.subscriptions, state_store.post_ledger,
+                      WebClient(token="xoxb-test", base_url=slack.api_url), pace_seconds=0)
+
+
+def posts(slack: FakeSlack) -> list[dict[str, Any]]:
+    return [c.params for c in slack.calls_to("chat.postMessage")]
+
+
+def valid(blocks: list[dict[str, Any]]) -> None:
+    for raw in blocks:
+        block = Block.parse(raw)
+        assert block is not None
+        block.validate_json()
+
+
+def daily_counts(chain: Chain) -> dict[date, int]:
+    return dict(query(chain.warehouse, "select booked_date, count(*) from analytics.fct_transactions group by 1"))
+
+
+# --- commands ----------------------------------------------------------------------------------------------------
+def test_alert_commands_parse_into_typed_items(assistant: Assistant, people: dict[str, Identity],
+                                               store: SubscriptionStore) -> None:
+    director, customer = people["director"], people["customer"]
+    a = assistant.answer_for(director, "alert revenue daily below 1000").data
+    b = assistant.answer_for(director, "alert transaction_volume weekly change below -10%").data
+    c = assistant.answer_for(customer, "alert balance below 100").data
+    d = assistant.answer_for(
+        director, "alert Transactions where type=card_payment monthly above 1,500 to <#C0CHAN|kpis>").data
+    assert (a.kind, a.cadence, a.condition, a.target) == ("alert", "daily", "below:1000", None)
+    assert a.metric_query.metrics == ("revenue",) and a.metric_query.grain is Grain.DAY
+    assert (b.cadence, b.condition) == ("weekly", "change_below:-10%")
+    assert c.owner_user_id == "UCUST" and c.metric_query.metrics == ("balance",) and c.condition == "below:100"
+    assert d.metric_query.metrics == ("transaction_count",) and d.target == "C0CHAN" and d.condition == "above:1500"
+    assert [f.dimension for f in d.metric_query.filters] == ["type"]
+    assert [i.id for i in store.mine("UDIR", "alert")] == [a.id, b.id, d.id]
+    listing = assistant.answer_for(director, "alerts")
+    valid(listing.blocks)
+    shown = json.dumps(listing.blocks)
+    assert f"*#{a.id}* revenue daily below 1,000" in shown and "<#C0CHAN>" in shown and f"#{c.id}*" not in shown
+
+
+@pytest.mark.parametrize(("who", "text", "error", "match"), [
+    ("customer", "alert customers below 5", AccessRefusedError, "not available to you"),
+    ("customer", "alert balance below 100 to <#C0CHAN>", InvalidInputError, "only come to your DMs"),
+    ("advisor", "alert transaction_volume where customer=1 below 100 to C0CHAN", InvalidInputError, "DMs"),
+    ("director", "alert revenue by tier daily below 5", InvalidInputError, "one metric's total"),
+    ("director", "alert revenue daily below lots", InvalidInputError, "Usage"),
+    ("director", "alert revenue below 5%", InvalidInputError, "previous period"),
+    ("director", "alert revenue below 5 to #general", InvalidInputError, "autocomplete"),
+    ("director", "subscribe revenue by customer monthly", AccessRefusedError, "cannot group"),
+    ("customer", "subscribe transaction_volume monthly weekly to C0CHAN", InvalidInputError, "customer-level"),
+    ("director", "subscribe revenue hourly", InvalidInputError, "Usage"),
+])
+def test_refusals(assistant: Assistant, people: dict[str, Identity], store: SubscriptionStore, who: str, text: str,
+                  error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        assistant.answer_for(people[who], text)
+    assert store.active() == []
+
+
+def test_only_the_owner_pauses_resumes_and_deletes(assistant: Assistant, people: dict[str, Identity],
+                                                   store: SubscriptionStore) -> None:
+    sub = assistant.answer_for(people["director"], "subscribe revenue by tier monthly last 6 months weekly").data
+    assert (sub.kind, sub.cadence) == ("subscription", "weekly")
+    assert sub.metric_query.grain is Grain.MONTH and sub.metric_query.group_by == ("tier",)
+    with pytest.raises(InvalidInputError, match="no subscription"):
+        assistant.answer_for(people["director2"], f"subscriptions pause {sub.id}")
+    with pytest.raises(InvalidInputError, match="no alert"):  # the wrong kind is not found either
+        assistant.answer_for(people["director"], f"alerts delete {sub.id}")
+    assert assistant.answer_for(people["director"], f"subscriptions pause {sub.id}").data.paused
+    assert store.active() == []
+    resumed = button(assistant, people["director"], "ffm.resume", f"subscription:{sub.id}")  # a Home button
+    assert not resumed.data.paused
+    for value in (f"subscription:{sub.id};drop", "alert:x", f"subscription:{sub.id}|1"):
+        with pytest.raises(InvalidInputError):
+            button(assistant, people["director"], "ffm.delete", value)
+    with pytest.raises(InvalidInputError):
+        button(assistant, people["director2"], "ffm.delete", f"subscription:{sub.id}")
+    button(assistant, people["director"], "ffm.delete", f"subscription:{sub.id}")
+    assert store.mine("UDIR") == []
+
+
+# --- the engine ----------------------------------------------------------------------------------------------
+def test_buckets_and_periods() -> None:
+    assert alert_buckets(Grain.DAY, date(2026, 3, 1)) == (date(2026, 3, 1), date(2026, 2, 28))
+    assert alert_buckets(Grain.WEEK, date(2026, 2, 10)) == (date(2026, 2, 2), date(2026, 1, 26))  # a Tuesday
+    assert alert_buckets(Grain.WEEK, date(2026, 2, 8)) == (date(2026, 2, 2), date(2026, 1, 26))  # a Sunday
+    assert alert_buckets(Grain.MONTH, date(2026, 1, 31)) == (date(2026, 1, 1), date(2025, 12, 1))
+    assert alert_buckets(Grain.MONTH, date(2026, 2, 10)) == (date(2026, 1, 1), date(2025, 12, 1))
+    assert [period_key(c, date(2026, 12, 31)) for c in ("daily", "weekly", "monthly")] == [
+        "2026-12-31", "2026-W53", "2026-12"]
+    assert period_key("weekly", date(2027, 1, 1)) == "2026-W53"  # ISO week of a 1st of January
+
+
+def test_an_alert_fires_once_per_crossing(assistant: Assistant, people: dict[str, Identity], state_store: Any,
+                                          slack: FakeSlack, chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    counts = daily_counts(chain)
+    days = [END_DATE - timedelta(days=n) for n in range(13, -1, -1)]
+    threshold = sorted(counts.get(d, 0) for d in days)[7]  # about half the days are above
+    item = assistant.answer_for(people["director"], f"alert transaction_count daily above {threshold}").data
+    sl = assistant.sl
+    run = engine(assistant, people, state_store, slack)
+    expected, previous_met = [], None
+    for day in days:  # one refresh per day: the data's as-of date moves
+        monkeypatch.setattr(sl, "reporting_dates", lambda day=day: (day, None))
+        run.run()
+        met = counts.get(day, 0) > threshold
+        if met and previous_met is not True:
+            expected.append(day)
+        previous_met = met
+    fired = [p for p in posts(slack) if "Alert #" in p["text"]]
+    assert len(fired) == len(expected) >= 2, (expected, [p["text"] for p in fired])
+    for p, day in zip(fired, expected, strict=True):
+        assert p["channel"] == "DUDIR"
+        shown = json.dumps(p["blocks"])
+        assert f"daily {day.isoformat()}" in shown and f"*{counts[day]:,}*" in shown and f"{threshold:,}" in shown
+        valid(p["blocks"])
+    assert state_store.subscriptions.get(item.id).last_state == ("met" if previous_met else "clear")
+
+
+def test_a_change_alert_and_a_customers_own_balance(assistant: Assistant, people: dict[str, Identity],
+                                                    state_store: Any, slack: FakeSlack, chain: Chain) -> None:
+    counts = daily_counts(chain)
+    change = (counts.get(END_DATE, 0) - counts.get(END_DATE - timedelta(days=1), 0))
+    director, customer = people["director"], people["customer"]
+    assistant.answer_for(director, f"alert transaction_count daily change below {change + 1}")  # fires
+    assistant.answer_for(director, f"alert transaction_count daily change above {change + 1}")  # does not
+    own = assistant.answer_for(customer, "alert balance below 1000000000").data  # their balance is below: fires
+    report = engine(assistant, people, state_store, slack).run()
+    assert report.queries_run == 2 and report.evaluated == 3  # the two director alerts share one query
+    fired = {p["channel"]: p for p in posts(slack)}
+    assert set(fired) == {"DUDIR", "DUCUST"} and len(posts(slack)) == 2
+    assert f"changed by *{change:+,}*" in json.dumps(fired["DUDIR"]["blocks"])
+    (balance,) = query(chain.warehouse, "select sum(b.balance) from analytics.fct_account_balances_daily b join "
+                       "analytics.dim_accounts a using (account_id) where a.customer_id = ? and b.balance_date = ?",
+                       [customer.customer.customer_id.value, END_DATE])[0]  # type: ignore[union-attr]
+    assert own.metric_query.metrics == ("balance",)
+    assert f"{balance:,.2f} EUR" in json.dumps(fired["DUCUST"]["blocks"], ensure_ascii=False)
+    assert "your accounts only" in json.dumps(fired["DUCUST"]["blocks"])
+
+
+def test_subscriptions_once_per_period_across_retries(assistant: Assistant, people: dict[str, Identity],
+                                                      state_store: Any, slack: FakeSlack) -> None:
+    director = people["director"]
+    weekly = assistant.answer_for(director, "subscribe revenue by tier monthly last 6 months weekly").data
+    same = assistant.answer_for(people["director2"], "subscribe revenue by tier monthly last 6 months daily").data
+    channel = assistant.answer_for(director, "subscribe transaction_count monthly to <#C0KPI|kpi>").data
+    run = engine(assistant, people, state_store, slack)
+    first = run.run()
+    assert first.queries_run == 2 and sorted(first.delivered) == sorted([
+        f"subscription #{weekly.id} 2026-W07", f"subscription #{same.id} 2026-02-10",
+        f"subscription #{channel.id} 2026-02"])
+    assert sorted(p["channel"] for p in posts(slack)) == ["C0KPI", "DUDIR", "DUDIR2"]
+    for p in posts(slack):
+        valid(p["blocks"])
+    dm = next(p for p in posts(slack) if p["channel"] == "DUDIR")
+    assert "by tier" in json.dumps(dm["blocks"]) and f"Subscription #{weekly.id}" in dm["text"]
+    again = run.run()  # the next refresh in the same periods: nothing
+    assert again.delivered == [] and again.queries_run == 0 and len(posts(slack)) == 3
+    # a retried task that crashed after posting but before recording the period: the ledger holds the key
+    state_store.subscriptions.record(weekly.id, last_period=None)
+    retry = run.run()
+    assert retry.delivered == [] and any("already delivered" in s for s in retry.skipped)
+    assert len(posts(slack)) == 3
+
+
+def test_a_failed_post_is_retried_and_reported(assistant: Assistant, people: dict[str, Identity], state_store: Any,
+                                               slack: FakeSlack) -> None:
+    assistant.answer_for(people["director"], "subscribe revenue monthly daily")
+    slack.error_for("chat.postMessage", "channel_not_found")
+    with pytest.raises(DeliveryFailedError, match="channel_not_found"):
+        engine(assistant, people, state_store, slack).run()
+    slack.reset()
+    assert len(engine(assistant, people, state_store, slack).run().delivered) == 1  # the retry delivers it
+    assert len(posts(slack)) == 1
+
+
+def test_a_channel_never_gets_customer_level_data(assistant: Assistant, people: dict[str, Identity],
+                                                  state_store: Any, slack: FakeSlack) -> None:
+    advisor = people["advisor"]
+    item = assistant.answer_for(advisor, "subscribe transaction_volume by customer monthly last month daily").data
+    # as if it had been set to a channel (an older release, or an admin's edit): refused at delivery time
+    with state_store.engine.begin() as conn:
+        conn.execute(text("UPDATE subscriptions SET target = 'C0ALL' WHERE id = :i"), {"i": item.id})
+    run = engine(assistant, people, state_store, slack)
+    report = run.run()
+    assert report.delivered == [] and len(report.refused) == 1
+    assert [p["channel"] for p in posts(slack)] == ["DUADV"]
+    assert "customer-level data" in posts(slack)[0]["text"]
+    run.run()
+    assert len(posts(slack)) == 1  # told once per period
+
+
+def test_stale_data_holds_everything_and_the_owner_is_told_once(assistant: Assistant, people: dict[str, Identity],
+                                                                state_store: Any, slack: FakeSlack) -> None:
+    assistant.answer_for(people["director"], "alert transaction_count daily above 0")
+    assistant.answer_for(people["director"], "subscribe revenue monthly daily")
+    checked = datetime(2026, 2, 11, 6, tzinfo=UTC)
+    stale = Ctx(assistant, Freshness(checked - timedelta(days=3), checked, timedelta(hours=26)))
+    for _ in range(2):
+        report = engine(stale, people, state_store, slack).run()
+        assert len(report.held) == 2 and report.evaluated == 0
+    assert len(posts(slack)) == 1 and posts(slack)[0]["channel"] == "DUDIR" and "on hold" in posts(slack)[0]["text"]
+    report = engine(Ctx(assistant), people, state_store, slack).run()  # fresh again: evaluated
+    assert report.evaluated == 2 and len(posts(slack)) == 3
+    assert not any(i.stale_notified for i in state_store.subscriptions.active())
+
+
+def test_a_deactivated_owners_items_are_disabled(assistant: Assistant, people: dict[str, Identity],
+                                                 state_store: Any, slack: FakeSlack) -> None:
+    gone = assistant.answer_for(people["director2"], "subscribe revenue monthly daily").data
+    kept = assistant.answer_for(people["director"], "subscribe revenue monthly daily").data
+    report = engine(assistant, people, state_store, slack, gone=frozenset({"UDIR2"})).run()
+    assert report.disabled == ["UDIR2: 1"] and report.delivered == [f"subscription #{kept.id} 2026-02-10"]
+    item: Item | None = state_store.subscriptions.get(gone.id)
+    assert item is not None and not item.active and "deactivated" in (item.disabled_reason or "")
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR"]
+
+
+def test_a_decimal_threshold_is_kept_exactly(assistant: Assistant, people: dict[str, Identity]) -> None:
+    item = assistant.answer_for(people["director"], "alert revenue daily below 1000.50").data
+    assert item.alert_condition.threshold == Decimal("1000.50")
+
+
+def test_alerts_firing_together_come_in_one_message_per_channel(assistant: Assistant, people: dict[str, Identity],
+                                                                state_store: Any, slack: FakeSlack) -> None:
+    """Slack allows one message per second per channel: an owner's alerts that fire together are one message."""
+    ids = [assistant.answer_for(people["director"], f"alert {metric} daily above -1").data.id
+           for metric in ("transaction_count", "transaction_volume", "revenue")]
+    other = assistant.answer_for(people["director2"], "alert transaction_count daily above -1").data.id
+    report = engine(assistant, people, state_store, slack).run()
+    assert sorted(report.fired) == sorted(f"alert #{i}" for i in [*ids, other]) and report.queries_run == 3
+    by_channel = {p["channel"]: p for p in posts(slack)}
+    assert len(posts(slack)) == 2 and set(by_channel) == {"DUDIR", "DUDIR2"}
+    together = by_channel["DUDIR"]
+    assert together["text"].startswith("3 alerts: ")
+    valid(together["blocks"])
+    shown = json.dumps(together["blocks"])
+    assert all(f"*Alert #{i}*" in shown for i in ids) and shown.count("Data as of") == 1
+    assert all(state_store.subscriptions.get(i).last_state == "met" for i in ids)
+
+
+def test_a_channel_that_refuses_the_bot_is_reported_to_the_owner(assistant: Assistant,
+                                                                  people: dict[str, Identity], state_store: Any,
+                                                                  slack: FakeSlack) -> None:
+    """not_in_channel / channel_not_found / is_archived: a retry cannot help, so the owner is told (once) instead of
+    the task failing on every refresh; other errors fail the run (test_a_failed_post_is_retried_and_reported)."""
+    from slack_sdk.errors import SlackApiError
+
+    item = assistant.answer_for(people["director"], "subscribe revenue monthly daily to <#C0GONE|old>").data
+    run = engine(assistant, people, state_store, slack)
+    post = run.client.chat_postMessage
+
+    def refusing(**kwargs: Any) -> Any:
+        if kwargs["channel"] == "C0GONE":
+            raise SlackApiError("not_in_channel", {"ok": False, "error": "not_in_channel"})  # type: ignore[arg-type]
+        return post(**kwargs)
+
+    run.client.chat_postMessage = refusing  # type: ignore[method-assign]
+    report = run.run()
+    assert report.failed == [] and report.delivered == [] and len(report.refused) == 1
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR"]
+    assert "not_in_channel" in posts(slack)[0]["text"] and "invite me" in posts(slack)[0]["text"]
+    assert state_store.subscriptions.get(item.id).last_period == "2026-02-10"  # not retried on every refresh
+    run.run()
+    assert len(posts(slack)) == 1
+
+
+def test_an_owner_who_cannot_be_resolved_now_waits_for_the_retry(assistant: Assistant,
+                                                                  people: dict[str, Identity], state_store: Any,
+                                                                  slack: FakeSlack) -> None:
+    waiting = assistant.answer_for(people["director2"], "subscribe revenue monthly daily").data
+    assistant.answer_for(people["director"], "subscribe revenue monthly daily")
+    run = engine(assistant, people, state_store, slack)
+    resolve = run.resolve
+
+    def flaky(user_id: str) -> Identity:
+        if user_id == "UDIR2":
+            raise TimeoutError("users.info timed out")
+        return resolve(user_id)
+
+    run.resolve = flaky  # type: ignore[method-assign]
+    with pytest.raises(DeliveryFailedError, match="UDIR2 not resolved"):
+        run.run()
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR"]  # the others are delivered
+    assert state_store.subscriptions.get(waiting.id).active  # not disabled: it was not deactivated
+    assert engine(assistant, people, state_store, slack).run().delivered == [f"subscription #{waiting.id} 2026-02-10"]

@@ -1,0 +1,175 @@
+"""The App Home per role (bot/home.py) on the semantic layer double and the state database: valid Block Kit (slack_sdk
+models) for each role, the role's figures, the user's own alerts/subscriptions with buttons that work through
+`manage_actions.handle`, a failing part that does not take the others down, and escaping of data."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from slack_sdk.models.views import View
+from sqlalchemy import text
+
+from bot.access import Identity, Role
+from bot.assistant import UNKNOWN_USER, Assistant
+from bot.blocks import REASON_LABELS, pct
+from bot.commands.manage_actions import handle
+from bot.home import MAX_HOME_BLOCKS, home_blocks
+from bot.identity import IdentityResolver
+from bot.money import money
+from bot.state.subscriptions import Condition, SubscriptionStore
+from semantic_layer.catalog import Grain
+from semantic_layer.inputs import CustomerId
+from semantic_layer.query import MetricQuery
+from tests.bot_support import People, settings_for
+
+pytest_plugins = ["tests.bot_support"]
+
+
+@pytest.fixture()
+def store(state_store: Any) -> SubscriptionStore:
+    with state_store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE subscriptions"))
+    return state_store.subscriptions  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def assistant(semantic_layer_impl: Any, people: People, store: SubscriptionStore) -> Assistant:
+    settings = settings_for(people, advisor_assignments={people.advisor: [1, 3]})
+    a = Assistant(semantic_layer_impl, settings, IdentityResolver.__new__(IdentityResolver))
+    a.subscriptions = store  # type: ignore[attr-defined]
+    return a
+
+
+def identity(sl: Any, people: People, role: str) -> Identity:
+    if role == "customer":
+        return Identity(people.customer, frozenset({Role.CUSTOMER}), sl.customer(CustomerId(people.customer_id)))
+    if role == "unknown":
+        return Identity(people.unknown, frozenset())
+    return Identity(getattr(people, role), frozenset({Role(role)}))
+
+
+def view_of(blocks: list[dict[str, Any]]) -> str:
+    """Validate as a Home view with slack_sdk's models; return its JSON."""
+    assert len(blocks) <= MAX_HOME_BLOCKS
+    view = View(type="home", blocks=blocks)
+    view.validate_json()
+    return json.dumps(view.to_dict(), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("role", ["customer", "advisor", "director", "unknown"])
+def test_each_roles_home_is_valid_block_kit(assistant: Assistant, semantic_layer_impl: Any, people: People,
+                                            role: str) -> None:
+    shown = view_of(home_blocks(assistant, identity(semantic_layer_impl, people, role)))
+    sl = semantic_layer_impl
+    if role == "unknown":
+        assert UNKNOWN_USER in shown and "Your alerts" not in shown
+        return
+    assert "Your alerts and subscriptions* (0)" in shown and "Data as of" in shown
+    if role == "customer":
+        balance = sl.balance(CustomerId(people.customer_id))
+        upcoming = sl.upcoming(CustomerId(people.customer_id), 7)
+        assert f"Your balance: {money(balance.total)}" in shown
+        assert ("upcoming", (CustomerId(people.customer_id), 7)) in sl.calls  # the next 7 days
+        for item in upcoming.items:
+            assert money(item.amount) in shown
+        if upcoming.items:
+            assert f"Projected balance: *{money(upcoming.items[-1].projected_balance)}*" in shown
+        assert "Watchlist" not in shown and "Revenue" not in shown
+    if role == "advisor":
+        watchlist = sl.watchlist(None)
+        for reason, n in Counter(e.reason for e in watchlist.entries).items():
+            assert f"• {REASON_LABELS[reason]}: {n:,d}" in shown
+        assert f"In the red {watchlist.min_red_months}+ months*: {len(watchlist.red_streaks)}" in shown
+        assert "Your assigned customers: 2" in shown
+        assert "Your balance" not in shown and "Revenue" not in shown
+    if role == "director":
+        growth = sl.monthly_growth(None, 2).current
+        assert f"Revenue: *{money(growth.revenue)}* ({pct(growth.revenue_mom_pct)})" in shown
+        assert f"New customers: *{growth.new_customers:,d}*" in shown
+        assert "Watchlist" not in shown and "Your balance" not in shown and "#1" not in shown  # no customer named
+
+
+def test_data_in_the_home_is_escaped(assistant: Assistant, semantic_layer_impl: Any, people: People) -> None:
+    shown = view_of(home_blocks(assistant, identity(semantic_layer_impl, people, "advisor")))
+    assert "Bob &lt;b&gt;Brown&lt;/b&gt;" in shown and "<b>" not in shown
+
+
+def test_the_users_items_with_buttons_that_work(assistant: Assistant, semantic_layer_impl: Any, people: People,
+                                                store: SubscriptionStore) -> None:
+    director = identity(semantic_layer_impl, people, "director")
+    alert = store.add(director.user_id, "alert", MetricQuery(("revenue",), grain=Grain.DAY), "daily",
+                      condition=Condition("below", Decimal(1000)))
+    sub = store.add(director.user_id, "subscription", MetricQuery(("revenue",), ("tier",), Grain.MONTH), "weekly",
+                    target="C0KPI")
+    store.add(people.advisor, "subscription", MetricQuery(("revenue",)), "daily")  # someone else's: not shown
+    blocks = home_blocks(assistant, director)
+    shown = view_of(blocks)
+    assert "Your alerts and subscriptions* (2)" in shown and "<#C0KPI>" in shown
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("ffm.pause", f"alert:{alert.id}"), ("ffm.delete", f"alert:{alert.id}"),
+        ("ffm.pause", f"subscription:{sub.id}"), ("ffm.delete", f"subscription:{sub.id}")]
+    assert handle(assistant, director, buttons[0]["action_id"], buttons[0]["value"]).data.paused
+    shown = view_of(home_blocks(assistant, director))
+    assert '"action_id": "ffm.resume"' in shown and "_paused_" in shown
+    handle(assistant, director, buttons[3]["action_id"], buttons[3]["value"])
+    assert "Your alerts and subscriptions* (1)" in view_of(home_blocks(assistant, director))
+    advisor = identity(semantic_layer_impl, people, "advisor")
+    with pytest.raises(Exception, match="no alert"):  # a forged button value for someone else's item
+        handle(assistant, advisor, "ffm.delete", f"alert:{alert.id}")
+
+
+def test_a_failing_part_leaves_the_others(assistant: Assistant, semantic_layer_impl: Any, people: People,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("warehouse gone")
+
+    monkeypatch.setattr(semantic_layer_impl, "watchlist", broken)
+    both = Identity(people.advisor, frozenset({Role.ADVISOR, Role.DIRECTOR}))
+    shown = view_of(home_blocks(assistant, both))
+    assert "*Watchlist*\\n_unavailable right now_" in shown and "warehouse gone" not in shown
+    assert "Revenue: *" in shown and "Your alerts and subscriptions* (0)" in shown
+
+
+def test_the_answer_worker_computes_the_home_view(assistant: Assistant, semantic_layer_impl: Any, people: People,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """kind="home" jobs (app_home_opened) get the dashboard in the answer worker, no longer the help text."""
+    from types import SimpleNamespace
+
+    from bot import runtime_worker
+    from bot.runtime_worker import AnswerJob, answer_job
+
+    customer = identity(semantic_layer_impl, people, "customer")
+    monkeypatch.setattr(assistant, "resolver", SimpleNamespace(resolve=lambda user_id: customer))
+    monkeypatch.setattr(runtime_worker, "_assistant", assistant)
+    answer = answer_job(AnswerJob("req-1", people.customer, "", kind="home"))
+    assert answer.ok and answer.request_id == "req-1"
+    assert "Your balance: " in view_of(answer.blocks)
+    broken = SimpleNamespace(resolve=lambda user_id: (_ for _ in ()).throw(RuntimeError("directory down")))
+    monkeypatch.setattr(assistant, "resolver", broken)
+    failed = answer_job(AnswerJob("req-2", people.customer, "", kind="home"))
+    assert not failed.ok and "req-2" in failed.text and "directory down" not in failed.text
+
+
+def test_a_button_click_through_slack_changes_only_the_clickers_own_item(
+        bolt_app: Any, fake_slack: Any, people: People, store: SubscriptionStore) -> None:
+    """block_actions over Bolt (signed, acked, answered on the response_url): `ffm.*` reaches manage_actions.handle
+    as the clicking user, re-resolved; a forged value for someone else's item is refused and changes nothing."""
+    from tests.bot_support import action_body, dispatch
+
+    alert = store.add(people.director, "alert", MetricQuery(("revenue",), grain=Grain.DAY), "daily",
+                      condition=Condition("below", Decimal(1000)))
+    forged, forged_path = action_body(fake_slack, people.advisor, "ffm.delete", f"alert:{alert.id}")
+    body, path = action_body(fake_slack, people.director, "ffm.pause", f"alert:{alert.id}")
+    for payload in (forged, body):
+        assert dispatch(bolt_app, payload).status == 200
+    fake_slack.wait_for(lambda f: {c.path for c in f.calls_to("response")} >= {path, forged_path})
+    said = {c.path: c.params["text"] for c in fake_slack.calls_to("response")}
+    assert f"Alert #{alert.id} paused" in said[path]
+    assert "no alert" in said[forged_path]
+    item = store.get(alert.id)
+    assert item is not None and item.paused  # the owner's click counted, the forged delete did not
