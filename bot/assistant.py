@@ -148,6 +148,7 @@ class Assistant:
             identity = self.resolver.resolve(user_id)
             facts.identify(identity)
             result = run(identity, facts)
+            outcome = result.outcome or outcome  # a handler may say what it was (a clarifying question)
         except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
             log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
             # a semantic layer message may quote the user's words: escaped whole (the bot's own messages escape

@@ -134,7 +134,9 @@ def clarification(understanding: Understanding, message: str, choices: list[dict
         blocks.append(bk.context(f"Read {fixed}."))
     blocks.append(bk.context("Pick the one you meant (or ask again in other words):"))
     blocks.append({"type": "actions", "block_id": "ffq_read", "elements": choices})
-    return Answer(text=message, blocks=blocks, ok=False)
+    answer = Answer(text=message, blocks=blocks, ok=False)
+    answer.outcome = "clarified"  # the audit log tells a clarifying question from an answer or a refusal
+    return answer
 
 
 _THREAD = re.compile(r"thread=([A-Z0-9]{1,32}):(\d{1,12}\.\d{1,8})")
