@@ -32,8 +32,9 @@ from typing import Any
 META_KEY = "join_always_matches"
 
 _JOIN = re.compile(
-    r"(?P<head>[^\n]*)\n(?P<indent>[ ]*)LEFT OUTER JOIN\n[ ]*(?P<table>\S+) (?P<alias>\w+)\n[ ]*ON\n"
-    r"[ ]*(?P<left>\w+)\.(?P<left_column>\w+) = (?P=alias)\.(?P<key>\w+)\n(?P<next>[^\n]*)"
+    r"^(?P<indent>[ ]*)LEFT OUTER JOIN\n[ ]*(?P<table>\S+) (?P<alias>\w+)\n[ ]*ON\n"
+    r"[ ]*(?P<left>\w+)\.(?P<left_column>\w+) = (?P=alias)\.(?P<key>\w+)\n(?=(?P<next>[^\n]*))",
+    re.MULTILINE,
 )
 _FROM = re.compile(r"^[ ]*FROM (?P<table>\S+) (?P<alias>\w+)$")
 _CLOSE = re.compile(r"^[ ]*\) (?P<alias>\w+)$")
@@ -81,7 +82,7 @@ def inner_joins(sql: str, joins: MatchedJoins) -> str:
     position = 0
     for match in _JOIN.finditer(sql):
         if _qualifies(sql, match, joins):
-            start = match.start("indent") + len(match.group("indent"))
+            start = match.start() + len(match.group("indent"))
             out.append(sql[position:start])
             out.append("INNER JOIN")
             position = start + len("LEFT OUTER JOIN")
@@ -96,15 +97,16 @@ def _qualifies(sql: str, match: re.Match[str], joins: MatchedJoins) -> bool:
     entity = joins.primaries.get((right, match.group("key")))
     if entity is None:
         return False
-    head = match.group("head")
-    direct = _FROM.match(head)
+    before = sql[:match.start()].rstrip("\n")
+    head = before[before.rfind("\n") + 1:]
+    direct = _FROM.match(head) or _chained(before, match.group("indent"))
     if direct is not None:
         return direct.group("alias") == match.group("left") and (
             direct.group("table"), match.group("left_column"), right) in joins.flagged
     closing = _CLOSE.match(head)
     if closing is None or closing.group("alias") != match.group("left") or match.group("left_column") != entity:
         return False
-    inner = _subquery_before(sql, match.start("head") + head.rindex(")"))
+    inner = _subquery_before(sql, len(before) - len(head) + head.rindex(")"))
     if inner is None:
         return False
     code = "\n".join(line for line in inner.splitlines() if not line.lstrip().startswith("--"))
@@ -115,6 +117,21 @@ def _qualifies(sql: str, match: re.Match[str], joins: MatchedJoins) -> bool:
         return False
     columns = {m.group(1) for m in re.finditer(rf"^[ ]*,?[ ]*(\w+) AS {re.escape(entity)}$", code, re.MULTILINE)}
     return len(columns) == 1 and (tables[0], columns.pop(), right) in joins.flagged
+
+
+def _chained(before: str, indent: str) -> re.Match[str] | None:
+    """The `FROM <table> <alias>` line of a join that follows other joins of the same FROM clause, when those are
+    all left outer or inner joins (they keep every row of that table, its columns as they are)."""
+    for line in reversed(before.splitlines()):
+        if not line.startswith(indent) or line[len(indent):len(indent) + 1] == " ":
+            if line.strip() and len(line) - len(line.lstrip()) < len(indent):
+                return None  # left the FROM clause
+            continue  # deeper: a joined table's name, a condition
+        rest = line[len(indent):]
+        if rest in ("LEFT OUTER JOIN", "INNER JOIN", "ON"):
+            continue
+        return _FROM.match(line)
+    return None
 
 
 def _subquery_before(sql: str, close: int) -> str | None:

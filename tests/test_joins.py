@@ -138,9 +138,43 @@ GROUP BY
 """
 
 
+ACCOUNTS = '"w"."a"."dim_accounts"'
+CHAINED = f"""SELECT
+  accounts_src_1.account_type AS account__account_type
+  , customers_src_1.tier AS customer__tier
+  , transactions_src_1.revenue_amount AS revenue
+FROM {FACT} transactions_src_1
+LEFT OUTER JOIN
+  {ACCOUNTS} accounts_src_1
+ON
+  transactions_src_1.account_id = accounts_src_1.account_id
+LEFT OUTER JOIN
+  {DIM} customers_src_1
+ON
+  transactions_src_1.customer_id = customers_src_1.customer_id
+"""
+CHAINED_JOINS = MatchedJoins(
+    primaries={**JOINS.primaries, (ACCOUNTS, "account_id"): "account"},
+    flagged=JOINS.flagged | {(FACT, "account_id", ACCOUNTS)})
+
+
 def test_a_join_from_a_flagged_column_becomes_an_inner_join() -> None:
     assert inner_joins(DIRECT, JOINS) == DIRECT.replace("LEFT OUTER JOIN", "INNER JOIN")
     assert inner_joins(SUBQUERY, JOINS) == SUBQUERY.replace("LEFT OUTER JOIN", "INNER JOIN")
+    assert inner_joins(CHAINED, CHAINED_JOINS) == CHAINED.replace("LEFT OUTER JOIN", "INNER JOIN")
+
+
+def test_each_join_of_a_chain_is_judged_alone() -> None:
+    only_customers = inner_joins(CHAINED, JOINS)  # the accounts join is not declared: it stays
+    assert only_customers.count("LEFT OUTER JOIN") == 1 and only_customers.count("INNER JOIN") == 1
+    assert only_customers.index("LEFT OUTER JOIN") < only_customers.index(ACCOUNTS) < only_customers.index(
+        "INNER JOIN") < only_customers.index(DIM)
+    # after a full outer join the fact's columns can be null: the next join stays as it is
+    full = CHAINED.replace("LEFT OUTER JOIN\n  " + ACCOUNTS, "FULL OUTER JOIN\n  " + ACCOUNTS)
+    assert inner_joins(full, CHAINED_JOINS) == full
+    # a join on the previous joined table's column (a multi-hop join) is not the fact's column
+    hop = CHAINED.replace("transactions_src_1.customer_id = ", "accounts_src_1.customer_id = ")
+    assert inner_joins(hop, CHAINED_JOINS).count("LEFT OUTER JOIN") == 1
 
 
 @pytest.mark.parametrize("sql", [
