@@ -139,7 +139,6 @@ def main() -> None:
     load_end = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     p50, p95 = summary(whole)
     print(f"## Whole plain-English answer ({transactions:,} booked transactions)\n")
-    print(f"_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores._\n")
     env = (" (BENCH_SCALE=small)" if small else "") + (f" BENCH_PER_ROLE={PER_ROLE}" if PER_ROLE != 40 else "") + (
         f" BENCH_ROUNDS={ROUNDS}" if ROUNDS != 3 else "")
     print(f"Command: `{COMMAND}`{env}. `bot.commands.ask.answer_question` (parse -> query service -> rendered "
