@@ -200,9 +200,8 @@ def main() -> None:
     scale = f"BENCH_SCALE=small: {customers} customers" if small else f"{customers:,} customers"
     print(f"""## Alerts and subscriptions: evaluation and delivery after a refresh
 
-_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; load average (1 / 5 / 15
-min) {load} at the start, {load_end} at the end._ Command: `{COMMAND}` ({scale}, {transactions:,} booked
-transactions). Goal: the first run after the refresh <= 60 s.
+Command: `{COMMAND}` ({scale}, {transactions:,} booked transactions). Goal: the first run after the refresh
+<= 60 s. Load average (1 / 5 / 15 min) at the start: {load}, at the end: {load_end}.
 
 | | value |
 |---|---:|
