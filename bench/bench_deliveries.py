@@ -2,13 +2,15 @@
 
 Subject: `bot.deliveries.Deliveries.run()` — resolve owners, plan, compute each distinct (principal, query) once,
 evaluate, post (the fake Slack over HTTP, 1 message/s/channel pacing on), record — on the warehouse of
-bench/bench_semantic_layer.py (BENCH_SCALE=small: 200 customers; not run at 10 M here). Baseline in the same run:
+bench/bench_semantic_layer.py (~10 M transactions, 96,154 customers; BENCH_SCALE=small: 200). Baseline in the same run:
 the same distinct queries run back to back through the query service (the floor the engine cannot go under), and
 the naive cost (one query per item) estimated from it. Goal (issue 16): 10,000 alerts + 1,000 subscriptions
 <= 60 s after a refresh at 10 M transactions.
 
 Not wired into bench/run_all.py yet: `python -m bench.bench_deliveries` prints a markdown section.
-BENCH_ALERTS / BENCH_SUBSCRIPTIONS set the counts (default 10,000 / 1,000).
+BENCH_ALERTS / BENCH_SUBSCRIPTIONS set the counts (default 10,000 / 1,000). The customers who own alerts and
+subscriptions: every customer at small scale; at 10 M, BENCH_CUSTOMER_OWNERS of them (default 2,000, spread over the
+ids), so the 4,000 customer alerts and 300 customer subscriptions are ~2 items per customer owner.
 """
 
 from __future__ import annotations
@@ -23,16 +25,41 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bench.bench_semantic_layer import build, refresh_marts
+from bench.bench_semantic_layer import TX_PER_CUSTOMER, build, refresh_marts
 
 COMMAND = "python -m bench.bench_deliveries"
 ALERTS = int(os.environ.get("BENCH_ALERTS", "10000"))
 SUBSCRIPTIONS = int(os.environ.get("BENCH_SUBSCRIPTIONS", "1000"))
 STAFF = int(os.environ.get("BENCH_STAFF", "200"))  # directors, and as many advisors
+CUSTOMER_OWNERS = int(os.environ.get("BENCH_CUSTOMER_OWNERS", "2000"))
 
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+class Phases:
+    """Time spent in named functions during one run (wrapped in place; nested calls are counted in each)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.on = False
+
+    def wrap(self, owner: object, attribute: str, name: str) -> None:
+        fn = getattr(owner, attribute)
+
+        def timed(*args: object, **kwargs: object) -> object:
+            if not self.on:
+                return fn(*args, **kwargs)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000
+                self.calls[name] = self.calls.get(name, 0) + 1
+
+        setattr(owner, attribute, timed)
 
 
 def main() -> None:
@@ -55,10 +82,8 @@ def main() -> None:
     from semantic_layer.service import MetricFlowSemanticLayer
     from tests.fake_slack import FakeSlack
 
-    small = os.environ.get("BENCH_SCALE", "small") == "small"
-    if not small:
-        raise SystemExit("only BENCH_SCALE=small is measured by this module so far")
-    customers = 200
+    small = os.environ.get("BENCH_SCALE") == "small"
+    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
     root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
     data_dir = build(root, customers)
     refresh_marts(root, data_dir)
@@ -80,7 +105,8 @@ def main() -> None:
         people[f"UDIR{i}"] = Identity(f"UDIR{i}", frozenset({Role.DIRECTOR}))
         people[f"UADV{i}"] = Identity(f"UADV{i}", frozenset({Role.ADVISOR}))
     customer_users = []
-    for cid in range(1, customers + 1):  # the generator numbers customers from 1
+    owners = customers if small else min(customers, CUSTOMER_OWNERS)
+    for cid in sorted({1 + i * customers // owners for i in range(owners)}):  # the generator numbers from 1
         try:
             profile = sl.customer(CustomerId(cid))
         except Exception:
@@ -123,14 +149,31 @@ def main() -> None:
     with state.engine.begin() as conn:
         conn.execute(insert(Subscription.__table__), rows)
 
+    import bot.commands.query_render as query_render
+    import bot.deliveries as deliveries_module
+    from bot.state.claims import ClaimKeys
+    from bot.state.subscriptions import SubscriptionStore
+
+    phases = Phases()  # where the first run's time goes
+    phases.wrap(service, "run", "queries (query service, uncached)")
+    phases.wrap(query_render, "chart_file", "chart PNGs (matplotlib)")
+    phases.wrap(deliveries_module.Deliveries, "_subscription", "subscription messages (incl. their charts)")
+    phases.wrap(deliveries_module.Deliveries, "_alert", "alert evaluation and messages")
+    phases.wrap(deliveries_module.Deliveries, "_send_all", "posting (claims + Slack calls)")
+    phases.wrap(WebClient, "api_call", "Slack Web API calls (fake Slack over HTTP)")
+    phases.wrap(ClaimKeys, "claim_many", "post ledger claims (PostgreSQL)")
+    phases.wrap(SubscriptionStore, "record_many", "recording states and periods (PostgreSQL)")
     fake = FakeSlack().start()
     client = WebClient(token="xoxb-test", base_url=fake.api_url)
     engine = Deliveries(ctx, lambda user: people[user], state.subscriptions, state.post_ledger, client)
+    (transactions,) = sl.engine.fetch(f"SELECT count(*) FROM {sl.engine.relation('fct_transactions')}").rows[0]
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     sl.engine.cache.clear()
+    phases.on = True
     started = time.perf_counter()
     report = engine.run()
     first = time.perf_counter() - started
+    phases.on = False
     posts = len(fake.calls_to("chat.postMessage"))
     started = time.perf_counter()
     again = Deliveries(ctx, lambda user: people[user], state.subscriptions, state.post_ledger, client).run()
@@ -153,11 +196,12 @@ def main() -> None:
     with state.engine.begin() as conn:
         (audit,) = conn.execute(text("SELECT count(*) FROM audit_log")).one()
     state.close()
+    load_end = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    scale = f"BENCH_SCALE=small: {customers} customers" if small else f"{customers:,} customers"
     print(f"""## Alerts and subscriptions: evaluation and delivery after a refresh
 
-_Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores; 1-min load {load} at the
-start._ Command: `{COMMAND}` (BENCH_SCALE=small: {customers} customers, ~{customers * 104:,} transactions; the
-10 M-transaction run was not made).
+Command: `{COMMAND}` ({scale}, {transactions:,} booked transactions). Goal: the first run after the refresh
+<= 60 s. Load average (1 / 5 / 15 min) at the start: {load}, at the end: {load_end}.
 
 | | value |
 |---|---:|
@@ -170,7 +214,12 @@ start._ Command: `{COMMAND}` (BENCH_SCALE=small: {customers} customers, ~{custom
 | second run (states and periods recorded) | {second:.1f} s ({len(again.fired) + len(again.delivered)} new) |
 | baseline: the {len(distinct):,} distinct queries alone | {floor:.1f} s ({per_query * 1000:.0f} ms each) |
 | naive estimate: one query per item | {per_query * (ALERTS + SUBSCRIPTIONS):.0f} s |
-""")
+
+Where the first run's {first:.1f} s go (time inside each function, wrapped in place; nested parts overlap):
+
+| part | calls | s |
+|---|---:|---:|
+""" + "\n".join(f"| {name} | {phases.calls[name]:,} | {phases.ms[name] / 1000:.1f} |" for name in phases.ms) + "\n")
     log(f"refused={len(report.refused)} skipped={len(report.skipped)} failed={len(report.failed)} audit={audit}")
 
 

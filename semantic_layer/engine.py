@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from semantic_layer import snapshots
 from semantic_layer.errors import SemanticLayerError, WarehouseUnavailableError
 from semantic_layer.filters import Category, Filter, FilterValue, fill_slots, literal, slot
+from semantic_layer.joins import MatchedJoins, inner_joins, matched_joins
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class _Loaded:
     manifest: Any  # SemanticManifest
     metric_names: frozenset[str]
     relation_prefix: str  # quoted "catalog"."schema" of the marts, from the manifest
+    joins: MatchedJoins  # the dimension joins every row matches (semantic_layer.joins)
 
 
 class ResultCache:
@@ -124,6 +126,9 @@ class SemanticEngine:
         self._lock = threading.RLock()
         self.cache = ResultCache(cache_size)
         self.plans = ResultCache(128)  # SQL planned per query shape, per load
+        # MetricFlow's LEFT OUTER JOINs to a dimension every row matches run as INNER JOINs (semantic_layer.joins);
+        # False only to measure or compare the SQL as MetricFlow wrote it
+        self.inner_joins = True
 
     # -- loading ----------------------------------------------------------------------------------------------
     def _current(self) -> _Loaded:
@@ -151,7 +156,7 @@ class SemanticEngine:
         names = frozenset(m.name for m in manifest.metrics)
         _freeze_long_lived_heap()
         log.info("loaded warehouse load %s (%d metrics) in %.2fs", load_id, len(names), time.perf_counter() - started)
-        return _Loaded(load_id, client, engine, manifest, names, _relation_prefix(manifest))
+        return _Loaded(load_id, client, engine, manifest, names, _relation_prefix(manifest), matched_joins(manifest))
 
     # -- queries ----------------------------------------------------------------------------------------------
     @property
@@ -243,7 +248,7 @@ class SemanticEngine:
         """The SQL of this query's shape, planned once: MetricFlow plans with unique sentinel values, which become
         numbered slots (filters.slot) that the client fills with each call's typed values (or binds, for a
         prepared statement). None: plan the usual way (a sentinel did not reach the SQL)."""
-        plan_key = ("plan", loaded.load_id, shape, tuple(type(v).__name__ for v in values))
+        plan_key = ("plan", loaded.load_id, shape, tuple(type(v).__name__ for v in values), self.inner_joins)
         plan = self.plans.get(plan_key)
         if plan is None:
             sentinels = tuple(_sentinel(i, v) for i, v in enumerate(values))
@@ -254,7 +259,7 @@ class SemanticEngine:
                 # longest first: an int sentinel (987654000000) is a prefix of the Decimal ones (987654000000.00017)
                 for position, text in sorted(enumerate(texts), key=lambda item: -len(item[1])):
                     sql = sql.replace(text, slot(position))
-                plan = sql
+                plan = inner_joins(sql, loaded.joins) if self.inner_joins else sql
             else:
                 plan = ""
             self.plans.put(plan_key, plan)

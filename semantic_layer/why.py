@@ -79,20 +79,26 @@ def why(service: QueryService, principal: Principal, metric_text: str, month: Mo
         raise InvalidInputError(f"{info.label} does not add up across customers or types (a distinct count or a "
                                 "ratio), so its change cannot be split into contributions. Try a sum such as "
                                 "revenue or transaction_volume.")
-    total = service.execute(base, principal)
-    by_month = {row[0]: row[-1] for row in total.rows}
-    zero: Decimal | int = 0 if isinstance(next(iter(by_month.values()), 0), int) else Decimal("0.00")
-    current = by_month.get(month.first_day, zero)
-    previous = by_month.get(month.previous.first_day, zero)
-    change = current - previous
     period = Period.days(month.previous.first_day, month.last_day)
     dims = [d for d in info.dimensions if may_use_dimension(principal, d)]
     # the dimensions that identify nobody in one query (their combinations are few), each identifying one alone
     together = [d for d in dims if d not in IDENTIFYING]
+    answers = [service.execute(service.prepare(principal, MetricQuery((info.name,), group, Grain.MONTH,
+                                                                      period=period)), principal)
+               for group in ([tuple(together)] if together else []) + [(d,) for d in dims if d in IDENTIFYING]]
+    # the month totals: the first grouped answer's rows added up (an additive metric: every row is in one group,
+    # with a NULL value when it has none), which saves reading the month again; without one, a query of their own
+    total = answers[0] if together else service.execute(base, principal)
+    by_month: dict[Any, Any] = {}
+    for row in total.rows:
+        by_month[row[0]] = by_month[row[0]] + row[-1] if row[0] in by_month else row[-1]
+    zero: Decimal | int = 0 if isinstance(next(iter(by_month.values()), 0), int) else Decimal("0.00")
+    current = by_month.get(month.first_day, zero)
+    previous = by_month.get(month.previous.first_day, zero)
+    change = current - previous
     figures: dict[str, tuple[dict[Any, Any], dict[Any, Any]]] = {d: ({}, {}) for d in dims}
-    for group in ([tuple(together)] if together else []) + [(d,) for d in dims if d in IDENTIFYING]:
-        answer = service.execute(service.prepare(principal, MetricQuery((info.name,), group, Grain.MONTH,
-                                                                        period=period)), principal)
+    for answer in answers:
+        group = answer.query.group_by
         for row in answer.rows:
             for position, dim in enumerate(group, 1):
                 cur, prev = figures[dim]
