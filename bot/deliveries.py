@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 CUSTOMER_DIMENSIONS = frozenset({"customer", "customer_name", "account"})
 CADENCE_GRAINS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
 BUCKET_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
+HOME_REFRESH_MAX = 1000  # Home tabs re-published per run (views.publish: Slack's tier 4, ~100 a minute)
 MAX_ALERTS_PER_MESSAGE = 10  # 3-4 blocks each: within a message's 50 blocks
 CHANNEL_GONE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})  # a retry cannot deliver there
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,30})")
@@ -116,6 +117,8 @@ class DeliveryReport:
     refused: list[str] = field(default_factory=list)  # access refused or channel with customer data: owner told
     disabled: list[str] = field(default_factory=list)  # owners deactivated
     failed: list[str] = field(default_factory=list)  # posts that failed (released: a retry posts them)
+    homes: list[str] = field(default_factory=list)  # Home tabs re-published (users who opened theirs lately)
+    homes_failed: list[str] = field(default_factory=list)  # logged; the next open or publish shows it again
 
 
 class DeliveryFailedError(FinefinError):
@@ -152,6 +155,7 @@ class Deliveries:
         if fresh.is_stale:
             self._hold(items, fresh, report)
             self._send(report)
+            self._refresh_homes({}, report)
             return self._done(report)
         if any(i.stale_notified for i in items):
             self.store.clear_stale_notices()
@@ -208,7 +212,34 @@ class Deliveries:
                 else:
                     self._subscription(p, answer, report)
         self._send(report)
+        self._refresh_homes(identities, report)
         return self._done(report)
+
+    # -- the Home tabs ------------------------------------------------------------------------------------------
+    def _refresh_homes(self, identities: dict[str, Identity], report: DeliveryReport) -> None:
+        """Re-publish the Home tab of each user who opened theirs in the last FINEFIN_HOME_REFRESH_DAYS days (at most
+        HOME_REFRESH_MAX, the most recent first), as they would see it now: new figures, freshness stamp, items.
+        A failure is logged and reported, never raised: the deliveries are done by then."""
+        from bot.home import home_blocks
+
+        days = getattr(self.ctx.settings, "home_refresh_days", 0)
+        if not days:
+            return
+        try:
+            users = self.store.home_viewers(days, HOME_REFRESH_MAX)
+        except Exception as exc:
+            log.warning("deliveries: home viewers not read", exc_info=True)
+            report.homes_failed.append(f"home viewers: {type(exc).__name__}")
+            return
+        for user_id in users:
+            try:
+                identity = identities.get(user_id) or self.resolve(user_id)
+                self.client.views_publish(user_id=user_id, view=bk.home_view(home_blocks(self.ctx, identity)))
+            except Exception as exc:
+                log.warning("deliveries: home of %s not re-published", user_id, exc_info=True)
+                report.homes_failed.append(f"{user_id}: {type(exc).__name__}")
+            else:
+                report.homes.append(user_id)
 
     @staticmethod
     def _done(report: DeliveryReport) -> DeliveryReport:
@@ -508,4 +539,5 @@ def deliver_from_env() -> list[str]:
         state.close()
     return ([f"fired {x}" for x in report.fired] + [f"delivered {x}" for x in report.delivered]
             + [f"refused {x}" for x in report.refused] + [f"held {x}" for x in report.held]
+            + [f"home tabs re-published: {len(report.homes)}, failed: {len(report.homes_failed)}"]
             + [f"queries run: {report.queries_run}, items evaluated: {report.evaluated}"])

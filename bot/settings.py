@@ -77,6 +77,11 @@ class BotSettings(BaseSettings):
         description="TTL of user → role/customer lookups: the longest a profile change (deactivation, guest, email) "
         "can go unnoticed by a process the user_change event did not reach.",
     )
+    home_refresh_days: int = Field(
+        default=7, ge=0, le=90,
+        description="After each data publish, re-publish the Home tab of the users who opened it in the last N days "
+        "(0: never).",
+    )
     list_limit: int = Field(default=15, ge=1, le=40, description="Rows shown in Slack before a list is truncated.")
     bank_name: str = Field(default="FineFinance", min_length=1, description="Bank name printed on statements.")
     bank_address: str = Field(

@@ -52,7 +52,7 @@ def people(sl: MetricFlowSemanticLayer, chain: Chain) -> dict[str, Identity]:
 @pytest.fixture()
 def store(state_store: Any) -> SubscriptionStore:
     with state_store.engine.begin() as conn:
-        conn.execute(text("TRUNCATE subscriptions, post_ledger"))
+        conn.execute(text("TRUNCATE subscriptions, post_ledger, home_opens"))
     return state_store.subscriptions  # type: ignore[no-any-return]
 
 
@@ -379,3 +379,35 @@ def test_an_owner_who_cannot_be_resolved_now_waits_for_the_retry(assistant: Assi
     assert [p["channel"] for p in posts(slack)] == ["DUDIR"]  # the others are delivered
     assert state_store.subscriptions.get(waiting.id).active  # not disabled: it was not deactivated
     assert engine(assistant, people, state_store, slack).run().delivered == [f"subscription #{waiting.id} 2026-02-10"]
+
+
+def test_each_run_republishes_the_home_of_recent_viewers(assistant: Assistant, people: dict[str, Identity],
+                                                         state_store: Any, slack: FakeSlack,
+                                                         store: SubscriptionStore) -> None:
+    """After each publish (fresh or stale) the Home tab of each user who opened it in the last
+    FINEFIN_HOME_REFRESH_DAYS days is re-published, as that user sees it now; an older viewer is not."""
+    alert = assistant.answer_for(people["director"], "alert transaction_count daily above -1").data
+    store.home_opened("UDIR")
+    store.home_opened("UCUST")
+    store.home_opened("UADV")
+    with state_store.engine.begin() as conn:
+        conn.execute(text("UPDATE home_opens SET opened_at = now() - interval '30 days' WHERE user_id = 'UADV'"))
+    report = engine(assistant, people, state_store, slack).run()
+    assert sorted(report.homes) == ["UCUST", "UDIR"] and report.homes_failed == []
+    views = {c.params["user_id"]: c.params["view"] for c in slack.calls_to("views.publish")}
+    assert set(views) == {"UCUST", "UDIR"}
+    director = json.loads(views["UDIR"]) if isinstance(views["UDIR"], str) else views["UDIR"]
+    customer = json.loads(views["UCUST"]) if isinstance(views["UCUST"], str) else views["UCUST"]
+    for view in (director, customer):
+        assert view["type"] == "home"
+        valid(view["blocks"])
+    assert f"*#{alert.id}*" in json.dumps(director) and "Revenue: *" in json.dumps(director)
+    assert "Your balance: " in json.dumps(customer) and f"*#{alert.id}*" not in json.dumps(customer)
+    checked = datetime(2026, 2, 11, 6, tzinfo=UTC)
+    stale = Ctx(assistant, Freshness(checked - timedelta(days=3), checked, timedelta(hours=26)))
+    assert sorted(engine(stale, people, state_store, slack).run().homes) == ["UCUST", "UDIR"]  # held, still shown
+    assistant.settings.home_refresh_days = 0
+    try:
+        assert engine(assistant, people, state_store, slack).run().homes == []
+    finally:
+        assistant.settings.home_refresh_days = 7

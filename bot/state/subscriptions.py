@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bot.state.audit import AuditLog, AuditRecord
-from bot.state.models import QUERY_MAX_CHARS, Subscription
+from bot.state.models import QUERY_MAX_CHARS, HomeOpen, Subscription
 from semantic_layer.catalog import Grain
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.query import DimensionFilter, MetricQuery, Order, Period, PeriodKind
@@ -29,6 +30,8 @@ CADENCES = ("daily", "weekly", "monthly")
 MAX_ITEMS_PER_USER = 50
 VERSION = "q1:"
 TABLE = Subscription.__table__
+HOMES = HomeOpen.__table__
+RECORDED = frozenset({"last_state", "last_period", "stale_notified", "last_members"})
 
 
 # --- the query as stored -------------------------------------------------------------------------------------
@@ -113,6 +116,64 @@ class Condition:
         return f"{what}{self.direction} {self.threshold:,}{'%' if self.percent else ''}"
 
 
+EVENT_VERSION = "e1:"  # the query text of an event alert: `e1:<event>`, its parameters in the condition
+EVENTS = ("watchlist", "red_streak", "upcoming_debit")
+MAX_EVENT_DAYS = 30
+MAX_RED_MONTHS = 120
+
+
+@dataclass(frozen=True)
+class EventCondition:
+    """An alert on who matches, not on a total: a customer enters the watchlist (`watchlist`), a customer's red
+    streak reaches `months` (`red_streak:4`), a debit over `amount` is scheduled within `days` (`upcoming_debit:500:7`,
+    a customer's own). It fires once per key entering the matching set (customer and reason, customer, transaction):
+    the keys last seen are kept in `last_members`."""
+
+    event: Literal["watchlist", "red_streak", "upcoming_debit"]
+    months: int | None = None
+    amount: Decimal | None = None
+    days: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise InvalidInputError("Unknown alert event.")
+        if self.event == "red_streak" and not (self.months and 1 <= self.months <= MAX_RED_MONTHS):
+            raise InvalidInputError(f"Give the red streak in months, 1 to {MAX_RED_MONTHS}: `alert red streak 4`.")
+        if self.event == "upcoming_debit":
+            if self.amount is None or self.amount < 0 or self.amount.as_tuple().exponent < -2:  # type: ignore[operator]
+                raise InvalidInputError("Give the debit amount as a positive number, e.g. `over 500`.")
+            if not (self.days and 1 <= self.days <= MAX_EVENT_DAYS):
+                raise InvalidInputError(f"Give the horizon as 1 to {MAX_EVENT_DAYS} days: `in 7 days`.")
+
+    def encode(self) -> str:
+        if self.event == "red_streak":
+            return f"red_streak:{self.months}"
+        if self.event == "upcoming_debit":
+            return f"upcoming_debit:{self.amount}:{self.days}"
+        return "watchlist"
+
+    @classmethod
+    def decode(cls, text: str) -> EventCondition:
+        try:
+            event, *args = text.split(":")
+            if event == "red_streak" and len(args) == 1:
+                return cls("red_streak", months=int(args[0]))
+            if event == "upcoming_debit" and len(args) == 2:
+                return cls("upcoming_debit", amount=Decimal(args[0]), days=int(args[1]))
+            if event == "watchlist" and not args:
+                return cls("watchlist")
+        except (ValueError, InvalidOperation):
+            pass
+        raise InvalidInputError("This stored alert condition is malformed.")
+
+    def describe(self) -> str:
+        if self.event == "red_streak":
+            return f"a customer's red streak reaches {self.months} months"
+        if self.event == "upcoming_debit":
+            return f"a debit over {self.amount:,} is scheduled in the next {self.days} days"
+        return "a customer enters the watchlist"
+
+
 # --- rows ------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Item:
@@ -131,6 +192,8 @@ class Item:
     last_state: str | None
     last_period: str | None
     stale_notified: bool
+    at_time: str | None = None
+    last_members: str | None = None
 
     @property
     def active(self) -> bool:
@@ -139,6 +202,27 @@ class Item:
     @property
     def metric_query(self) -> MetricQuery:
         return decode_query(self.query)
+
+    @property
+    def is_event(self) -> bool:
+        """An event alert (watchlist, red streak, upcoming debit) rather than a metric's threshold."""
+        return self.query.startswith(EVENT_VERSION)
+
+    @property
+    def event_condition(self) -> EventCondition:
+        condition = EventCondition.decode(self.condition or "")
+        if self.query != EVENT_VERSION + condition.event:
+            raise InvalidInputError("This stored alert condition is malformed.")
+        return condition
+
+    @property
+    def members(self) -> frozenset[str]:
+        """The keys last seen matching (an event alert); empty when never evaluated or unreadable."""
+        try:
+            keys = json.loads(self.last_members or "[]")
+        except ValueError:
+            return frozenset()
+        return frozenset(str(k) for k in keys) if isinstance(keys, list) else frozenset()
 
     @property
     def alert_condition(self) -> Condition:
@@ -187,6 +271,24 @@ class SubscriptionStore:
             ).returning(*_COLUMNS)).one()
         item = Item(*row)
         self._audit(owner, team_id, f"{kind} #{item.id} created: {describe(item)}")
+        return item
+
+    def add_event(self, owner: str, condition: EventCondition, members: frozenset[str], *,
+                  team_id: str | None = None) -> Item:
+        """An event alert to the owner's DM (it names customers: never a channel), with the keys matching now
+        (`members`) as its baseline: it fires for those that enter after."""
+        with self.engine.begin() as conn:
+            count = conn.execute(select(func.count()).where(TABLE.c.owner_user_id == owner)).scalar_one()
+            if count >= MAX_ITEMS_PER_USER:
+                raise InvalidInputError(f"You have {count} subscriptions and alerts, the most one person may keep: "
+                                        "delete some first.")
+            row = conn.execute(insert(TABLE).values(
+                kind="alert", owner_user_id=owner[:32], owner_team_id=team_id and team_id[:32],
+                query=EVENT_VERSION + condition.event, cadence="daily", condition=condition.encode(),
+                last_members=members_text(members),
+            ).returning(*_COLUMNS)).one()
+        item = Item(*row)
+        self._audit(owner, team_id, f"alert #{item.id} created: {describe(item)}")
         return item
 
     def set_paused(self, item_id: int, owner: str, paused: bool, kind: Kind | None = None) -> Item:
@@ -245,8 +347,8 @@ class SubscriptionStore:
         return len(ids)
 
     def record(self, item_id: int, **values: Any) -> None:
-        """Set `last_state`, `last_period` or `stale_notified` of one item."""
-        assert set(values) <= {"last_state", "last_period", "stale_notified"}, values
+        """Set `last_state`, `last_period`, `stale_notified` or `last_members` of one item."""
+        assert set(values) <= RECORDED, values
         with self.engine.begin() as conn:
             conn.execute(update(TABLE).where(TABLE.c.id == item_id).values(**values))
 
@@ -256,16 +358,45 @@ class SubscriptionStore:
             return
         with self.engine.begin() as conn:
             for item_id, values in records:
-                assert set(values) <= {"last_state", "last_period", "stale_notified"}, values
+                assert set(values) <= RECORDED, values
                 conn.execute(update(TABLE).where(TABLE.c.id == item_id).values(**values))
+
+    # -- who opened the App Home (re-published after each data publish) -----------------------------------------
+    def home_opened(self, user_id: str, team_id: str | None = None) -> None:
+        """Record that `user_id` opened (or used) their Home tab now: one row per user, the time moves."""
+        stmt = pg_insert(HOMES).values(user_id=user_id[:32], team_id=team_id and team_id[:32])
+        stmt = stmt.on_conflict_do_update(index_elements=[HOMES.c.user_id],
+                                          set_={"opened_at": func.now(), "team_id": stmt.excluded.team_id})
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def home_viewers(self, days: int, limit: int = 1000) -> list[str]:
+        """Users who opened their Home tab in the last `days` days, the most recent first (at most `limit`); older
+        rows are dropped here, so the table stays as small as the set of recent viewers."""
+        since = func.now() - timedelta(days=days)
+        with self.engine.begin() as conn:
+            conn.execute(delete(HOMES).where(HOMES.c.opened_at < since))
+            rows = conn.execute(select(HOMES.c.user_id).order_by(HOMES.c.opened_at.desc(), HOMES.c.user_id)
+                                .limit(limit))
+            return [r[0] for r in rows]
 
     def clear_stale_notices(self) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(TABLE).where(TABLE.c.stale_notified.is_(True)).values(stale_notified=False))
 
 
+def members_text(members: frozenset[str] | set[str]) -> str:
+    return json.dumps(sorted(members), separators=(",", ":"))
+
+
 def describe(item: Item) -> str:
     """A short plain-text description of an item (not escaped: callers escape)."""
+    if item.is_event:
+        try:
+            what = item.event_condition.describe()
+        except InvalidInputError:
+            what = "(unreadable)"
+        return f"{what} to " + (f"channel {item.target}" if item.target else "you (DM)")
     try:
         q = item.metric_query
     except InvalidInputError:
