@@ -19,6 +19,7 @@ One run:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -31,24 +32,26 @@ from typing import Any, Protocol
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import blocks as bk
-from bot.access import Identity
+from bot.access import Capability, Identity, allowed
 from bot.answer import Answer
 from bot.commands.context import CommandContext, principal_of, queries
 from bot.commands.query_render import cell
 from bot.delivery import fallback_text, open_dm, upload_files
-from bot.state.subscriptions import Item, SubscriptionStore, describe
+from bot.money import money
+from bot.state.subscriptions import EventCondition, Item, SubscriptionStore, describe, members_text
 from finefin.errors import FinefinError
 from semantic_layer.catalog import Grain, ValueKind
 from semantic_layer.errors import InvalidInputError, SemanticLayerError
 from semantic_layer.policy import Principal
 from semantic_layer.query import MetricAnswer, MetricQuery, Period, bucket_end, truncate
-from semantic_layer.types import Freshness
+from semantic_layer.types import Freshness, Upcoming, Watchlist
 
 log = logging.getLogger(__name__)
 CUSTOMER_DIMENSIONS = frozenset({"customer", "customer_name", "account"})
 CADENCE_GRAINS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
 BUCKET_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
 HOME_REFRESH_MAX = 1000  # Home tabs re-published per run (views.publish: Slack's tier 4, ~100 a minute)
+MAX_EVENT_LINES = 10  # customers or debits named in one event alert (the rest: the command's full list)
 MAX_ALERTS_PER_MESSAGE = 10  # 3-4 blocks each: within a message's 50 blocks
 CHANNEL_GONE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})  # a retry cannot deliver there
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,30})")
@@ -163,6 +166,7 @@ class Deliveries:
         as_of, _ = service.sl.reporting_dates()
         plans: dict[tuple[Principal, MetricQuery], list[_Planned]] = {}
         identities: dict[str, Identity] = {}
+        events: list[tuple[Item, Identity]] = []
         for item in items:
             owner = item.owner_user_id
             if owner not in identities:
@@ -178,6 +182,9 @@ class Deliveries:
                     report.disabled.append(f"{owner}: {n}")
             identity = identities[owner]
             if not identity.known:
+                continue
+            if item.is_event:
+                events.append((item, identity))
                 continue
             try:
                 if item.kind == "subscription":
@@ -211,6 +218,7 @@ class Deliveries:
                     self._alert(p, answer, report)
                 else:
                     self._subscription(p, answer, report)
+        self._events(events, as_of, report)
         self._send(report)
         self._refresh_homes(identities, report)
         return self._done(report)
@@ -303,6 +311,69 @@ class Deliveries:
 
         self._queue(_Outgoing(item.owner_user_id, item.target, message, f"alert #{item.id}",
                               f"alert:{item.id}:{p.key}", fired, mergeable=True))
+
+    # -- event alerts (watchlist, red streak, upcoming debit) -----------------------------------------------------
+    def _events(self, events: list[tuple[Item, Identity]], as_of: date, report: DeliveryReport) -> None:
+        """Each event alert fires once per key entering its matching set (a customer and reason on the watchlist, a
+        customer whose red streak reached N months, a scheduled debit), with what entered; the watchlist is
+        computed once per run for every advisor's alert, a customer's upcoming transactions once per horizon."""
+        watchlist: Watchlist | None = None
+        upcoming: dict[tuple[int, int], Upcoming] = {}
+        day = as_of.isoformat()
+        for item, identity in events:
+            try:
+                condition = item.event_condition
+            except InvalidInputError as exc:
+                self._refuse(item, str(exc), f"unreadable:{item.id}", report)
+                continue
+            if item.target:
+                self._refuse(item, "it names customers, which never go to a channel", f"refused:{item.id}:{day}",
+                             report)
+                continue
+            if not event_allowed(identity, condition):
+                self._refuse(item, "your role no longer allows this alert", f"refused:{item.id}:{day}", report)
+                continue
+            try:
+                if condition.event == "upcoming_debit":
+                    assert identity.customer is not None and condition.days and condition.amount is not None
+                    customer_id = identity.customer.customer_id
+                    if (customer_id.value, condition.days) not in upcoming:
+                        upcoming[customer_id.value, condition.days] = self.ctx.sl.upcoming(customer_id, condition.days)
+                        report.queries_run += 1
+                    found: Any = upcoming[customer_id.value, condition.days]
+                    current = upcoming_keys(found, condition.amount)
+                else:
+                    if watchlist is None:
+                        watchlist = self.ctx.sl.watchlist(None)
+                        report.queries_run += 1
+                    found = watchlist
+                    current = (red_keys(watchlist, condition.months or 0) if condition.event == "red_streak"
+                               else watchlist_keys(watchlist))
+            except SemanticLayerError as exc:
+                self._refuse(item, str(exc), f"refused:{item.id}:{day}", report)
+                continue
+            report.evaluated += 1
+            entered = current - item.members
+            # the members' generation (kept in last_state), moved by every change: part of the ledger key, so a
+            # retried run posts an entering once, and a customer who left and entered again is told again
+            generation = int(item.last_state) if (item.last_state or "").isdigit() else 0
+            changed = {"last_members": members_text(current), "last_period": day,
+                       "last_state": str(generation + 1)[-16:]}
+            if not entered:
+                if current != item.members:  # some left: they fire again when they enter again
+                    self._records.append((item.id, changed))
+                report.skipped.append(f"alert #{item.id}: nobody new")
+                continue
+            message = event_message(item, condition, entered, found)
+            digest = hashlib.sha256(members_text(entered).encode()).hexdigest()[:16]
+
+            def fired(now: bool, item: Item = item, changed: dict[str, Any] = changed) -> None:
+                if now:
+                    report.fired.append(f"alert #{item.id}")
+                self._records.append((item.id, changed))
+
+            self._queue(_Outgoing(item.owner_user_id, None, message, f"alert #{item.id}",
+                                  f"alert:{item.id}:{generation}:{digest}", fired, mergeable=True))
 
     # -- subscriptions -----------------------------------------------------------------------------------------
     def _subscription(self, p: _Planned, answer: MetricAnswer, report: DeliveryReport) -> None:
@@ -517,6 +588,56 @@ def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: De
                                 f"`/finefin alerts pause {item.id}` to pause this alert"))
     plain = f"Alert #{item.id}: {answer.labels[metric]} {what} {shown}, {condition.direction} {threshold}"
     return Answer(text=plain, blocks=bk.message(lines), data=answer)
+
+
+# --- event alerts ---------------------------------------------------------------------------------------------
+def event_allowed(identity: Identity, condition: EventCondition) -> bool:
+    """The watchlist and red streaks are an advisor's; upcoming debits a customer's own (checked at each run)."""
+    if condition.event == "upcoming_debit":
+        return allowed(identity, Capability.UPCOMING) and identity.customer is not None
+    return allowed(identity, Capability.WATCHLIST)
+
+
+def watchlist_keys(watchlist: Watchlist) -> frozenset[str]:
+    return frozenset(f"{e.customer_id.value}:{e.reason}" for e in watchlist.entries)
+
+
+def red_keys(watchlist: Watchlist, months: int) -> frozenset[str]:
+    return frozenset(str(r.customer_id.value) for r in watchlist.red_streaks if r.months >= months)
+
+
+def upcoming_keys(upcoming: Upcoming, amount: Decimal) -> frozenset[str]:
+    return frozenset(str(i.transaction_id) for i in upcoming.items if i.amount < 0 and -i.amount > amount)
+
+
+def event_message(item: Item, condition: EventCondition, entered: frozenset[str], found: Any) -> Answer:
+    """What entered, one line each (at most MAX_EVENT_LINES), names and descriptions escaped."""
+    if condition.event == "upcoming_debit":
+        rows = sorted((i for i in found.items if str(i.transaction_id) in entered), key=lambda i: i.scheduled_for)
+        lines = [f"• {i.scheduled_for.isoformat()} {bk.esc(i.description or i.transaction_type)}: {money(i.amount)} "
+                 f"(projected balance {money(i.projected_balance)})" for i in rows]
+        head = f"{bk.plural(len(rows), 'debit')} over {money(condition.amount)} scheduled in the next " \
+               f"{condition.days} days"
+        more = "`/finefin upcoming`"
+    elif condition.event == "red_streak":
+        rows = [r for r in found.red_streaks if str(r.customer_id.value) in entered]
+        lines = bk.red_lines(replace(found, red_streaks=tuple(rows)))
+        head = f"{bk.plural(len(rows), 'customer')} reached {condition.months} months in the red"
+        more = "`/finefin red`"
+    else:
+        rows = [e for e in found.entries if f"{e.customer_id.value}:{e.reason}" in entered]
+        lines = bk.watchlist_lines(replace(found, entries=tuple(rows)))
+        head = (f"{bk.plural(len({e.customer_id for e in rows}), 'customer')} entered the watchlist "
+                f"{found.month}")
+        more = "`/finefin watchlist`"
+    text = f":bell: *Alert #{item.id}*: {head}."
+    blocks = [bk.section(text)]
+    if lines:
+        blocks.append(bk.section(bk.truncate("\n".join(lines[:MAX_EVENT_LINES]), bk.MAX_SECTION_CHARS)))
+    if len(lines) > MAX_EVENT_LINES:
+        blocks.append(bk.context(f"…and {len(lines) - MAX_EVENT_LINES} more: {more}"))
+    blocks.append(bk.context(f"{more} · `/finefin alerts pause {item.id}` to pause this alert"))
+    return Answer(text=f"Alert #{item.id}: {head}", blocks=bk.message(blocks))
 
 
 # --- entry point for the DAG -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,11 +20,13 @@ from sqlalchemy import text
 
 from bot.access import Identity, Role
 from bot.assistant import Assistant
+from bot.blocks import REASON_LABELS
 from bot.commands.manage_actions import handle as button
 from bot.deliveries import Deliveries, DeliveryFailedError, alert_buckets, period_key
 from bot.identity import IdentityResolver
+from bot.money import money
 from bot.settings import BotSettings
-from bot.state.subscriptions import Item, SubscriptionStore
+from bot.state.subscriptions import Item, SubscriptionStore, describe
 from semantic_layer.catalog import Grain
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.inputs import CustomerId
@@ -411,3 +413,104 @@ def test_each_run_republishes_the_home_of_recent_viewers(assistant: Assistant, p
         assert engine(assistant, people, state_store, slack).run().homes == []
     finally:
         assistant.settings.home_refresh_days = 7
+
+
+# --- event alerts --------------------------------------------------------------------------------------------
+def test_an_advisors_watchlist_alert_fires_once_per_customer_entering(
+        assistant: Assistant, people: dict[str, Identity], state_store: Any, slack: FakeSlack,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alert watchlist`: what is on the watchlist when it is set is its baseline; a customer who enters after is
+    told once, with the reasons; one who leaves and enters again is told again."""
+    sl = assistant.sl
+    real = sl.watchlist(None)
+    newcomer = real.entries[0].customer_id
+    without = replace(real, entries=tuple(e for e in real.entries if e.customer_id != newcomer))
+    assert len(without.entries) >= 1 and len(without.entries) < len(real.entries)
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: without)
+    item = assistant.answer_for(people["advisor"], "alert watchlist").data
+    assert item.is_event and item.target is None and item.members and "watchlist" in describe(item)
+    run = engine(assistant, people, state_store, slack)
+    assert run.run().fired == []  # nobody new since it was set
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: real)  # the newcomer enters
+    report = run.run()
+    assert report.fired == [f"alert #{item.id}"] and report.queries_run == 1
+    (post,) = posts(slack)
+    assert post["channel"] == "DUADV" and "1 customer entered the watchlist" in post["text"]
+    valid(post["blocks"])
+    shown = json.dumps(post["blocks"], ensure_ascii=False)
+    mine = [e for e in real.entries if e.customer_id == newcomer]
+    for e in mine:
+        assert f"(#{newcomer})" in shown and REASON_LABELS.get(e.reason, e.reason) in shown
+        assert money(e.value) in shown
+    assert all(f"(#{e.customer_id})" not in shown for e in without.entries if e.customer_id != newcomer)
+    run.run()
+    assert len(posts(slack)) == 1  # still on it: once per entering
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: without)  # leaves ...
+    run.run()
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: real)  # ... and enters again
+    run.run()
+    assert len(posts(slack)) == 2 and f"(#{newcomer})" in json.dumps(posts(slack)[1]["blocks"])
+
+
+def test_an_advisors_red_streak_alert(assistant: Assistant, people: dict[str, Identity], state_store: Any,
+                                      slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    sl = assistant.sl
+    real = sl.watchlist(None)
+    months = real.min_red_months
+    assert real.red_streaks, "the test data has customers in the red"
+    newcomer = max(real.red_streaks, key=lambda r: r.months)
+    without = replace(real, red_streaks=tuple(r for r in real.red_streaks if r != newcomer))
+    with pytest.raises(InvalidInputError, match=f"starts at {months} months"):
+        assistant.answer_for(people["advisor"], f"alert red streak {months - 1}")
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: without)
+    item = assistant.answer_for(people["advisor"], f"alert red streak {months} months").data
+    assert item.condition == f"red_streak:{months}"
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: real)
+    report = engine(assistant, people, state_store, slack).run()
+    assert report.fired == [f"alert #{item.id}"]
+    (post,) = posts(slack)
+    shown = json.dumps(post["blocks"], ensure_ascii=False)
+    assert f"reached {months} months in the red" in shown and f"(#{newcomer.customer_id})" in shown
+    assert f"{newcomer.months} months in the red since {newcomer.since}" in shown
+    assert engine(assistant, people, state_store, slack).run().fired == []
+
+
+def test_a_customers_upcoming_debit_alert(assistant: Assistant, people: dict[str, Identity], state_store: Any,
+                                          slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alert upcoming debit over X in N days`: each scheduled debit over X on the customer's own accounts, once."""
+    sl, customer = assistant.sl, people["customer"]
+    cid = customer.customer.customer_id  # type: ignore[union-attr]
+    real = sl.upcoming(cid, 30)
+    debits = sorted((i for i in real.items if i.amount < 0), key=lambda i: i.amount)
+    assert debits, "the busiest customer has a scheduled debit"
+    amount = (-debits[-1].amount - Decimal("0.01")).quantize(Decimal("0.01"))  # every debit is over it
+    first = debits[0]
+    without = replace(real, items=tuple(i for i in real.items if i != first))
+    monkeypatch.setattr(sl, "upcoming", lambda c, days=30: without)
+    item = assistant.answer_for(customer, f"alert upcoming debit over {amount} in 30 days").data
+    not_over = assistant.answer_for(customer, f"alert upcoming debit over {-first.amount} in 30 days").data
+    assert item.condition == f"upcoming_debit:{amount}:30" and len(item.members) == len(debits) - 1
+    monkeypatch.setattr(sl, "upcoming", lambda c, days=30: real)
+    report = engine(assistant, people, state_store, slack).run()
+    assert report.fired == [f"alert #{item.id}"] and not_over.members == frozenset()
+    assert report.queries_run == 1  # one horizon of one customer: computed once for both alerts
+    (post,) = posts(slack)
+    assert post["channel"] == "DUCUST" and "1 debit over" in post["text"]
+    shown = json.dumps(post["blocks"], ensure_ascii=False)
+    assert f"{first.scheduled_for.isoformat()}" in shown and money(first.amount) in shown
+    assert engine(assistant, people, state_store, slack).run().fired == []
+    for who, asked, match in [("advisor", "alert upcoming debit over 500 in 7 days", "for customers"),
+                             ("customer", "alert watchlist", "for advisors"),
+                             ("advisor", "alert watchlist to <#C0ALL|all>", "only come to your DMs"),
+                             ("customer", "alert upcoming debit over 500 in 99 days", "1 to 30 days")]:
+        with pytest.raises(InvalidInputError, match=match):
+            assistant.answer_for(people[who], asked)
+
+
+def test_an_event_alert_whose_owner_lost_the_role_is_refused(assistant: Assistant, people: dict[str, Identity],
+                                                             state_store: Any, slack: FakeSlack) -> None:
+    item = assistant.answer_for(people["advisor"], "alert watchlist").data
+    demoted = {**people, "advisor": Identity("UADV", frozenset({Role.DIRECTOR}))}
+    report = engine(assistant, demoted, state_store, slack).run()
+    assert report.fired == [] and report.refused == [f"alert #{item.id}: your role no longer allows this alert"]
+    assert "no longer allows" in posts(slack)[0]["text"] and posts(slack)[0]["channel"] == "DUADV"
