@@ -25,20 +25,22 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import blocks as bk
 from bot.access import Capability, Identity, allowed
 from bot.answer import Answer
+from bot.channel_check import ChannelCheck
 from bot.commands.context import CommandContext, principal_of, queries
 from bot.commands.query_render import cell
 from bot.delivery import fallback_text, open_dm, upload_files
 from bot.money import money
-from bot.state.subscriptions import EventCondition, Item, SubscriptionStore, describe, members_text
+from bot.state.subscriptions import EventCondition, Item, SubscriptionStore, describe, members_text, parse_at
 from finefin.errors import FinefinError
 from semantic_layer.catalog import Grain, ValueKind
 from semantic_layer.errors import InvalidInputError, SemanticLayerError
@@ -83,6 +85,15 @@ def period_key(cadence: str, as_of: date) -> str:
         year, week, _ = as_of.isocalendar()
         return f"{year}-W{week:02d}"
     return f"{as_of:%Y-%m}"
+
+
+def period_start(cadence: str, as_of: date) -> date:
+    """The first day of the delivery period holding `as_of` (the day, its ISO week's Monday, its month's 1st)."""
+    if cadence == "daily":
+        return as_of
+    if cadence == "weekly":
+        return as_of - timedelta(days=as_of.weekday())
+    return as_of.replace(day=1)
 
 
 def alert_buckets(grain: Grain, as_of: date) -> tuple[date, date]:
@@ -141,9 +152,11 @@ class _Planned:
 
 class Deliveries:
     def __init__(self, ctx: CommandContext, resolve: Callable[[str], Identity], store: SubscriptionStore,
-                 ledger: ClaimLedger, client: Any, pace_seconds: float = 1.0) -> None:
+                 ledger: ClaimLedger, client: Any, pace_seconds: float = 1.0,
+                 now: Callable[[], datetime] | None = None) -> None:
         self.ctx, self.resolve, self.store, self.ledger, self.client = ctx, resolve, store, ledger, client
         self.pace_seconds = pace_seconds
+        self.now = now or (lambda: datetime.now(UTC))  # the wall clock only decides `at HH:MM`
         self._last_post: dict[str, float] = {}
         self._dms: dict[str, str] = {}
         self._fresh: Freshness | None = None
@@ -151,14 +164,19 @@ class Deliveries:
         self._rendered: tuple[MetricAnswer, Answer] | None = None
         self._records: list[tuple[int, dict[str, Any]]] = []  # item bookkeeping, written in one transaction
 
-    def run(self) -> DeliveryReport:
+    def run(self, timed: bool = False) -> DeliveryReport:
+        """One run after a data publish; `timed` (a run of the DAG's timetable, not a publish): only the
+        subscriptions with an `at HH:MM` are looked at, and no Home tab is re-published."""
         report = DeliveryReport()
         items = self.store.active()
+        if timed:
+            items = [i for i in items if i.kind == "subscription" and i.at_time]
         fresh = self._fresh = self.ctx.freshness()  # once per run: every message carries this stamp
         if fresh.is_stale:
             self._hold(items, fresh, report)
             self._send(report)
-            self._refresh_homes({}, report)
+            if not timed:
+                self._refresh_homes({}, report)
             return self._done(report)
         if any(i.stale_notified for i in items):
             self.store.clear_stale_notices()
@@ -192,6 +210,9 @@ class Deliveries:
                     if item.last_period == key:
                         report.skipped.append(f"subscription #{item.id}: already delivered for {key}")
                         continue
+                    if item.at_time and not self._due(item, as_of):
+                        report.skipped.append(f"subscription #{item.id}: due at {item.at_time} for {key}")
+                        continue
                     planned, query = _Planned(item, identity, key), item.metric_query
                 else:
                     item.alert_condition  # noqa: B018  # readable, or refused here like an unreadable query
@@ -201,6 +222,12 @@ class Deliveries:
                 self._refuse(item, str(exc), f"unreadable:{item.id}", report)
                 continue
             plans.setdefault((principal_of(identity), query), []).append(planned)
+        def known(user_id: str) -> Identity:  # channel members: resolved once per run, like the owners
+            if user_id not in identities:
+                identities[user_id] = self.resolve(user_id)
+            return identities[user_id]
+
+        channels = ChannelCheck(self.client, known)
         for (principal, query), members in plans.items():
             try:
                 answer = service.run(principal, query)
@@ -214,14 +241,26 @@ class Deliveries:
                 if p.item.target and customer_level(principal, answer.query):
                     self._refuse(p.item, "it holds customer-level data, which never goes to a channel",
                                  f"refused:{p.item.id}:{p.key}", report)
+                elif p.item.target and not self._channel_allows(channels, service, principal, answer.query, p,
+                                                                report):
+                    continue
                 elif p.item.kind == "alert":
                     self._alert(p, answer, report)
                 else:
                     self._subscription(p, answer, report)
         self._events(events, as_of, report)
         self._send(report)
-        self._refresh_homes(identities, report)
+        if not timed:
+            self._refresh_homes(identities, report)
         return self._done(report)
+
+    def _due(self, item: Item, as_of: date) -> bool:
+        """`at HH:MM` (FINEFIN_TIMEZONE): due from that time on the first day of the period holding the as-of date."""
+        at = parse_at(item.at_time or "")
+        if at is None:
+            return True  # checked when stored: an unreadable time does not hold the delivery back
+        zone = ZoneInfo(getattr(self.ctx.settings, "timezone", "UTC"))
+        return self.now().astimezone(zone) >= datetime.combine(period_start(item.cadence, as_of), at, tzinfo=zone)
 
     # -- the Home tabs ------------------------------------------------------------------------------------------
     def _refresh_homes(self, identities: dict[str, Identity], report: DeliveryReport) -> None:
@@ -312,6 +351,23 @@ class Deliveries:
         self._queue(_Outgoing(item.owner_user_id, item.target, message, f"alert #{item.id}",
                               f"alert:{item.id}:{p.key}", fired, mergeable=True))
 
+    def _channel_allows(self, channels: ChannelCheck, service: Any, principal: Principal, query: MetricQuery,
+                        p: _Planned, report: DeliveryReport) -> bool:
+        """Every member of the item's channel may see the answer, checked again now: someone who joined since (a
+        customer, a guest) stops the post and the owner is told why; Slack unavailable: retried on the next run."""
+        assert p.item.target is not None
+        try:
+            why = channels.refusal(service, principal, query, p.item.target)
+        except Exception as exc:  # Slack or the directory unavailable: neither delivered nor refused, reported
+            log.warning("deliveries: members of %s not checked", p.item.target, exc_info=True)
+            report.failed.append(f"{p.item.kind} #{p.item.id}: members of {p.item.target} not checked "
+                                 f"({type(exc).__name__})")
+            return False
+        if why is not None:
+            self._refuse(p.item, why, f"refused:{p.item.id}:{p.key}", report, mentions=True)
+            return False
+        return True
+
     # -- event alerts (watchlist, red streak, upcoming debit) -----------------------------------------------------
     def _events(self, events: list[tuple[Item, Identity]], as_of: date, report: DeliveryReport) -> None:
         """Each event alert fires once per key entering its matching set (a customer and reason on the watchlist, a
@@ -401,11 +457,12 @@ class Deliveries:
                               f"sub:{item.id}:{p.key}", delivered))
 
     # -- posting ------------------------------------------------------------------------------------------------
-    def _refuse(self, item: Item, why: str, key: str, report: DeliveryReport) -> None:
-        """Tell the owner (once per key) that an item was not delivered, and why."""
+    def _refuse(self, item: Item, why: str, key: str, report: DeliveryReport, mentions: bool = False) -> None:
+        """Tell the owner (once per key) that an item was not delivered, and why (`mentions`: `why` is the bot's
+        own mrkdwn with user and channel mentions of Slack ids, else it is escaped)."""
         report.refused.append(f"{item.kind} #{item.id}: {why}")
         text = (f":no_entry: Your {item.kind} #{item.id} ({bk.esc(describe(item).rsplit(' to ', 1)[0])}) was not "
-                f"delivered: {bk.esc(why)}.")
+                f"delivered: {why if mentions else bk.esc(why)}.")
         self._queue(_Outgoing(item.owner_user_id, None, Answer(text=text, blocks=[bk.section(text)]),
                               f"notice for {item.kind} #{item.id}", f"notice:{key}"))
 
@@ -641,8 +698,9 @@ def event_message(item: Item, condition: EventCondition, entered: frozenset[str]
 
 
 # --- entry point for the DAG -----------------------------------------------------------------------------------
-def deliver_from_env() -> list[str]:
-    """Evaluate and deliver with the environment's settings, semantic layer, Slack client and state database."""
+def deliver_from_env(timed: bool = False) -> list[str]:
+    """Evaluate and deliver with the environment's settings, semantic layer, Slack client and state database;
+    `timed`: a run of the DAG's timetable (only the `at HH:MM` subscriptions)."""
     from bot.app import build_assistant, make_client
     from bot.settings import BotSettings
     from bot.state import open_state
@@ -655,7 +713,7 @@ def deliver_from_env() -> list[str]:
     try:
         assistant = build_assistant(get_semantic_layer(), settings, client, revocations=state.revocations)
         report = Deliveries(assistant, assistant.resolver.resolve, state.subscriptions, state.post_ledger,
-                            client).run()
+                            client).run(timed)
     finally:
         state.close()
     return ([f"fired {x}" for x in report.fired] + [f"delivered {x}" for x in report.delivered]

@@ -7,10 +7,11 @@ deactivated owners' items disabled."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from sqlalchemy import text
 from bot.access import Identity, Role
 from bot.assistant import Assistant
 from bot.blocks import REASON_LABELS
+from bot.channel_check import ChannelCheck, ChannelRefused
 from bot.commands.manage_actions import handle as button
 from bot.deliveries import Deliveries, DeliveryFailedError, alert_buckets, period_key
 from bot.identity import IdentityResolver
@@ -59,18 +61,23 @@ def store(state_store: Any) -> SubscriptionStore:
 
 
 @pytest.fixture()
-def assistant(sl: MetricFlowSemanticLayer, store: SubscriptionStore) -> Assistant:
-    settings = BotSettings(slack_bot_token="xoxb-test", slack_signing_secret="s" * 32, list_limit=15)
-    a = Assistant(sl, settings, IdentityResolver.__new__(IdentityResolver))
-    a.subscriptions = store  # type: ignore[attr-defined]  # what bot.commands.manage_actions.store_of reads
-    return a
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    for channel in ("C0CHAN", "C0KPI", "C0GONE"):  # staff only (and the bot, UBOT): every member may see KPIs
+        fake.channels[channel] = ["UDIR", "UDIR2", "UBOT"]
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture()
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack().start()
-    yield fake
-    fake.stop()
+def assistant(sl: MetricFlowSemanticLayer, store: SubscriptionStore, people: dict[str, Identity],
+              slack: FakeSlack) -> Assistant:
+    settings = BotSettings(slack_bot_token="xoxb-test", slack_signing_secret="s" * 32, list_limit=15)
+    a = Assistant(sl, settings, IdentityResolver.__new__(IdentityResolver))
+    a.subscriptions = store  # type: ignore[attr-defined]  # what bot.commands.manage_actions.store_of reads
+    a.channels = ChannelCheck(WebClient(token="xoxb-test", base_url=slack.api_url),  # type: ignore[attr-defined]
+                              resolver(people))
+    return a
 
 
 @dataclass
@@ -87,14 +94,18 @@ class Ctx:
         return self.fresh or self.inner.freshness()
 
 
+def resolver(people: dict[str, Identity], gone: frozenset[str] = frozenset()) -> Callable[[str], Identity]:
+    """The people by user id; anyone else (or `gone`) is unknown, as the resolver sees a deactivated account."""
+    def resolve(user_id: str) -> Identity:
+        found = next((p for p in people.values() if p.user_id == user_id), None)
+        return Identity(user_id, frozenset()) if found is None or user_id in gone else found
+
+    return resolve
+
+
 def engine(ctx: Any, people: dict[str, Identity], state_store: Any, slack: FakeSlack,
            gone: frozenset[str] = frozenset()) -> Deliveries:
-    def resolve(user_id: str) -> Identity:
-        if user_id in gone:
-            return Identity(user_id, frozenset())
-        return next(p for p in people.values() if p.user_id == user_id)
-
-    return Deliveries(ctx, resolve, state_store.subscriptions, state_store.post_ledger,
+    return Deliveries(ctx, resolver(people, gone), state_store.subscriptions, state_store.post_ledger,
                       WebClient(token="xoxb-test", base_url=slack.api_url), pace_seconds=0)
 
 
@@ -514,3 +525,113 @@ def test_an_event_alert_whose_owner_lost_the_role_is_refused(assistant: Assistan
     report = engine(assistant, demoted, state_store, slack).run()
     assert report.fired == [] and report.refused == [f"alert #{item.id}: your role no longer allows this alert"]
     assert "no longer allows" in posts(slack)[0]["text"] and posts(slack)[0]["channel"] == "DUADV"
+
+
+# --- `at HH:MM` and admins -------------------------------------------------------------------------------------
+def test_a_subscription_at_a_time_is_due_once_per_period_from_that_time(
+        assistant: Assistant, people: dict[str, Identity], state_store: Any, slack: FakeSlack) -> None:
+    """`at 09:30` in FINEFIN_TIMEZONE (Europe/Paris here, UTC+1 in February): on the period's first day it waits
+    until 09:30 local time; later in the period it is due at once; once per period either way. The data's as-of
+    date is 2026-02-10, a Tuesday."""
+    assistant.settings.timezone = "Europe/Paris"
+    director = people["director"]
+    daily = assistant.answer_for(director, "subscribe revenue monthly daily at 09:30").data
+    weekly = assistant.answer_for(director, "subscribe transaction_count monthly weekly at 09:30").data
+    plain = assistant.answer_for(director, "subscribe transaction_volume monthly daily").data
+    alert = assistant.answer_for(director, "alert transaction_count daily above -1").data
+    assert (daily.at_time, weekly.at_time, plain.at_time) == ("09:30", "09:30", None)
+    assert describe(daily) == "revenue month daily at 09:30 to you (DM)"
+    clock = [datetime(2026, 2, 10, 8, 0, tzinfo=UTC)]  # 09:00 in Paris
+
+    def run(timed: bool = False) -> Any:
+        return Deliveries(assistant, lambda u: next(p for p in people.values() if p.user_id == u),
+                          state_store.subscriptions, state_store.post_ledger,
+                          WebClient(token="xoxb-test", base_url=slack.api_url), pace_seconds=0,
+                          now=lambda: clock[0]).run(timed)
+
+    first = run(timed=True)  # a timetable run: only the `at` subscriptions are looked at
+    assert first.delivered == [f"subscription #{weekly.id} 2026-W07"]  # its week began on Monday: caught up
+    assert f"subscription #{daily.id}: due at 09:30 for 2026-02-10" in first.skipped
+    assert first.fired == [] and first.evaluated == 1
+    clock[0] = datetime(2026, 2, 10, 8, 30, tzinfo=UTC)  # 09:30 in Paris
+    second = run()
+    assert sorted(second.delivered) == sorted([f"subscription #{daily.id} 2026-02-10",
+                                               f"subscription #{plain.id} 2026-02-10"])
+    assert second.fired == [f"alert #{alert.id}"]
+    clock[0] = datetime(2026, 2, 10, 22, 0, tzinfo=UTC)
+    assert run(timed=True).delivered == [] and run().delivered == []
+    assert sorted(p["text"].split(":")[0] for p in posts(slack)) == sorted([
+        f"Subscription #{weekly.id}", f"Subscription #{daily.id}", f"Subscription #{plain.id}", f"Alert #{alert.id}"])
+    for bad in ("daily at 25:00", "daily at 9h", "daily at 07:60"):
+        with pytest.raises(InvalidInputError, match="HH:MM"):
+            assistant.answer_for(director, f"subscribe revenue monthly {bad}")
+
+
+def test_admins_list_pause_and_delete_anyones_items_audited(assistant: Assistant, people: dict[str, Identity],
+                                                            state_store: Any, store: SubscriptionStore) -> None:
+    from bot.state import AuditQuery
+
+    assistant.settings.admin_users = ["UDIR2"]
+    mine = assistant.answer_for(people["director"], "alert revenue daily below 1000").data
+    theirs = assistant.answer_for(people["advisor"], "subscribe transaction_count monthly weekly").data
+    with pytest.raises(InvalidInputError, match="Only the configured admins"):
+        assistant.answer_for(people["director"], "alerts all")
+    with pytest.raises(InvalidInputError, match="no subscription"):  # a non-admin: someone else's is not found
+        assistant.answer_for(people["director"], f"subscriptions pause {theirs.id}")
+    listing = assistant.answer_for(people["director2"], "alerts all")
+    valid(listing.blocks)
+    shown = json.dumps(listing.blocks)
+    assert f"*#{mine.id}*" in shown and "owner <@UDIR>" in shown and f"#{theirs.id}*" not in shown
+    of_advisor = json.dumps(assistant.answer_for(people["director2"], "subscriptions <@UADV|adv>").blocks)
+    assert f"*#{theirs.id}*" in of_advisor and "owner <@UADV>" in of_advisor
+    paused = assistant.answer_for(people["director2"], f"alerts pause {mine.id}")
+    assert paused.data.paused and "owner <@UDIR>" in paused.text
+    assert button(assistant, people["director2"], "ffm.delete", f"subscription:{theirs.id}").data.id == theirs.id
+    assert store.get(theirs.id) is None and store.get(mine.id).paused  # type: ignore[union-attr]
+    audit = [r.command for r in state_store.audit.rows(AuditQuery(user_id="UDIR2"))]
+    assert f"alert #{mine.id} paused by admin UDIR2 (owner UDIR)" in audit
+    assert f"subscription #{theirs.id} deleted by admin UDIR2 (owner UADV)" in audit
+
+
+# --- a channel only when every member may see the answer ---------------------------------------------------------
+def test_a_channel_is_refused_unless_every_member_may_see_the_answer(
+        assistant: Assistant, people: dict[str, Identity], slack: FakeSlack, store: SubscriptionStore) -> None:
+    director = people["director"]
+    slack.channels["C0MIX"] = ["UDIR", "UCUST", "UBOT"]
+    slack.channels["C0ODD"] = ["UDIR", "UNOBODY"]
+    slack.channels["C0BIG"] = [f"U{n:05d}" for n in range(1001)]
+    for channel, match in [("C0MIX", "<@UCUST> in <#C0MIX> is a customer"),
+                           ("C0ODD", "<@UNOBODY> in <#C0ODD> is not someone I may show data to"),
+                           ("C0BIG", "more than 1,000 members"),
+                           ("C0NONE", "cannot read who is in <#C0NONE> \\(channel_not_found\\)")]:
+        with pytest.raises(ChannelRefused, match=match):
+            assistant.answer_for(director, f"subscribe revenue monthly daily to <#{channel}|x>")
+        with pytest.raises(ChannelRefused, match="Everyone in the channel must be allowed"):
+            assistant.answer_for(director, f"alert revenue daily below 5 to <#{channel}>")
+    assert store.active() == []
+    assistant.resolver = SimpleNamespace(resolve=resolver(people))  # type: ignore[assignment]
+    refused = assistant.answer(director.user_id, "subscribe revenue monthly daily to <#C0MIX|x>")
+    assert not refused.ok and "<@UCUST>" in refused.text  # shown as mentions, not escaped
+    ok = assistant.answer_for(director, "subscribe revenue monthly daily to <#C0KPI|kpi>").data
+    assert ok.target == "C0KPI"
+    pages = [c.params for c in slack.calls_to("conversations.members") if c.params["channel"] == "C0BIG"]
+    assert len(pages) == 6  # read page by page (200 a page), stopped once over the limit
+
+
+def test_a_customer_who_joined_the_channel_later_stops_the_post(assistant: Assistant, people: dict[str, Identity],
+                                                                state_store: Any, slack: FakeSlack) -> None:
+    """Re-checked at each delivery: the channel gets nothing once a customer is in it, the owner is told (once per
+    period) which member stops it; when they leave, the next period is delivered."""
+    item = assistant.answer_for(people["director"], "subscribe revenue monthly daily to <#C0KPI|kpi>").data
+    slack.channels["C0KPI"].append("UCUST")
+    run = engine(assistant, people, state_store, slack)
+    report = run.run()
+    assert report.delivered == [] and report.refused == [
+        f"subscription #{item.id}: <@UCUST> in <#C0KPI> is a customer, who may see only their own accounts"]
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR"]
+    assert "<@UCUST> in <#C0KPI> is a customer" in json.dumps(posts(slack)[0]["blocks"])  # mentions in the blocks
+    run.run()
+    assert len(posts(slack)) == 1  # told once for the period
+    slack.channels["C0KPI"].remove("UCUST")
+    assert engine(assistant, people, state_store, slack).run().delivered == [f"subscription #{item.id} 2026-02-10"]
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR", "C0KPI"]

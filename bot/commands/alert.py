@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from bot import blocks as bk
 from bot.access import Identity
 from bot.answer import Answer
+from bot.channel_check import require_channel
 from bot.commands import Command
 from bot.commands.context import CommandContext, principal_of, queries
 from bot.commands.grammar import parse
@@ -106,6 +107,8 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
     target = channel_target(match.group("target"))
     if target is not None and customer_level(principal, canonical):
         raise InvalidInputError("That alert reads one customer's data: it can only come to your DMs, not a channel.")
+    if target is not None:
+        require_channel(ctx, service, principal, canonical, target)
     item = store_of(ctx).add(identity.user_id, "alert", canonical, cadence, condition=condition, target=target,
                              team_id=getattr(ctx, "team_id", None))
     where = f"<#{target}>" if target else "your DMs"

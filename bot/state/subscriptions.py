@@ -10,9 +10,10 @@ ledger's claim keys (`bot.deliveries`).
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ Kind = Literal["subscription", "alert"]
 CADENCES = ("daily", "weekly", "monthly")
 MAX_ITEMS_PER_USER = 50
 VERSION = "q1:"
+_AT = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 TABLE = Subscription.__table__
 HOMES = HomeOpen.__table__
 RECORDED = frozenset({"last_state", "last_period", "stale_notified", "last_members"})
@@ -254,11 +256,13 @@ class SubscriptionStore:
 
     # -- owner's changes (audited) ----------------------------------------------------------------------------
     def add(self, owner: str, kind: Kind, query: MetricQuery, cadence: str, *, condition: Condition | None = None,
-            target: str | None = None, team_id: str | None = None) -> Item:
+            target: str | None = None, team_id: str | None = None, at_time: str | None = None) -> Item:
         if cadence not in CADENCES:
             raise InvalidInputError(f"Choose {', '.join(CADENCES)}.")
         if (kind == "alert") != (condition is not None):
             raise ValueError("an alert has a condition, a subscription none")
+        if at_time is not None and (kind != "subscription" or parse_at(at_time) is None):
+            raise InvalidInputError("Give the time as `at HH:MM` (00:00 to 23:59), on a subscription.")
         encoded = encode_query(query)
         with self.engine.begin() as conn:
             count = conn.execute(select(func.count()).where(TABLE.c.owner_user_id == owner)).scalar_one()
@@ -268,6 +272,7 @@ class SubscriptionStore:
             row = conn.execute(insert(TABLE).values(
                 kind=kind, owner_user_id=owner[:32], owner_team_id=team_id and team_id[:32], query=encoded,
                 cadence=cadence, condition=condition.encode() if condition else None, target=target,
+                at_time=at_time,
             ).returning(*_COLUMNS)).one()
         item = Item(*row)
         self._audit(owner, team_id, f"{kind} #{item.id} created: {describe(item)}")
@@ -291,29 +296,33 @@ class SubscriptionStore:
         self._audit(owner, team_id, f"alert #{item.id} created: {describe(item)}")
         return item
 
-    def set_paused(self, item_id: int, owner: str, paused: bool, kind: Kind | None = None) -> Item:
-        stmt = (update(TABLE).where(*self._mine(item_id, owner, kind))
+    def set_paused(self, item_id: int, owner: str, paused: bool, kind: Kind | None = None, *,
+                   admin: bool = False) -> Item:
+        """Pause or resume one of `owner`'s items; `admin`: anyone's (the audit names the admin and the owner)."""
+        stmt = (update(TABLE).where(*self._mine(item_id, owner, kind, admin))
                 .values(paused=paused, updated_at=func.now()).returning(*_COLUMNS))
         with self.engine.begin() as conn:
             row = conn.execute(stmt).first()
         if row is None:
             raise NotYoursError(_not_yours(item_id, kind))
         item = Item(*row)
-        self._audit(owner, item.owner_team_id, f"{item.kind} #{item.id} {'paused' if paused else 'resumed'}")
+        self._audit(owner, item.owner_team_id,
+                    f"{item.kind} #{item.id} {'paused' if paused else 'resumed'}{_by_admin(item, owner)}")
         return item
 
-    def delete(self, item_id: int, owner: str, kind: Kind | None = None) -> Item:
+    def delete(self, item_id: int, owner: str, kind: Kind | None = None, *, admin: bool = False) -> Item:
         with self.engine.begin() as conn:
-            row = conn.execute(delete(TABLE).where(*self._mine(item_id, owner, kind)).returning(*_COLUMNS)).first()
+            row = conn.execute(delete(TABLE).where(*self._mine(item_id, owner, kind, admin))
+                               .returning(*_COLUMNS)).first()
         if row is None:
             raise NotYoursError(_not_yours(item_id, kind))
         item = Item(*row)
-        self._audit(owner, item.owner_team_id, f"{item.kind} #{item.id} deleted")
+        self._audit(owner, item.owner_team_id, f"{item.kind} #{item.id} deleted{_by_admin(item, owner)}")
         return item
 
     @staticmethod
-    def _mine(item_id: int, owner: str, kind: Kind | None) -> list[Any]:
-        where = [TABLE.c.id == item_id, TABLE.c.owner_user_id == owner]
+    def _mine(item_id: int, owner: str, kind: Kind | None, admin: bool = False) -> list[Any]:
+        where = [TABLE.c.id == item_id] + ([] if admin else [TABLE.c.owner_user_id == owner])
         return where + ([TABLE.c.kind == kind] if kind else [])
 
     # -- reading ----------------------------------------------------------------------------------------------
@@ -323,6 +332,14 @@ class SubscriptionStore:
             stmt = stmt.where(TABLE.c.kind == kind)
         with self.engine.connect() as conn:
             return [Item(*r) for r in conn.execute(stmt.order_by(TABLE.c.id))]
+
+    def every(self, kind: Kind | None = None, limit: int = 200) -> list[Item]:
+        """Everyone's items (an admin's list), the newest last, at most `limit`."""
+        stmt = select(*_COLUMNS)
+        if kind:
+            stmt = stmt.where(TABLE.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [Item(*r) for r in conn.execute(stmt.order_by(TABLE.c.id).limit(limit))]
 
     def get(self, item_id: int) -> Item | None:
         with self.engine.connect() as conn:
@@ -385,6 +402,16 @@ class SubscriptionStore:
             conn.execute(update(TABLE).where(TABLE.c.stale_notified.is_(True)).values(stale_notified=False))
 
 
+def parse_at(text: str) -> time | None:
+    """`HH:MM` (24-hour, 00:00 to 23:59) → time; None for anything else."""
+    match = _AT.fullmatch(text.strip())
+    return None if match is None else time(int(match.group(1)), int(match.group(2)))
+
+
+def _by_admin(item: Item, actor: str) -> str:
+    return "" if item.owner_user_id == actor else f" by admin {actor} (owner {item.owner_user_id})"
+
+
 def members_text(members: frozenset[str] | set[str]) -> str:
     return json.dumps(sorted(members), separators=(",", ":"))
 
@@ -415,7 +442,7 @@ def describe(item: Item) -> str:
     if item.kind == "alert":
         words.append(f"{item.cadence} {item.alert_condition.describe()}")
     else:
-        words.append(item.cadence)
+        words.append(item.cadence + (f" at {item.at_time}" if item.at_time else ""))
     words.append(f"to channel {item.target}" if item.target else "to you (DM)")
     return " ".join(words)
 
