@@ -235,3 +235,31 @@ def test_the_home_records_who_opened_it(assistant: Assistant, semantic_layer_imp
     assert store.home_viewers(7) == [people.customer]
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM home_opens")).scalar_one() == 1  # the old row is gone
+
+
+def test_a_deactivated_users_items_are_disabled_when_user_change_arrives(
+        bolt_app: Any, fake_slack: Any, people: People, store: SubscriptionStore, state_store: Any) -> None:
+    """The `user_change` event of a deactivated account disables that user's items at once (audited), not at the
+    next delivery run; a profile change of an active user disables nothing."""
+    import time
+
+    from bot.state import AuditQuery
+    from tests.bot_support import dispatch, event_body
+
+    query = MetricQuery(("revenue",), grain=Grain.DAY)
+    alert = store.add(people.director, "alert", query, "daily", condition=Condition("below", Decimal(1000)))
+    sub = store.add(people.director, "subscription", query, "weekly")
+    other = store.add(people.advisor, "subscription", query, "daily")
+    active = dict(fake_slack.users[people.advisor], real_name="Renamed")
+    assert dispatch(bolt_app, *event_body({"type": "user_change", "user": active}, "EvUC-home-1")).status == 200
+    gone = dict(fake_slack.users[people.director], deleted=True)
+    assert dispatch(bolt_app, *event_body({"type": "user_change", "user": gone}, "EvUC-home-2")).status == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and store.get(sub.id).active:  # type: ignore[union-attr]
+        time.sleep(0.05)
+    for item_id in (alert.id, sub.id):
+        item = store.get(item_id)
+        assert item is not None and not item.active and "deactivated" in (item.disabled_reason or "")
+    assert store.get(other.id).active  # type: ignore[union-attr]
+    audit = [r.command for r in state_store.audit.rows(AuditQuery(user_id=people.director))]
+    assert any("2 subscriptions/alerts disabled" in c for c in audit)
