@@ -41,11 +41,18 @@ class ChannelCheck:
     def __init__(self, client: Any, resolve: Callable[[str], Identity], max_members: int = MAX_MEMBERS) -> None:
         self.client, self.resolve, self.max_members = client, resolve, max_members
         self._members: dict[str, list[str] | str] = {}  # channel -> member ids, or the refusal (one run / request)
+        self._verdicts: dict[tuple[str, Principal, MetricQuery], str | None] = {}  # items sharing a channel and query
         self._bot: str | None = None
 
     def refusal(self, service: Any, owner: Principal, query: MetricQuery, channel: str) -> str | None:
         """None when every member may see `query`'s answer as the owner sees it; else why not (one sentence,
         plain text with user mentions)."""
+        key = (channel, owner, query)
+        if key not in self._verdicts:
+            self._verdicts[key] = self._refusal(service, owner, query, channel)
+        return self._verdicts[key]
+
+    def _refusal(self, service: Any, owner: Principal, query: MetricQuery, channel: str) -> str | None:
         from bot.commands.context import principal_of
 
         members = self.members(channel)
