@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["answered", "refused", "error"]
+Outcome = Literal["answered", "clarified", "refused", "error"]
 # How an answer to a button click reaches Slack: a new ephemeral message (and files to the DM), in place of the
 # message holding the button (a view change), or posted to the channel (a staff member's "share to channel").
 Delivery = Literal["new", "replace", "channel"]

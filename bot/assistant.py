@@ -2,6 +2,10 @@
 
 Order matters: parse the subcommand (no data touched) → check access → parse arguments into typed values
 (CustomerId, Month, metric name) → call the semantic layer. `answer()` never raises.
+
+The commands themselves live one module each under bot/commands/ (usage, argument parsing, handler, message),
+registered in one table; this module resolves the user, checks the capability, dispatches through the table,
+turns errors into polite messages and records the audit facts.
 """
 
 from __future__ import annotations
@@ -12,61 +16,33 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from rapidfuzz.distance import OSA
 
 from bot import blocks as bk
-from bot import charts, files
 from bot import commands as bot_commands
-from bot import statement_pdf as statements
 from bot.access import Capability, Identity, Role, allowed
 from bot.answer import Answer, Outcome
+from bot.commands.errors import AccessDenied as AccessDenied
+from bot.commands.errors import BotUsageError as BotUsageError
+from bot.commands.statement import StatementMismatchError as StatementMismatchError
+from bot.commands.statement import check_reconciles as check_reconciles
+from bot.commands.watchlist import watchlist_answer as watchlist_answer
 from bot.escape import slack_text
 from bot.identity import IdentityResolver
-from bot.money import money_column
 from bot.settings import BotSettings
 from finefin.errors import FinefinError
 from semantic_layer.api import SemanticLayer
 from semantic_layer.errors import SemanticLayerError, UnknownCustomerError
-from semantic_layer.inputs import CustomerId, Month, metric_name
-from semantic_layer.types import CustomerBalance, Freshness, Statement, Watchlist
+from semantic_layer.inputs import CustomerId
+from semantic_layer.types import Freshness
 
 log = logging.getLogger(__name__)
 
 
-class BotUsageError(FinefinError):
-    """Command text the bot does not understand; the message says how to write it."""
-
-
-class AccessDenied(FinefinError):
-    """The user's roles do not allow the command; the message is polite and reveals no data."""
-
-
-HELP: dict[Capability, tuple[str, str]] = {
-    Capability.OWN_BALANCE: ("balance", "your accounts, total and as-of date"),
-    Capability.UPCOMING: ("upcoming", "scheduled transactions in the next 30 days and your projected balance"),
-    Capability.STATEMENT: ("statement [YYYY-MM]", "monthly statement as PDF + CSV in your DMs (default: last month)"),
-    Capability.CUSTOMER_BALANCE: ("balance <customer>", "a customer's accounts and total"),
-    Capability.WATCHLIST: ("watchlist", "customers with high withdrawals, loans or investments, with reasons"),
-    Capability.RED: ("red", "customers in the red 3+ consecutive months"),
-    Capability.GROWTH: ("growth [YYYY-MM]", "revenue, volume, new customers, month over month"),
-    Capability.TIERS: ("tiers", "customers per tier and change"),
-    Capability.TRANSACTIONS: ("transactions", "transactions per month by type, with a chart"),
-    Capability.DEFINE: ("define <metric>", "the governed definition of a metric"),
-}
-SUBCOMMANDS = (
-    "help",
-    "balance",
-    "upcoming",
-    "statement",
-    "watchlist",
-    "red",
-    "growth",
-    "tiers",
-    "transactions",
-    "define",
-)
+# usage line and summary per capability, and the capability-gated command names, from the commands' table
+HELP: dict[Capability, tuple[str, str]] = bot_commands.help_table()
+SUBCOMMANDS: tuple[str, ...] = bot_commands.gated_names()
 UNKNOWN_USER = (
     "Sorry, I don't recognise you as a FineFinance customer or staff member. If you are a customer, "
     "make sure your Slack profile uses the email address of your FineFinance account."
@@ -89,21 +65,10 @@ def parse(text: str) -> Request:
     name, args = words[0].lower(), tuple(words[1:])
     if name not in SUBCOMMANDS:
         raise BotUsageError(f"I don't know “{slack_text(words[0], 30)}”. Try `/finefin help`.")
-    cap = Capability(name)
-    if cap is Capability.OWN_BALANCE and args:
-        cap = Capability.CUSTOMER_BALANCE
-    max_args = {
-        Capability.STATEMENT: 1,
-        Capability.GROWTH: 1,
-        Capability.CUSTOMER_BALANCE: 1,
-        Capability.DEFINE: 1,
-        Capability.HELP: 1,
-    }.get(cap, 0)
-    min_args = 1 if cap in (Capability.CUSTOMER_BALANCE, Capability.DEFINE) else 0
-    if not min_args <= len(args) <= max_args:
-        usage = HELP[cap][0] if cap in HELP else name
-        raise BotUsageError(f"Usage: `/finefin {usage}`.")
-    return Request(cap, args)
+    form = bot_commands.gated()[name].form_for(args)  # `balance` vs `balance <customer>`
+    if not form.min_args <= len(args) <= form.max_args:
+        raise BotUsageError(f"Usage: `/finefin {form.usage}`.")
+    return Request(form.capability, args)
 
 
 @dataclass
@@ -183,6 +148,7 @@ class Assistant:
             identity = self.resolver.resolve(user_id)
             facts.identify(identity)
             result = run(identity, facts)
+            outcome = result.outcome or outcome  # a handler may say what it was (a clarifying question)
         except (BotUsageError, AccessDenied, SemanticLayerError) as exc:
             log.info("request %s from %s refused: %s (%s)", request_id, user_id, exc, type(exc).__name__)
             # a semantic layer message may quote the user's words: escaped whole (the bot's own messages escape
@@ -214,7 +180,7 @@ class Assistant:
     def answer_for(self, identity: Identity, text: str, facts: AuditFacts | None = None) -> Answer:
         if not identity.known:
             raise AccessDenied(UNKNOWN_USER)
-        found = bot_commands.lookup(text)  # commands over the query model (bot/commands/), registered in one table
+        found = bot_commands.lookup(text)  # commands over the query model: the semantic layer applies access
         if found is not None:
             return found[0].run(self, identity, found[1])
         try:
@@ -228,8 +194,7 @@ class Assistant:
             raise AccessDenied(self._refusal(identity, request.capability))
         if facts is not None:
             facts.customer_read = customer_to_read(identity, request)
-        handler: Callable[[Identity, tuple[str, ...]], Answer] = getattr(self, f"_{request.capability.name.lower()}")
-        return handler(identity, request.args)
+        return bot_commands.forms()[request.capability].handler(self, identity, request.args)  # bot/commands/
 
     def _question(self, identity: Identity, text: str) -> Answer | None:
         """A text of two words or more that is not a command, read as a question (bot/commands/ask.py). None when
@@ -262,206 +227,3 @@ class Assistant:
                 "FineFinance account."
             )
         return "Sorry, that command is not available to you. `/finefin help` lists what you can use."
-
-    def _customer_id(self, identity: Identity) -> CustomerId:
-        assert identity.customer is not None  # guaranteed by ACCESS: these capabilities need Role.CUSTOMER
-        return identity.customer.customer_id
-
-    # --- handlers: one per capability -------------------------------------------------------------------------
-
-    def _help(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        commands = [usage for cap, usage in HELP.items() if allowed(identity, cap)]
-        commands += [(c.usage, c.summary) for c in bot_commands.commands().values()]
-        roles = ", ".join(sorted(identity.roles))
-        intro = f"*FineFinance bot* — you are recognised as: {roles}. Commands:"
-        lines = [f"/finefin {usage} — {what}" for usage, what in commands]
-        return Answer(text="\n".join([intro, *lines]), blocks=bk.help_blocks(commands, intro))
-
-    def _cut_list_csv(
-        self, answer: Answer, total: int, filename: str, title: str, header: list[str], rows: list[list[object]]
-    ) -> Answer:
-        """Slack shows `list_limit` rows; when there are more, the whole list goes along as a CSV file."""
-        if total > self.settings.list_limit:
-            answer.files.append(files.FileAttachment(filename, files.csv_bytes(header, rows), title))
-        return answer
-
-    def _balance_answer(self, balance: CustomerBalance, text: str, title: str) -> Answer:
-        answer = Answer(
-            text=text,
-            blocks=bk.balance_blocks(balance, title, self.freshness(), self.settings.list_limit),
-            data=balance,
-        )
-        rows: list[list[object]] = [[a.account_id, a.account_type, a.status, a.balance] for a in balance.accounts]
-        return self._cut_list_csv(
-            answer,
-            len(rows),
-            f"accounts-{balance.customer_id}.csv",
-            "Accounts (CSV)",
-            ["account_id", "type", "status", money_column("current_balance")],
-            rows,
-        )
-
-    def _own_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        balance = self.sl.balance(self._customer_id(identity))
-        return self._balance_answer(
-            balance, f"Your current balance: {bk.money(balance.total)} (as of {balance.as_of})", "Your balance"
-        )
-
-    def _customer_balance(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        customer_id = CustomerId.parse(args[0])
-        profile = self.sl.customer(customer_id)
-        balance = self.sl.balance(customer_id)
-        return self._balance_answer(
-            balance,
-            f"{slack_text(profile.full_name)}: current balance {bk.money(balance.total)} (as of {balance.as_of})",
-            f"{slack_text(profile.full_name)} (#{customer_id}, {slack_text(profile.tier)})",
-        )
-
-    def _upcoming(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        upcoming = self.sl.upcoming(self._customer_id(identity), 30)
-        fresh = self.freshness()
-        projected = upcoming.items[-1].projected_balance if upcoming.items else upcoming.starting_balance
-        answer = Answer(
-            text=f"{bk.plural(len(upcoming.items), 'upcoming transaction')}; projected balance {bk.money(projected)}",
-            blocks=bk.upcoming_blocks(upcoming, fresh, self.settings.list_limit),
-            data=upcoming,
-        )
-        rows: list[list[object]] = [
-            [
-                i.scheduled_for,
-                i.transaction_id,
-                i.account_id,
-                i.transaction_type,
-                i.description,
-                i.amount,
-                i.projected_balance,
-            ]
-            for i in upcoming.items
-        ]
-        return self._cut_list_csv(
-            answer,
-            len(rows),
-            f"upcoming-{upcoming.customer_id}-{upcoming.as_of}.csv",  # per customer: never another one's file
-            "Upcoming transactions (CSV)",
-            ["scheduled_for", "transaction_id", "account_id", "type", "description", money_column("amount"),
-             money_column("projected_balance")],
-            rows,
-        )
-
-    def _statement(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        month = Month.parse(args[0]) if args else None
-        statement = self.sl.statement(self._customer_id(identity), month)
-        check_reconciles(statement)
-        fresh = self.freshness()
-        return Answer(
-            text=(
-                f"Statement {statement.month}: opening {bk.money(statement.opening_balance)}, closing "
-                f"{bk.money(statement.closing_balance)}. PDF and CSV sent to your DMs."
-            ),
-            blocks=bk.statement_blocks(statement, fresh),
-            data=statement,
-            files=[statements.statement_pdf(statement, fresh, statements.Bank.from_settings(self.settings)),
-                   statements.statement_csv(statement)],
-        )
-
-    def _watchlist(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        watchlist = self.sl.watchlist(None)
-        fresh = self.freshness()
-        return watchlist_answer(watchlist, fresh, self.settings.list_limit)
-
-    def _red(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        watchlist = self.sl.watchlist(None)
-        fresh = self.freshness()
-        answer = Answer(
-            text=f"{bk.plural(len(watchlist.red_streaks), 'customer')} in the red {watchlist.min_red_months}+ months",
-            blocks=bk.red_blocks(watchlist, fresh, self.settings.list_limit),
-            data=watchlist.red_streaks,
-        )
-        rows: list[list[object]] = [
-            [r.customer_id, r.full_name, r.months, r.since, r.balance] for r in watchlist.red_streaks
-        ]
-        return self._cut_list_csv(
-            answer,
-            len(rows),
-            f"red-{watchlist.month}.csv",
-            "Customers in the red (CSV)",
-            ["customer_id", "name", "months", "since", money_column(f"balance_at_{watchlist.month.last_day}")],
-            rows,
-        )
-
-    def _growth(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        month = Month.parse(args[0]) if args else None
-        growth = self.sl.monthly_growth(month, 6)
-        fresh = self.freshness()
-        c = growth.current
-        period = f" {bk.growth_period(c)}" if c.is_month_to_date else ""
-        return Answer(
-            text=(
-                f"Growth {growth.month}{period}: revenue {bk.money(c.revenue)} "
-                f"({bk.pct(c.revenue_mom_pct)} {bk.growth_compared(c)}), new customers {c.new_customers}"
-            ),
-            blocks=bk.growth_blocks(growth, fresh),
-            data=growth,
-        )
-
-    def _tiers(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        tiers = self.sl.customers_per_tier(None)
-        fresh = self.freshness()
-        summary = ", ".join(f"{slack_text(t.tier)} {t.customers}" for t in tiers.tiers)
-        return Answer(
-            text=f"Customers per tier {tiers.month}: {summary}", blocks=bk.tiers_blocks(tiers, fresh), data=tiers
-        )
-
-    def _transactions(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        tpm = self.sl.transactions_per_month(12)
-        fresh = self.freshness()
-        return Answer(
-            text=f"Transactions per month {tpm.first_month} – {tpm.last_month} (chart in your DMs)",
-            blocks=bk.transactions_blocks(tpm, fresh, self.settings.list_limit),
-            data=tpm,
-            files=[charts.transactions_chart(tpm, fresh), files.transactions_csv(tpm)],
-        )
-
-    def _define(self, identity: Identity, args: tuple[str, ...]) -> Answer:
-        name = metric_name(args[0], set(self.sl.metric_names()))
-        definition = self.sl.define(name)
-        fresh = self.freshness()
-        return Answer(
-            text=f"{slack_text(definition.label)}: {bk.governed(definition.definition)}",
-            blocks=bk.define_blocks(definition, fresh),
-            data=definition,
-        )
-
-
-class StatementMismatchError(FinefinError):
-    """A statement whose lines do not add up: never sent to a customer."""
-
-
-def check_reconciles(statement: Statement) -> None:
-    """Opening + every line = closing (the contract's invariant; per-line running balances are the layer's)."""
-    running = statement.opening_balance + sum((line.amount for line in statement.lines), Decimal("0.00"))
-    if running != statement.closing_balance:
-        raise StatementMismatchError(
-            f"statement {statement.customer_id}/{statement.month}: lines end at {running}, "
-            f"closing balance is {statement.closing_balance}"
-        )
-
-
-def watchlist_answer(watchlist: Watchlist, fresh: Freshness, limit: int, title: str | None = None) -> Answer:
-    """Shared by the `watchlist` command and the scheduled advisor post: blocks + the full list as CSV when cut."""
-    answer = Answer(
-        text=f"Watchlist {watchlist.month}: {bk.plural(len(watchlist.entries), 'entry', 'entries')}",
-        blocks=bk.watchlist_blocks(watchlist, fresh, limit, title),
-        data=watchlist,
-    )
-    if len(watchlist.entries) > limit:
-        rows = [[e.customer_id, e.full_name, e.reason, e.value, e.threshold] for e in watchlist.entries]
-        answer.files.append(
-            files.FileAttachment(
-                f"watchlist-{watchlist.month}.csv",
-                files.csv_bytes(["customer_id", "name", "reason", money_column("value"), money_column("threshold")],
-                               rows),
-                "Watchlist (CSV)",
-            )
-        )
-    return answer

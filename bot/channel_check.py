@@ -18,7 +18,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.access import Identity
-from bot.assistant import BotUsageError
+from bot.commands.errors import BotUsageError
 from semantic_layer.errors import SemanticLayerError
 from semantic_layer.policy import Principal
 from semantic_layer.query import MetricQuery

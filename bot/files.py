@@ -8,7 +8,7 @@ import io
 import logging
 from collections.abc import Iterable, Sequence
 
-from bot.answer import FileAttachment
+from bot.answer import Answer, FileAttachment
 from semantic_layer.types import TransactionsPerMonth
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,16 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     writer.writerow(header)
     writer.writerows([["" if v is None else str(v) for v in row] for row in rows])
     return buf.getvalue().encode("utf-8")
+
+
+def cut_list_csv(
+    answer: Answer, total: int, limit: int, filename: str, title: str, header: Sequence[str],
+    rows: Iterable[Sequence[object]],
+) -> Answer:
+    """Slack shows `limit` rows; when there are more (`total`), the whole list goes along as a CSV file."""
+    if total > limit:
+        answer.files.append(FileAttachment(filename, csv_bytes(header, rows), title))
+    return answer
 
 
 def transactions_csv(tpm: TransactionsPerMonth) -> FileAttachment:

@@ -64,16 +64,20 @@ def semantic_layer_check(sl: SemanticLayer) -> Check:
     (answers then carry the stale-data warning)."""
 
     def run() -> Mapping[str, Any]:
-        fresh = sl.freshness()
-        age = fresh.age
-        return {
-            "last_load_at": fresh.last_load_at.isoformat() if fresh.last_load_at else None,
-            "age_seconds": None if age is None else round(age.total_seconds()),
-            "sla_seconds": round(fresh.sla.total_seconds()),
-            "stale": fresh.is_stale,
-        }
+        return freshness_facts(sl.freshness())
 
     return Check("semantic_layer", run)
+
+
+def freshness_facts(fresh: Any) -> dict[str, Any]:
+    """A Freshness as the /readyz body shows it (also computed in the answer workers: bot/runtime_worker.py)."""
+    age = fresh.age
+    return {
+        "last_load_at": fresh.last_load_at.isoformat() if fresh.last_load_at else None,
+        "age_seconds": None if age is None else round(age.total_seconds()),
+        "sla_seconds": round(fresh.sla.total_seconds()),
+        "stale": fresh.is_stale,
+    }
 
 
 @dataclass

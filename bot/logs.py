@@ -1,9 +1,12 @@
 """Structured one-line logs: `key=value` with the request id, so one grep follows a request through the bot.
 
 `request_context(request_id)` sets the id for the code it wraps (a context variable: it follows `asyncio.to_thread`
-and tasks; a plain thread pool must set it again). `configure_logging()` is called by the bot's entry points
-(`finefin bot http | socket`). Every record becomes one line — messages and tracebacks with newlines included,
-which also keeps user text from forging log lines:
+and tasks; a plain thread pool must set it again). Where it is set: the HTTP guard (one id per HTTP request), the
+ack thread (bot/server.py copies the request's context), the dedupe middleware (Socket Mode: no HTTP guard), then
+the id travels in the `AnswerJob` to the answer runtime, which sets it again around the work (worker process or
+thread) and around the delivery and after-answer hooks (bot/runtime.py). `configure_logging()` is called by the
+bot's entry points (`finefin bot http | socket`). Every record becomes one line — messages and tracebacks with
+newlines included, which also keeps user text from forging log lines:
 
     ts=2026-11-30T02:40:01.123Z level=INFO logger=bot.http_guard request_id=3f2a9c1b7d4e msg="refused POST …"
 """
@@ -14,6 +17,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,6 +27,12 @@ _request_id: ContextVar[str] = ContextVar("finefin_request_id", default="-")
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+def request_id_or_new() -> str:
+    """The current request's id (set by the HTTP guard, or by the dedupe middleware in Socket Mode), else a new one."""
+    current = _request_id.get()
+    return current if current != "-" else uuid.uuid4().hex[:12]
 
 
 @contextmanager

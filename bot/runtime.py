@@ -20,19 +20,28 @@ Python's ProcessPoolExecutor for every job in it (queued or running; the other w
 is replaced at once; the request that was running on the dead worker (each worker writes the request id it is
 computing to a status file, cleared when it is stopped by the pool) gets a polite error, never silence; every other
 request is queued again on the new pool.
+A hung answer (a query or a renderer that never returns) must not hold a worker for good: a watchdog thread reads
+the workers' status files (the file's mtime is when its request started) and a worker computing one request for
+longer than FINEFIN_ANSWER_TIMEOUT_S is killed (SIGKILL: a hung C extension ignores anything milder). That breaks
+the pool, so the machinery above applies: the pool is replaced, the other requests are queued again, and the hung
+request — known to the watchdog as timed out — gets "that took too long" (once: its future completes once) instead of
+the crash apology.
 Nothing here assumes one web process: each web process has its own pool, bound and counters.
 
 `InProcessAnswers` (FINEFIN_ANSWER_WORKERS=0, and the tests that use an in-memory semantic layer) runs the same
-jobs on threads in the web process: same interface, no GIL isolation.
+jobs on threads in the web process: same interface, no GIL isolation, and no answer timeout (a thread cannot be
+stopped; this mode is for debugging).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -44,11 +53,14 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.answer import Answer
-from bot.runtime_worker import AnswerJob, WorkerConfig, answer_job, init_worker, run_job, worker_pid
+from bot.logs import request_context
+from bot.runtime_worker import AnswerJob, WorkerConfig, answer_job, init_worker, run_job, worker_freshness, worker_pid
 from finefin.errors import FinefinError
 
 log = logging.getLogger(__name__)
 
+FRESHNESS_REUSE_SECONDS = 10.0  # /readyz asks the workers for the data freshness at most this often
+ADMISSION_THREADS = 4  # threads taking the delivery claims before the work starts (bot/dedupe.py)
 MAX_REQUEUES = 3  # a request queued again this often after other requests killed workers gets the apology
 
 
@@ -60,6 +72,8 @@ Deliver = Callable[[Answer], bool]  # posts the answer to Slack; True when it re
 Finished = Callable[[AnswerJob, Answer, float, bool], None]  # (job, answer, latency seconds, delivered)
 
 WORKER_CRASHED = "Sorry, something went wrong on our side. Please try again later (reference {request_id})."
+TOOK_TOO_LONG = ("Sorry, that took too long to answer, so I stopped. Please try again later, or ask for less "
+                 "(reference {request_id}).")
 
 
 def failure_answer(job: AnswerJob, message: str = WORKER_CRASHED) -> Answer:
@@ -82,6 +96,9 @@ class AnswerRuntime:
         self._pending = 0
         self._executor = make_executor()
         self._io = ThreadPoolExecutor(max_workers=delivery_threads, thread_name_prefix="deliver")
+        # admissions (the delivery claims, one quick statement each) apart from the deliveries, which may be slow
+        # file uploads: a burst's claims must not queue behind them
+        self._admissions = ThreadPoolExecutor(max_workers=ADMISSION_THREADS, thread_name_prefix="admit")
         self.replacements = 0  # how many times a broken pool was replaced (logged, and read by tests)
 
     @property
@@ -89,18 +106,40 @@ class AnswerRuntime:
         with self._lock:
             return self._pending
 
-    def submit(self, job: AnswerJob, deliver: Deliver, finished: Finished | None = None) -> bool:
+    def submit(self, job: AnswerJob, deliver: Deliver, finished: Finished | None = None,
+               admit: Callable[[], bool] | None = None) -> bool:
+        """`admit`: run first, on one of this runtime's threads (not the caller's: the ack must not wait for it);
+        False drops the job without a word (bot/dedupe.py: the delivery's claim, lost to a duplicate)."""
         with self._lock:
             if self._pending >= self.max_pending:
                 log.warning("request %s: busy (%d pending), not queued", job.request_id, self._pending)
                 return False
             self._pending += 1
+        if admit is not None:
+            self._admissions.submit(self._admit, job, deliver, finished, admit)
+            return True
+        self._start_or_apologize(job, deliver, finished)
+        return True
+
+    def _admit(self, job: AnswerJob, deliver: Deliver, finished: Finished | None, admit: Callable[[], bool]) -> None:
+        with request_context(job.request_id):
+            try:
+                admitted = admit()
+            except Exception:
+                log.exception("request %s: admission failed; answering it anyway", job.request_id)
+                admitted = True
+            if not admitted:
+                with self._lock:
+                    self._pending -= 1
+                return
+            self._start_or_apologize(job, deliver, finished)
+
+    def _start_or_apologize(self, job: AnswerJob, deliver: Deliver, finished: Finished | None) -> None:
         try:
             self._start(job, deliver, finished)
         except Exception:  # the executor refused even after a replacement: answer politely from here
             log.exception("request %s: could not queue the work", job.request_id)
             self._io.submit(self._complete, job, failure_answer(job), deliver, finished)
-        return True
 
     def _start(self, job: AnswerJob, deliver: Deliver, finished: Finished | None, requeued: int = 0) -> None:
         executor = self._executor
@@ -116,6 +155,11 @@ class AnswerRuntime:
 
     def _collect(self, job: AnswerJob, future: Future[Answer], executor: Executor, deliver: Deliver,
                  finished: Finished | None, requeued: int) -> None:
+        with request_context(job.request_id):  # a pool thread: the request's id for every line it logs
+            self._collect_in_context(job, future, executor, deliver, finished, requeued)
+
+    def _collect_in_context(self, job: AnswerJob, future: Future[Answer], executor: Executor, deliver: Deliver,
+                            finished: Finished | None, requeued: int) -> None:
         try:
             answer = future.result()
         except BrokenExecutor:
@@ -128,8 +172,12 @@ class AnswerRuntime:
                     return
                 except Exception:
                     log.exception("request %s: could not be queued again", job.request_id)
-            log.error("request %s: the worker computing it died; the user gets an apology", job.request_id)
-            answer = failure_answer(job)
+            if self._timed_out(job.request_id):
+                log.error("request %s: stopped after the answer timeout; the user is told", job.request_id)
+                answer = failure_answer(job, TOOK_TOO_LONG)
+            else:
+                log.error("request %s: the worker computing it died; the user gets an apology", job.request_id)
+                answer = failure_answer(job)
         except Exception:
             log.exception("request %s: the answer could not be computed or sent back", job.request_id)
             answer = failure_answer(job)
@@ -139,7 +187,16 @@ class AnswerRuntime:
         """The request ids that were running on the worker(s) whose death broke `broken` (none known: empty)."""
         return set()
 
+    def _timed_out(self, request_id: str) -> bool:
+        """True (once) if the watchdog stopped this request's worker for running too long."""
+        return False
+
     def _complete(self, job: AnswerJob, answer: Answer, deliver: Deliver, finished: Finished | None) -> None:
+        with request_context(job.request_id):
+            self._complete_in_context(job, answer, deliver, finished)
+
+    def _complete_in_context(self, job: AnswerJob, answer: Answer, deliver: Deliver, finished: Finished | None
+                             ) -> None:
         delivered = False
         try:
             delivered = deliver(answer)
@@ -174,6 +231,7 @@ class AnswerRuntime:
         return True
 
     def shutdown(self, wait: bool = True) -> None:
+        self._admissions.shutdown(wait=wait)
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
         self._io.shutdown(wait=wait)
 
@@ -181,17 +239,98 @@ class AnswerRuntime:
 class ProcessAnswers(AnswerRuntime):
     """Answers computed in `workers` spawned processes, each with its own warm Assistant (bot.runtime_worker)."""
 
-    def __init__(self, config: WorkerConfig, workers: int, *, max_pending: int = 200, delivery_threads: int = 8
-                 ) -> None:
+    def __init__(self, config: WorkerConfig, workers: int, *, max_pending: int = 200, delivery_threads: int = 8,
+                 answer_timeout: float | None = None) -> None:
         self.workers = workers
         self._status_dir = Path(tempfile.mkdtemp(prefix="finefin-answers-"))
         self._post_mortems: dict[Executor, set[str]] = {}
         self._post_mortem_lock = threading.Lock()
+        self.answer_timeout = answer_timeout  # None: no watchdog
+        self._stopped: set[str] = set()  # request ids whose worker the watchdog killed, until their answer is made
+        self._killed: set[int] = set()  # the pids it killed
+        self._stop_watch = threading.Event()
+        self._freshness_job: Future[dict[str, Any]] | None = None
+        self._freshness_asked = 0.0
+        self._last_freshness: dict[str, Any] | None = None
         context = multiprocessing.get_context("spawn")  # no fork: a forked copy of a threaded process can deadlock
         make = functools.partial(ProcessPoolExecutor, max_workers=workers, mp_context=context,
                                  initializer=init_worker, initargs=(config, str(self._status_dir)))
         super().__init__(make, answer_job, max_pending=max_pending, delivery_threads=delivery_threads)
         self._start_workers(self._executor)
+        if answer_timeout is not None:
+            threading.Thread(target=self._watch, name="answer-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Every ~timeout/4 (at most 1 s): kill a worker computing one request for longer than the timeout."""
+        assert self.answer_timeout is not None
+        period = min(1.0, self.answer_timeout / 4)
+        while not self._stop_watch.wait(period):
+            try:
+                for path in list(self._status_dir.iterdir()):
+                    try:
+                        request_id, started = path.read_text().strip(), path.stat().st_mtime
+                    except FileNotFoundError:
+                        continue
+                    if request_id and time.time() - started > self.answer_timeout:
+                        with request_context(request_id):
+                            self._stop_hung(int(path.name), path, request_id, started)
+            except Exception:  # the watchdog must outlive any surprise in the status directory
+                log.exception("answer watchdog: could not check the workers")
+
+    def _stop_hung(self, pid: int, path: Path, request_id: str, started: float) -> None:
+        try:  # still the same request? (it may have finished between the two reads)
+            if path.read_text().strip() != request_id or path.stat().st_mtime != started:
+                return
+        except FileNotFoundError:
+            return
+        with self._lock:
+            if pid in self._killed:  # already stopped; the pool's post-mortem has not removed its file yet
+                return
+            self._killed.add(pid)
+            self._stopped.add(request_id)
+        log.error("request %s: still computing after %.0f s on worker %d; stopping that worker", request_id,
+                  time.time() - started, pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def freshness(self, wait: float) -> dict[str, Any]:
+        """The data freshness as a worker sees it, for /readyz in worker mode (the web process has no semantic layer).
+
+        A probe must neither queue up jobs nor fail because a burst of answers is ahead of it in the pool: at most
+        one freshness job is in flight (asked again after FRESHNESS_REUSE_SECONDS or a failure), and when it does not
+        come back within `wait` seconds the last result is returned, marked `"workers_busy": true`. No result ever
+        (workers not started, pool broken) raises: not ready."""
+        with self._lock:
+            job = self._freshness_job
+            stale = time.monotonic() - self._freshness_asked > FRESHNESS_REUSE_SECONDS
+            ask = job is None or (job.done() and (stale or job.exception() is not None))
+        if ask:
+            executor = self._executor
+            try:
+                job = executor.submit(worker_freshness)
+            except (BrokenExecutor, RuntimeError):  # a pool that broke while idle: replaced here, or never (no
+                job = self._replace(executor).submit(worker_freshness)  # request comes to a process not ready)
+            with self._lock:
+                self._freshness_job, self._freshness_asked = job, time.monotonic()
+        assert job is not None
+        try:
+            facts = job.result(timeout=wait)
+        except FutureTimeout:
+            with self._lock:
+                last = self._last_freshness
+            if last is None:
+                raise
+            return {**last, "workers_busy": True}
+        with self._lock:
+            self._last_freshness = facts
+        return facts
+
+    def _timed_out(self, request_id: str) -> bool:
+        with self._lock:
+            if request_id in self._stopped:
+                self._stopped.discard(request_id)
+                return True
+            return False
 
     def _killers(self, broken: Executor) -> set[str]:
         """Once per broken pool: wait until its workers are gone (the survivors clear their status file when the
@@ -217,6 +356,7 @@ class ProcessAnswers(AnswerRuntime):
         self._start_workers(executor)
 
     def shutdown(self, wait: bool = True) -> None:
+        self._stop_watch.set()
         super().shutdown(wait)
         shutil.rmtree(self._status_dir, ignore_errors=True)
 

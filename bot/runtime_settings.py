@@ -15,7 +15,7 @@ def default_workers() -> int:
 
 class RuntimeSettings(BaseSettings):
     """`FINEFIN_ANSWER_WORKERS`, `FINEFIN_MAX_PENDING`, `FINEFIN_ANSWER_WORKER_NICE`, `FINEFIN_DELIVERY_THREADS`,
-    `FINEFIN_WARMUP_SECONDS`."""
+    `FINEFIN_WARMUP_SECONDS`, `FINEFIN_ANSWER_TIMEOUT_S`."""
 
     model_config = SettingsConfigDict(env_prefix="FINEFIN_", extra="ignore")
 
@@ -33,6 +33,12 @@ class RuntimeSettings(BaseSettings):
     delivery_threads: int = Field(default=8, ge=1, le=64, description="Threads posting answers to Slack.")
     warmup_seconds: float = Field(
         default=120.0, ge=0, description="How long start-up waits for the workers to be warm before serving."
+    )
+
+    answer_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="An answer computing longer than this in a worker process gets a polite 'took too long' and "
+        "its worker is replaced (a hung query or renderer must not hold a worker forever).",
     )
 
 

@@ -49,14 +49,18 @@ class AnswerJob:
 
 def run_job(assistant: Any, job: AnswerJob) -> Answer:
     """The job on an Assistant: a button click goes to `act`, the Home tab is the role's dashboard (bot/home.py),
-    anything else a command."""
-    if job.kind == "action":
-        return assistant.act(job.user_id, job.action_id, job.value, request_id=job.request_id)  # type: ignore[no-any-return]
-    if job.kind == "home":
-        from bot.home import home_answer
+    anything else a command. Every line logged for the job carries the web process's request id."""
+    from bot.logs import request_context
 
-        return home_answer(assistant, job.user_id, job.request_id, notice=job.text or None, team_id=job.team_id)
-    return assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
+    with request_context(job.request_id):
+        if job.kind == "action":
+            return assistant.act(job.user_id, job.action_id, job.value, request_id=job.request_id)  # type: ignore[no-any-return]
+        if job.kind == "home":
+            from bot.home import home_answer
+
+            return home_answer(assistant, job.user_id, job.request_id, notice=job.text or None,
+                               team_id=job.team_id)
+        return assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,15 @@ def answer_job(job: AnswerJob) -> Answer:
         return run_job(_assistant, job)
     finally:
         _mark("")
+
+
+def worker_freshness() -> dict[str, Any]:
+    """The data freshness this worker's Assistant sees (SLA applied), as /readyz shows it."""
+    if _assistant is None:
+        raise RuntimeError("answer worker used before init_worker")
+    from bot.http_guard import freshness_facts
+
+    return freshness_facts(_assistant.freshness())
 
 
 def worker_pid(pause: float = 0.0) -> int:

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot import blocks as bk
 from bot import charts
 from bot.answer import Answer, FileAttachment
-from bot.assistant import watchlist_answer
+from bot.commands.watchlist import watchlist_answer
 from bot.delivery import fallback_text, open_dm, upload_files
 from bot.escape import slack_text
 from bot.files import csv_bytes

@@ -12,14 +12,19 @@ import hmac
 import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -549,30 +554,86 @@ def make_assistant(sl: Any, people: People, tmp_path: Any, **overrides: Any) -> 
 
 
 @pytest.fixture()
-def http_server(bolt_app: Any) -> Any:
+def http_server(bolt_app: Any) -> Iterator[str]:
     """The Bolt ASGI adapter under a real uvicorn server on a free port; yields the events URL."""
-    import uvicorn
+    from bot.server import asgi_app
 
-    from bot.server import EVENTS_PATH, asgi_app
+    with serve_asgi(asgi_app(bolt_app)) as url:
+        yield url
+
+
+# --- a real HTTP server -----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def serve_asgi(app: Any, env: dict[str, str] | None = None, timeout: float = 90.0) -> Iterator[str]:
+    """uvicorn on a free loopback port until the block ends; yields the Slack events URL (…/slack/events).
+
+    `app`: an ASGI app object, served by a uvicorn thread in this process; or "module:factory", served by
+    `uvicorn --factory` in a process of its own with `env` (a web process as production runs it)."""
+    from bot.server import EVENTS_PATH
+
+    if isinstance(app, str):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: a chatty process never blocks on it
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1", "--port", str(port),
+                 "--log-level", "warning", "--no-access-log"],
+                cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.DEVNULL, stderr=stderr,
+            )
+            try:
+                _wait_listening(port, proc, stderr, timeout)
+                yield f"http://127.0.0.1:{port}{EVENTS_PATH}"
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        return
+    import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(asgi_app(bolt_app), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def post_http(url: str, body: str, headers: dict[str, str]) -> int:
-    """POST a (signed) request over real HTTP; the status code."""
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise AssertionError("the uvicorn server did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], stderr: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            stderr.seek(0)
+            raise AssertionError(f"the web process exited: {stderr.read().decode()[-3000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the web process did not start listening")
+
+
+def post(url: str, body: str, headers: dict[str, str] | None = None, timeout: float = 30.0) -> tuple[int, str]:
+    """POST `body` (signed with the test secret unless `headers` are given): (HTTP status, response body)."""
+    request = urllib.request.Request(url, data=body.encode(), headers=sign(body) if headers is None else headers,
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, exc.read().decode()

@@ -32,9 +32,11 @@ from tests.bot_support import (
     blocks_json,
     command_body,
     dispatch,
-    post_http,
     require_double,
     sign,
+)
+from tests.bot_support import (
+    post as http_post,
 )
 
 pytest_plugins = ["tests.bot_support"]
@@ -264,12 +266,12 @@ def test_through_the_real_http_server(
 ) -> None:
     fake_slack.reset()
     bad = command_body(fake_slack, people.customer, "balance")
-    assert post_http(http_server, bad, sign(bad, secret="nope")) == 401
+    assert http_post(http_server, bad, sign(bad, secret="nope"))[0] == 401
     time.sleep(0.2)
     assert fake_slack.calls == []
     body = command_body(fake_slack, people.customer, "balance")
     start = time.perf_counter()
-    assert post_http(http_server, body, sign(body)) == 200
+    assert http_post(http_server, body)[0] == 200
     assert time.perf_counter() - start < 3.0
     fake_slack.wait_calls("response")
     post = fake_slack.calls_to("response")[0].params

@@ -59,7 +59,8 @@ def text_of(post: dict[str, Any]) -> str:
 
 def test_dagbag_imports_the_dags(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     bag = parse_dags(monkeypatch, tmp_path)
-    assert sorted(bag.dag_ids) == ["advisor_watchlist", "director_digest", "finefin_deliveries", "finefin_refresh"]
+    assert sorted(bag.dag_ids) == ["advisor_watchlist", "director_digest", "finefin_deliveries", "finefin_refresh",
+                                   "state_retention"]
 
 
 def test_refresh_graph(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ def test_clarify_refuse_and_the_commands_stay(assistant: Assistant, people: dict
     director = people["director"]
     asked = assistant.answer_for(director, "how was growth last month")  # a clarification with its readings
     assert not asked.ok and asked.data is None and "Growth of what" in asked.text
+    assert asked.outcome == "clarified"  # the audit log tells it from an answer or a refusal
     assert "`/finefin metric revenue_mom_growth monthly last month`" in asked.text  # typed, as offered
     valid_blocks(asked.blocks)
     offered = [e["text"]["text"] for b in asked.blocks if b["type"] == "actions" for e in b["elements"]]

@@ -38,7 +38,8 @@ from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.query import DimensionFilter, MetricQuery, Order, Period, PeriodKind
 from semantic_layer.query_service import QueryService
 from semantic_layer.service import MetricFlowSemanticLayer
-from tests.bot_support import People, action_body, ask_slack, post_http, sign
+from tests.bot_support import People, action_body, ask_slack, sign
+from tests.bot_support import post as http_post
 from tests.dbt_chain import END_DATE, Chain, query
 from tests.fake_slack import FakeSlack
 from tests.query_support import valid_blocks
@@ -91,7 +92,7 @@ def click(url: str, fake: FakeSlack, user_id: str, action_id: str, value: str, n
     """Click over real HTTP (signed); the response_url posts it got (waits for n)."""
     body, path = action_body(fake, user_id, action_id, value)
     start = time.perf_counter()
-    assert post_http(url, body, sign(body)) == 200
+    assert http_post(url, body, sign(body))[0] == 200
     assert time.perf_counter() - start < 3.0  # acked within Slack's 3 s
     fake.wait_for(lambda f: len(responses(f, path)) >= n)
     return responses(fake, path)
@@ -306,9 +307,9 @@ def test_a_click_redelivered_by_slack_is_answered_once(
     value = buttons(typed(bolt_app, fake_slack, people.director, "metric revenue monthly from 2025-10 to 2025-12"))[
         "ffq.q.grain_quarter"]
     body, path = action_body(fake_slack, people.director, "ffq.q.grain_quarter", value, trigger_id="click.same")
-    assert post_http(http_server, body, sign(body)) == 200
+    assert http_post(http_server, body, sign(body))[0] == 200
     retry = {**sign(body), "x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"}
-    assert post_http(http_server, body, retry) == 200
+    assert http_post(http_server, body, retry)[0] == 200
     fake_slack.wait_for(lambda f: len(responses(f, path)) >= 1)
     time.sleep(0.5)
     assert len(responses(fake_slack, path)) == 1

@@ -13,13 +13,9 @@ import pytest
 pytest.register_assert_rewrite("tests.bot_support")
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,8 +34,11 @@ from tests.bot_support import (
     command_body,
     directory_for,
     people_for,
+    serve_asgi,
     settings_for,
-    sign,
+)
+from tests.bot_support import (
+    post as http_post,
 )
 from tests.fake_slack import FakeSlack
 
@@ -53,35 +52,27 @@ class Served:
 
 
 def _serve(fake: FakeSlack, answers: ProcessAnswers, people: People) -> Iterator[str]:
-    import uvicorn
     from slack_sdk import WebClient
 
     from bot.app import build_app
-    from bot.server import EVENTS_PATH, asgi_app
+    from bot.server import asgi_app
 
     client = WebClient(token="xoxb-test", base_url=fake.api_url)
     app = build_app(None, settings_for(people, slack_api_url=fake.api_url), client=client, answers=answers)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(asgi_app(app), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}{EVENTS_PATH}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_asgi(asgi_app(app)) as url:
+        yield url
 
 
-def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, max_pending: int) -> Iterator[Served]:
+def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, max_pending: int,
+            answer_timeout: float | None = None) -> Iterator[Served]:
     monkeypatch.setenv("FINEFIN_TEST_GATE", str(tmp_path / "gate"))  # inherited by the spawned workers
     people = people_for(build_double())
     fake = FakeSlack().start()
     for user_id, entry in directory_for(build_double(), people).items():
         fake.add_user(user_id, entry["email"], entry["name"])
     config = WorkerConfig(settings_for(people, slack_api_url=fake.api_url), "tests.runtime_support:trapped_double")
-    answers = ProcessAnswers(config, workers, max_pending=max_pending, delivery_threads=4)
+    answers = ProcessAnswers(config, workers, max_pending=max_pending, delivery_threads=4,
+                             answer_timeout=answer_timeout)
     try:
         assert answers.wait_ready(120), "the answer workers did not start"
         for url in _serve(fake, answers, people):
@@ -106,13 +97,9 @@ def served_small(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     yield from _served(tmp_path, monkeypatch, workers=1, max_pending=2)
 
 
-def _post(url: str, body: str) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body.encode(), headers=sign(body), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+@pytest.fixture()
+def served_with_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    yield from _served(tmp_path, monkeypatch, workers=2, max_pending=200, answer_timeout=2.0)
 
 
 def _response_path(body: str) -> str:
@@ -146,7 +133,7 @@ def test_a_burst_is_acked_and_answered_exactly_once(served: Served) -> None:
     )
     bodies = [(user, text, command_body(fake, user, text)) for user, text in requests]
     with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        acks = list(pool.map(lambda b: _post(served.url, b[2]), bodies))
+        acks = list(pool.map(lambda b: http_post(served.url, b[2]), bodies))
     assert [status for status, _ in acks] == [200] * len(bodies)
     for (_, text, _), (_, ack_body) in zip(bodies, acks, strict=True):
         if text == "statement":
@@ -177,7 +164,7 @@ def test_button_clicks_are_answered_by_the_worker_processes(served: Served) -> N
     paths = []
     for action, _ in cases:
         body, path = action_body(fake, people.director, action, value)
-        assert _post(served.url, body)[0] == 200
+        assert http_post(served.url, body)[0] == 200
         paths.append(path)
     fake.wait_for(lambda f: all(_posts_to(f, p) for p in paths), timeout=60)
     for (_, words), path in zip(cases, paths, strict=True):
@@ -190,11 +177,11 @@ def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Serv
     fake, people, url = served_small.fake, served_small.people, served_small.url
     held = [command_body(fake, people.red_customer, "upcoming") for _ in range(2)]  # wait on the gate
     for body in held:
-        assert _post(url, body)[0] == 200
+        assert http_post(url, body)[0] == 200
     assert served_small.answers.pending == 2
     extra = [command_body(fake, people.customer, "statement") for _ in range(5)]
     with ThreadPoolExecutor(max_workers=5) as pool:
-        acks = list(pool.map(lambda b: _post(url, b), extra))
+        acks = list(pool.map(lambda b: http_post(url, b), extra))
     assert [status for status, _ in acks] == [200] * 5
     for _, ack_body in acks:
         reply = json.loads(ack_body)
@@ -202,7 +189,7 @@ def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Serv
     (tmp_path / "gate").touch()
     fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in held), timeout=60)
     after = command_body(fake, people.customer, "balance")  # room again: accepted and answered
-    assert _post(url, after)[0] == 200
+    assert http_post(url, after)[0] == 200
     fake.wait_for(lambda f: bool(_posts_to(f, _response_path(after))), timeout=60)
     _wait_quiet(fake)
     assert all(len(_posts_to(fake, _response_path(b))) == 1 for b in [*held, after])
@@ -213,10 +200,10 @@ def test_over_the_bound_the_ack_says_busy_and_nothing_is_lost(served_small: Serv
 def test_a_dying_worker_costs_one_polite_error_and_the_pool_recovers(served: Served, tmp_path: Path) -> None:
     fake, people, url = served.fake, served.people, served.url
     bystander = command_body(fake, people.red_customer, "upcoming")  # running on the other worker (gated)
-    assert _post(url, bystander)[0] == 200
+    assert http_post(url, bystander)[0] == 200
     time.sleep(0.5)
     deadly = command_body(fake, people.red_customer, "balance")  # kills whichever worker computes it
-    assert _post(url, deadly)[0] == 200
+    assert http_post(url, deadly)[0] == 200
     fake.wait_for(lambda f: bool(_posts_to(f, _response_path(deadly))), timeout=120)
     (tmp_path / "gate").touch()
     fake.wait_for(lambda f: bool(_posts_to(f, _response_path(bystander))), timeout=120)
@@ -227,7 +214,7 @@ def test_a_dying_worker_costs_one_polite_error_and_the_pool_recovers(served: Ser
     assert served.answers.replacements == 1  # not retried: it was the request running on the dead worker
     after = [command_body(fake, people.customer, "balance"), command_body(fake, people.director, "transactions")]
     for body in after:
-        assert _post(url, body)[0] == 200
+        assert http_post(url, body)[0] == 200
     fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in after), timeout=120)
     _wait_quiet(fake)
     assert len(_posts_to(fake, _response_path(deadly))) == 1
@@ -236,6 +223,95 @@ def test_a_dying_worker_costs_one_polite_error_and_the_pool_recovers(served: Ser
         posts = _posts_to(fake, _response_path(body))
         assert len(posts) == 1 and not posts[0]["text"].startswith("Sorry")
     assert served.answers.pending == 0
+
+
+def test_a_hung_answer_gets_took_too_long_once_and_its_worker_is_replaced(served_with_timeout: Served) -> None:
+    """FINEFIN_ANSWER_TIMEOUT_S (2 s here): `upcoming` of the red customer waits on a gate that never opens (30 s)."""
+    served = served_with_timeout
+    fake, people, url = served.fake, served.people, served.url
+    hung = command_body(fake, people.red_customer, "upcoming")
+    assert http_post(url, hung)[0] == 200
+    time.sleep(0.3)
+    bystander = command_body(fake, people.customer, "balance")  # on the other worker, or queued again
+    assert http_post(url, bystander)[0] == 200
+    fake.wait_for(lambda f: bool(_posts_to(f, _response_path(hung))), timeout=25)  # before the gate's 30 s
+    post = _posts_to(fake, _response_path(hung))[0]
+    assert post["text"].startswith("Sorry, that took too long to answer") and "reference" in post["text"]
+    after = command_body(fake, people.director, "transactions")  # the new pool answers
+    assert http_post(url, after)[0] == 200
+    fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in (bystander, after)), timeout=120)
+    _wait_quiet(fake, quiet=1.0)
+    assert len(_posts_to(fake, _response_path(hung))) == 1  # delivered once
+    for body in (bystander, after):
+        posts = _posts_to(fake, _response_path(body))
+        assert len(posts) == 1 and not posts[0]["text"].startswith("Sorry"), posts
+    assert served.answers.replacements == 1 and served.answers.pending == 0
+
+
+def test_readyz_in_worker_mode_reports_the_workers_data_freshness(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web process has no semantic layer: /readyz asks a worker; while every worker is busy it shows the last
+    answer (marked busy) instead of queueing behind the answers or failing."""
+    import urllib.request
+
+    import bot.runtime
+    from bot.http_guard import guard_http
+    from bot.server import worker_freshness_check
+
+    monkeypatch.setattr(bot.runtime, "FRESHNESS_REUSE_SECONDS", 0.0)  # ask the workers at every probe
+    guard = guard_http(lambda *_: None, settings_for(served.people),  # type: ignore[arg-type]
+                       checks=[worker_freshness_check(served.answers, wait=1.0)])
+    expected = build_double().freshness().last_load_at.isoformat()
+    with serve_asgi(guard) as url:
+        ready = url.replace("/slack/events", "/readyz")
+
+        def probe() -> dict[str, Any]:
+            with urllib.request.urlopen(ready, timeout=30) as resp:
+                assert resp.status == 200
+                return json.loads(resp.read())["checks"]["semantic_layer"]  # type: ignore[no-any-return]
+
+        first = probe()
+        assert first["ok"] and first["last_load_at"] == expected and "workers_busy" not in first
+        held = [command_body(served.fake, served.people.red_customer, "upcoming") for _ in range(2)]
+        for body in held:  # both workers wait on the gate
+            assert http_post(served.url, body)[0] == 200
+        time.sleep(0.5)
+        busy = probe()
+        assert busy["ok"] and busy["last_load_at"] == expected and busy["workers_busy"] is True
+        (tmp_path / "gate").touch()
+        served.fake.wait_for(lambda f: all(_posts_to(f, _response_path(b)) for b in held), timeout=60)
+        time.sleep(0.2)
+        again = probe()
+        assert again["ok"] and "workers_busy" not in again
+
+
+def test_readyz_recovers_when_the_idle_pool_broke(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker killed while no request runs breaks the pool unnoticed; with no request coming (a load balancer sends
+    none to a process that is not ready), the freshness probe itself replaces the pool."""
+    import os
+    import signal
+
+    import bot.runtime
+    from bot.runtime_worker import worker_pid
+
+    monkeypatch.setattr(bot.runtime, "FRESHNESS_REUSE_SECONDS", 0.0)  # every probe asks a worker
+    people = people_for(build_double())
+    answers = ProcessAnswers(WorkerConfig(settings_for(people), "tests.runtime_support:double", warm=False), 1)
+    try:
+        assert answers.wait_ready(120)
+        assert answers.freshness(30)["last_load_at"] == build_double().freshness().last_load_at.isoformat()
+        os.kill(answers._executor.submit(worker_pid).result(timeout=30), signal.SIGKILL)
+        deadline, facts = time.monotonic() + 90, None
+        while facts is None and time.monotonic() < deadline:
+            try:
+                facts = answers.freshness(5)
+            except Exception:  # the probe that meets the broken pool is not ready; the next one asks the new pool
+                time.sleep(0.2)
+        assert facts is not None and "workers_busy" not in facts
+        assert answers.replacements == 1
+    finally:
+        answers.shutdown(wait=True)
 
 
 def test_the_web_process_does_not_load_the_renderers_or_metricflow() -> None:

@@ -21,14 +21,40 @@ from bot.state.settings import StateSettings
 pytest_plugins = ["tests.bot_support"]
 
 
-@pytest.fixture(params=["postgres", "memory"])
+@pytest.fixture(params=["postgres", "postgres-ack-path", "memory"])
 def claims(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The PostgreSQL table, and the memory-only stand-in used by unit tests: the same contract."""
+    """The PostgreSQL table (through SQLAlchemy, and as the web process claims on the ack path: one prepared
+    statement on the autocommit ack pool), and the memory-only stand-in used by unit tests: the same contract."""
     if request.param == "memory":
         yield MemoryClaims()
         return
     store = request.getfixturevalue("state_store")
-    yield store.deliveries
+    if request.param == "postgres":
+        yield store.deliveries
+        return
+    bot_store = open_state(request.getfixturevalue("state_url"), upgrade=False, on_request_path=True)
+    assert bot_store.deliveries.ack_engine is not None
+    yield bot_store.deliveries
+    bot_store.close()
+
+
+def test_the_ack_path_claim_survives_a_server_side_disconnect(state_store: Any, state_url: str) -> None:
+    """No pre-ping on the ack pool: when PostgreSQL dropped its connections (a restart), the claim notices on its
+    statement, opens a new pool and succeeds; the request is not handled without de-duplication."""
+    bot_store = open_state(state_url, upgrade=False, on_request_path=True)
+    try:
+        assert bot_store.deliveries.claim("trigger_id:before")
+        with state_store.engine.begin() as conn:
+            killed = conn.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+        assert killed >= 1  # the ack pool's connection (kept after the first claim) is gone
+        time.sleep(0.2)
+        assert bot_store.deliveries.claim("trigger_id:after")
+        assert not bot_store.deliveries.claim("trigger_id:after")
+        assert not bot_store.deliveries.claim("trigger_id:before")
+    finally:
+        bot_store.close()
 
 
 def test_claim_complete_release(claims: Any) -> None:
@@ -63,7 +89,7 @@ def test_threads_claiming_the_same_key_one_wins(claims: Any) -> None:
 
 
 def _claim_in_process(url: str, keys: list[str], start_at: float, out: Any) -> None:
-    store = open_state(url, upgrade=False)
+    store = open_state(url, upgrade=False, on_request_path=True)  # as the web processes claim
     time.sleep(max(0.0, start_at - time.time()))
     out.put([k for k in keys if store.deliveries.claim(k)])
     store.close()

@@ -11,19 +11,26 @@ pytest.register_assert_rewrite("tests.bot_support")
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from bot.state import AuditQuery
-from tests.bot_support import SIGNING_SECRET, build_double, command_body, directory_for, people_for, sign
+from tests.bot_support import (
+    SIGNING_SECRET,
+    build_double,
+    command_body,
+    directory_for,
+    people_for,
+    post,
+    serve_asgi,
+    sign,
+)
 from tests.fake_slack import Call, FakeSlack
 
 pytest_plugins = ["tests.bot_support"]
@@ -67,21 +74,6 @@ def _env(slack: FakeSlack, state_url: str) -> dict[str, str]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _post(url: str, body: str, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 def _at_once(urls: list[str], body: str, headers: list[dict[str, str]]) -> list[int]:
     """POST `body` to every URL at the same moment (one thread each); the HTTP statuses."""
     statuses: list[int] = [0] * len(urls)
@@ -89,7 +81,7 @@ def _at_once(urls: list[str], body: str, headers: list[dict[str, str]]) -> list[
 
     def send(i: int) -> None:
         barrier.wait()
-        statuses[i] = _post(urls[i], body, headers[i])
+        statuses[i] = post(urls[i], body, headers[i])[0]
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(urls))]
     for t in threads:
@@ -99,43 +91,11 @@ def _at_once(urls: list[str], body: str, headers: list[dict[str, str]]) -> list[
     return statuses
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the bot process exited: {proc.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("the bot process did not start listening")
-
-
 @pytest.fixture()
 def two_web_processes(slack: FakeSlack, state_store: Any, state_url: str) -> Iterator[list[str]]:
     env = _env(slack, state_url)
-    ports = [_free_port(), _free_port()]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "tests.two_process_bot:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        for port in ports
-    ]
-    try:
-        for port, proc in zip(ports, procs, strict=True):
-            _wait_listening(port, proc)
-        yield [f"http://127.0.0.1:{port}/slack/events" for port in ports]
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with ExitStack() as stack:
+        yield [stack.enter_context(serve_asgi("tests.two_process_bot:create_app", env)) for _ in range(2)]
 
 
 def test_a_request_delivered_to_both_processes_is_answered_once(

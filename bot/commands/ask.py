@@ -24,6 +24,7 @@ from bot.commands import Command
 from bot.commands import query_render as render
 from bot.commands.context import CommandContext, principal_of
 from bot.commands.conversation import recall
+from bot.commands.errors import AccessDenied, BotUsageError
 from bot.commands.metric import customer_read
 from bot.commands.query_buttons import MAX_ELEMENTS, QueryView, action_id, button, encode, query_buttons
 from bot.escape import slack_text
@@ -57,8 +58,6 @@ def available(ctx: CommandContext) -> bool:
 
 def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
     """`/finefin ask <question>`: a clarification or a refusal is the bot's own short message."""
-    from bot.assistant import AccessDenied, BotUsageError  # the assistant imports the commands' table
-
     try:
         return answer_question(ctx, identity, text)
     except NotUnderstood as exc:
@@ -99,11 +98,10 @@ def _command_like(text: str) -> bool:
     clarification with buttons."""
     from rapidfuzz.distance import OSA
 
-    from bot.assistant import SUBCOMMANDS
-    from bot.commands import commands
+    from bot.commands import commands, gated_names
 
     first = text.split()[0].lower() if text.split() else ""
-    names = (*SUBCOMMANDS, *commands())
+    names = (*gated_names(), *commands())
     return first in names or any(len(first) >= 3 and OSA.distance(first, c) <= (1 if len(c) <= 5 else 2)
                                  for c in names)
 
@@ -136,7 +134,9 @@ def clarification(understanding: Understanding, message: str, choices: list[dict
         blocks.append(bk.context(f"Read {fixed}."))
     blocks.append(bk.context("Pick the one you meant (or ask again in other words):"))
     blocks.append({"type": "actions", "block_id": "ffq_read", "elements": choices})
-    return Answer(text=message, blocks=blocks, ok=False)
+    answer = Answer(text=message, blocks=blocks, ok=False)
+    answer.outcome = "clarified"  # the audit log tells a clarifying question from an answer or a refusal
+    return answer
 
 
 _THREAD = re.compile(r"thread=([A-Z0-9]{1,32}):(\d{1,12}\.\d{1,8})")

@@ -18,7 +18,7 @@ from bot.state.claims import days, unbounded
 from bot.state.models import COMMAND_MAX_CHARS, AuditEntry
 
 log = logging.getLogger(__name__)
-Outcome = Literal["answered", "refused", "error"]
+Outcome = Literal["answered", "clarified", "refused", "error"]
 TABLE = AuditEntry.__table__
 
 

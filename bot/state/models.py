@@ -61,7 +61,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (
-        CheckConstraint("outcome IN ('answered', 'refused', 'error')", name="outcome"),
+        CheckConstraint("outcome IN ('answered', 'clarified', 'refused', 'error')", name="outcome"),
         Index(None, "at"),
         Index(None, "user_id", "at"),
         Index(None, "customer_read", "at"),

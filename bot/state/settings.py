@@ -19,12 +19,21 @@ class StateSettings(BaseSettings):
     audit_retention_days: int = Field(
         default=400, ge=1, description="Audit rows (and post ledger entries) older than this are pruned."
     )
+    prune_cron: str = Field(
+        default="15 3 * * *", description="When the state_retention DAG prunes the state database (cron, UTC)."
+    )
     delivery_key_days: int = Field(
         default=7, ge=1, description="Finished delivery keys older than this are pruned (Slack retries within minutes)."
     )
     timeout_seconds: float = Field(
         default=1.5, gt=0, le=10,
         description="The bot's bound on one state query (and on connecting, at least 2 s): the 3 s ack comes first.",
+    )
+    ack_pool_size: int = Field(
+        default=12, ge=1, le=64,
+        description="Connections kept for the delivery claims, per web process (opened on first use): the answer "
+        "runtime's 4 admission threads claim, its delivery threads (FINEFIN_DELIVERY_THREADS, 8) complete or "
+        "release, the ack threads claim events.",
     )
     claim_timeout_seconds: float = Field(
         default=600.0, gt=0,

@@ -71,9 +71,10 @@ class PruneReport:
 class StateStore:
     """The bot's state tables on one SQLAlchemy engine (a small pool, shared by threads)."""
 
-    def __init__(self, engine: Engine, settings: StateSettings) -> None:
-        self.engine, self.settings = engine, settings
-        self.deliveries = ClaimKeys(engine, DeliveryKey.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
+    def __init__(self, engine: Engine, settings: StateSettings, ack_engine: Engine | None = None) -> None:
+        self.engine, self.settings, self.ack_engine = engine, settings, ack_engine
+        self.deliveries = ClaimKeys(engine, DeliveryKey.__table__, settings.claim_timeout_seconds,  # type: ignore[arg-type]
+                                    ack_engine=ack_engine)
         self.post_ledger = ClaimKeys(engine, PostLedgerEntry.__table__, settings.claim_timeout_seconds)  # type: ignore[arg-type]
         self.audit = AuditLog(engine)
         self.revocations = PgRevocations(engine)
@@ -97,6 +98,8 @@ class StateStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.ack_engine is not None:
+            self.ack_engine.dispose()
 
 
 def open_state(
@@ -125,6 +128,15 @@ def open_state(
         pool = {"pool_timeout": limit}
     engine = create_engine(sa_url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args,
                            **pool)
+    ack_engine = None
+    if on_request_path:
+        # the delivery claims (bot/state/claims.py): autocommit and no pre-ping (one round trip per claim); up to
+        # FINEFIN_ACK_POOL_SIZE connections, opened when first needed (the answer workers open this store for the
+        # identity revocations only and never claim) and then kept: no overflow connection opened and closed again
+        # in every burst
+        ack_engine = create_engine(sa_url, pool_size=settings.ack_pool_size, max_overflow=0, pool_pre_ping=False,
+                                   isolation_level="AUTOCOMMIT", pool_reset_on_return=None,
+                                   connect_args=connect_args, **pool)
     try:
         if upgrade:
             migrate.upgrade(engine)
@@ -132,10 +144,12 @@ def open_state(
             StateStore(engine, settings).ping()
     except SQLAlchemyError as exc:
         engine.dispose()
+        if ack_engine is not None:
+            ack_engine.dispose()
         first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()[0]
         raise ConfigurationError(
             f"cannot use the state database ({sa_url.render_as_string(hide_password=True)}): {first}") from exc
-    return StateStore(engine, settings)
+    return StateStore(engine, settings, ack_engine)
 
 
 _shared: dict[str, StateStore] = {}

@@ -19,11 +19,11 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot.answer import Answer
-from bot.assistant import new_request_id
 from bot.audit_trail import finish_delivery
 from bot.dedupe import Delivery, delivery_of
 from bot.delivery import deliver_click
 from bot.listeners.events.app_home_opened import publish_home
+from bot.logs import request_context, request_id_or_new
 from bot.runtime import AnswerRuntime
 from bot.runtime_worker import AnswerJob
 
@@ -42,7 +42,8 @@ def _id(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def job_from_action(body: dict[str, Any]) -> AnswerJob:
+def job_from_action(body: dict[str, Any], request_id: str | None = None) -> AnswerJob:
+    """`request_id`: the delivery's (bot/dedupe.py), so one id runs from the HTTP request to the worker's last line."""
     actions = body.get("actions")
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     value = action.get("value")
@@ -54,7 +55,7 @@ def job_from_action(body: dict[str, Any]) -> AnswerJob:
     container = body.get("container") if isinstance(body.get("container"), dict) else {}
     enterprise = body.get("enterprise")
     return AnswerJob(
-        request_id=new_request_id(),
+        request_id=request_id or request_id_or_new(),
         user_id=_text(user.get("id"), 31),  # the audit log holds 32 characters
         text="",
         kind="action",
@@ -88,13 +89,15 @@ def on_clicked(job: AnswerJob, answer: Answer, latency: float, delivered: bool,
 def make_block_action(answers: AnswerRuntime, finished: Callable[..., None] = on_clicked) -> Callable[..., None]:
     def block_action(ack: Ack, body: dict[str, Any], respond: Respond, client: Any, context: Any) -> None:
         ack()
-        job = job_from_action(body)
         delivery = delivery_of(context)
+        job = job_from_action(body, delivery.request_id if delivery and delivery.request_id != "-" else None)
+        with request_context(job.request_id):
+            handle(job, delivery, respond, client, from_home(body))
+
+    def handle(job: AnswerJob, delivery: Delivery | None, respond: Respond, client: Any, home: bool) -> None:
 
         def done(job: AnswerJob, answer: Answer, latency: float, delivered: bool) -> None:
             finished(job, answer, latency, delivered, delivery)
-
-        home = from_home(body)
 
         def send(answer: Answer) -> bool:
             if home:  # the Home view again, as the clicker sees it now, with the click's outcome on top
@@ -102,7 +105,8 @@ def make_block_action(answers: AnswerRuntime, finished: Callable[..., None] = on
             return deliver_click(answer, client=client, respond=respond, user_id=job.user_id,
                                  channel_id=job.channel_id)
 
-        if answers.submit(job, send, done):
+        # the delivery's claim is taken by the runtime before the work starts (bot/dedupe.py), not on the ack path
+        if answers.submit(job, send, done, admit=delivery.take if delivery is not None else None):
             return
         busy = Answer(text=BUSY.format(request_id=job.request_id), blocks=[], ok=False, request_id=job.request_id)
         if home:  # no response_url on a Home click: nothing to tell the user through

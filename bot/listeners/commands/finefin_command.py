@@ -14,10 +14,10 @@ from typing import Any
 from slack_bolt import Ack, Respond
 
 from bot.answer import Answer
-from bot.assistant import new_request_id
 from bot.audit_trail import finish_delivery
 from bot.dedupe import Delivery, delivery_of
 from bot.delivery import deliver
+from bot.logs import request_context, request_id_or_new
 from bot.runtime import AnswerRuntime
 from bot.runtime_worker import AnswerJob
 
@@ -37,10 +37,11 @@ def subcommand(text: str) -> str:
     return words[0].lower() if words else "help"
 
 
-def job_from_command(body: dict[str, Any]) -> AnswerJob:
+def job_from_command(body: dict[str, Any], request_id: str | None = None) -> AnswerJob:
+    """`request_id`: the delivery's (bot/dedupe.py), so one id runs from the HTTP request to the worker's last line."""
     enterprise = body.get("enterprise_id")
     return AnswerJob(
-        request_id=new_request_id(),
+        request_id=request_id or request_id_or_new(),
         user_id=str(body.get("user_id") or ""),
         text=str(body.get("text") or ""),
         team_id=body.get("team_id"),
@@ -66,9 +67,12 @@ def on_answered(job: AnswerJob, answer: Answer, latency: float, delivered: bool,
 
 def make_finefin_command(answers: AnswerRuntime, finished: Callable[..., None] = on_answered) -> Callable[..., None]:
     def finefin_command(ack: Ack, body: dict[str, Any], respond: Respond, client: Any, context: Any) -> None:
-        job = job_from_command(body)
         delivery = delivery_of(context)  # the claim the dedupe middleware took, finished with the answer
+        job = job_from_command(body, delivery.request_id if delivery and delivery.request_id != "-" else None)
+        with request_context(job.request_id):
+            handle(job, delivery, ack, respond, client)
 
+    def handle(job: AnswerJob, delivery: Delivery | None, ack: Ack, respond: Respond, client: Any) -> None:
         def done(job: AnswerJob, answer: Answer, latency: float, delivered: bool) -> None:
             finished(job, answer, latency, delivered, delivery)
 
@@ -76,7 +80,8 @@ def make_finefin_command(answers: AnswerRuntime, finished: Callable[..., None] =
             deliver(answer, client=client, respond=respond, user_id=job.user_id)
             return True
 
-        if answers.submit(job, send, done):
+        # the delivery's claim is taken by the runtime before the work starts, not here: the ack never waits on it
+        if answers.submit(job, send, done, admit=delivery.take if delivery is not None else None):
             note = PREPARING.get(subcommand(job.text))
             if note:
                 ack(text=note, response_type="ephemeral")

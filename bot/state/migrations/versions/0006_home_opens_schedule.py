@@ -1,8 +1,8 @@
 """Home tab refresh and schedules: `home_opens` (who opened the App Home, when), `subscriptions.at_time` (HH:MM) and
 `subscriptions.last_members` (event alerts: the keys last seen matching, to fire once per customer entering).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
