@@ -93,5 +93,5 @@ def build_app(
     workspace = InstalledWorkspace(client)
     app.use(workspace_middleware(workspace))  # the installed workspace only (auth.test)
     app.use(dedupe_middleware(state.deliveries, state.audit))  # retries de-duplicated across processes
-    register_listeners(app, answers, state.revocations)
+    register_listeners(app, answers, state.revocations, state.subscriptions.disable_owner)
     return app

@@ -136,6 +136,11 @@ def freshness_blocks(freshness: Freshness) -> list[Block]:
     return blocks
 
 
+def home_view(blocks: list[Block]) -> dict[str, Any]:
+    """A Home tab view (views.publish) of `blocks`: Home tabs hold up to 100 blocks."""
+    return {"type": "home", "blocks": blocks[:100]}
+
+
 def error_blocks(text: str) -> list[Block]:
     """The bot's own message (values in it already escaped): `&`, `<`, `>` made safe, its formatting kept."""
     return [section(f":no_entry_sign: {slack_text(text, MAX_SECTION_CHARS - 20, multiline=True, markup=True)}")]

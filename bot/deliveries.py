@@ -19,35 +19,41 @@ One run:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import blocks as bk
-from bot.access import Identity
+from bot.access import Capability, Identity, allowed
 from bot.answer import Answer
+from bot.channel_check import ChannelCheck
 from bot.commands.context import CommandContext, principal_of, queries
 from bot.commands.query_render import cell
 from bot.delivery import fallback_text, open_dm, upload_files
-from bot.state.subscriptions import Item, SubscriptionStore, describe
+from bot.money import money
+from bot.state.subscriptions import EventCondition, Item, SubscriptionStore, describe, members_text, parse_at
 from finefin.errors import FinefinError
 from semantic_layer.catalog import Grain, ValueKind
 from semantic_layer.errors import InvalidInputError, SemanticLayerError
 from semantic_layer.policy import Principal
 from semantic_layer.query import MetricAnswer, MetricQuery, Period, bucket_end, truncate
-from semantic_layer.types import Freshness
+from semantic_layer.types import Freshness, Upcoming, Watchlist
 
 log = logging.getLogger(__name__)
 CUSTOMER_DIMENSIONS = frozenset({"customer", "customer_name", "account"})
 CADENCE_GRAINS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
 BUCKET_NOUNS = {"daily": "day", "weekly": "week", "monthly": "month"}
+HOME_REFRESH_MAX = 1000  # Home tabs re-published per run (views.publish: Slack's tier 4, ~100 a minute)
+MAX_EVENT_LINES = 10  # customers or debits named in one event alert (the rest: the command's full list)
 MAX_ALERTS_PER_MESSAGE = 10  # 3-4 blocks each: within a message's 50 blocks
 CHANNEL_GONE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})  # a retry cannot deliver there
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,30})")
@@ -79,6 +85,15 @@ def period_key(cadence: str, as_of: date) -> str:
         year, week, _ = as_of.isocalendar()
         return f"{year}-W{week:02d}"
     return f"{as_of:%Y-%m}"
+
+
+def period_start(cadence: str, as_of: date) -> date:
+    """The first day of the delivery period holding `as_of` (the day, its ISO week's Monday, its month's 1st)."""
+    if cadence == "daily":
+        return as_of
+    if cadence == "weekly":
+        return as_of - timedelta(days=as_of.weekday())
+    return as_of.replace(day=1)
 
 
 def alert_buckets(grain: Grain, as_of: date) -> tuple[date, date]:
@@ -116,6 +131,8 @@ class DeliveryReport:
     refused: list[str] = field(default_factory=list)  # access refused or channel with customer data: owner told
     disabled: list[str] = field(default_factory=list)  # owners deactivated
     failed: list[str] = field(default_factory=list)  # posts that failed (released: a retry posts them)
+    homes: list[str] = field(default_factory=list)  # Home tabs re-published (users who opened theirs lately)
+    homes_failed: list[str] = field(default_factory=list)  # logged; the next open or publish shows it again
 
 
 class DeliveryFailedError(FinefinError):
@@ -135,9 +152,11 @@ class _Planned:
 
 class Deliveries:
     def __init__(self, ctx: CommandContext, resolve: Callable[[str], Identity], store: SubscriptionStore,
-                 ledger: ClaimLedger, client: Any, pace_seconds: float = 1.0) -> None:
+                 ledger: ClaimLedger, client: Any, pace_seconds: float = 1.0,
+                 now: Callable[[], datetime] | None = None) -> None:
         self.ctx, self.resolve, self.store, self.ledger, self.client = ctx, resolve, store, ledger, client
         self.pace_seconds = pace_seconds
+        self.now = now or (lambda: datetime.now(UTC))  # the wall clock only decides `at HH:MM`
         self._last_post: dict[str, float] = {}
         self._dms: dict[str, str] = {}
         self._fresh: Freshness | None = None
@@ -145,13 +164,19 @@ class Deliveries:
         self._rendered: tuple[MetricAnswer, Answer] | None = None
         self._records: list[tuple[int, dict[str, Any]]] = []  # item bookkeeping, written in one transaction
 
-    def run(self) -> DeliveryReport:
+    def run(self, timed: bool = False) -> DeliveryReport:
+        """One run after a data publish; `timed` (a run of the DAG's timetable, not a publish): only the
+        subscriptions with an `at HH:MM` are looked at, and no Home tab is re-published."""
         report = DeliveryReport()
         items = self.store.active()
+        if timed:
+            items = [i for i in items if i.kind == "subscription" and i.at_time]
         fresh = self._fresh = self.ctx.freshness()  # once per run: every message carries this stamp
         if fresh.is_stale:
             self._hold(items, fresh, report)
             self._send(report)
+            if not timed:
+                self._refresh_homes({}, report)
             return self._done(report)
         if any(i.stale_notified for i in items):
             self.store.clear_stale_notices()
@@ -159,6 +184,7 @@ class Deliveries:
         as_of, _ = service.sl.reporting_dates()
         plans: dict[tuple[Principal, MetricQuery], list[_Planned]] = {}
         identities: dict[str, Identity] = {}
+        events: list[tuple[Item, Identity]] = []
         for item in items:
             owner = item.owner_user_id
             if owner not in identities:
@@ -175,11 +201,17 @@ class Deliveries:
             identity = identities[owner]
             if not identity.known:
                 continue
+            if item.is_event:
+                events.append((item, identity))
+                continue
             try:
                 if item.kind == "subscription":
                     key = period_key(item.cadence, as_of)
                     if item.last_period == key:
                         report.skipped.append(f"subscription #{item.id}: already delivered for {key}")
+                        continue
+                    if item.at_time and not self._due(item, as_of):
+                        report.skipped.append(f"subscription #{item.id}: due at {item.at_time} for {key}")
                         continue
                     planned, query = _Planned(item, identity, key), item.metric_query
                 else:
@@ -190,6 +222,12 @@ class Deliveries:
                 self._refuse(item, str(exc), f"unreadable:{item.id}", report)
                 continue
             plans.setdefault((principal_of(identity), query), []).append(planned)
+        def known(user_id: str) -> Identity:  # channel members: resolved once per run, like the owners
+            if user_id not in identities:
+                identities[user_id] = self.resolve(user_id)
+            return identities[user_id]
+
+        channels = ChannelCheck(self.client, known)
         for (principal, query), members in plans.items():
             try:
                 answer = service.run(principal, query)
@@ -203,12 +241,52 @@ class Deliveries:
                 if p.item.target and customer_level(principal, answer.query):
                     self._refuse(p.item, "it holds customer-level data, which never goes to a channel",
                                  f"refused:{p.item.id}:{p.key}", report)
+                elif p.item.target and not self._channel_allows(channels, service, principal, answer.query, p,
+                                                                report):
+                    continue
                 elif p.item.kind == "alert":
                     self._alert(p, answer, report)
                 else:
                     self._subscription(p, answer, report)
+        self._events(events, as_of, report)
         self._send(report)
+        if not timed:
+            self._refresh_homes(identities, report)
         return self._done(report)
+
+    def _due(self, item: Item, as_of: date) -> bool:
+        """`at HH:MM` (FINEFIN_TIMEZONE): due from that time on the first day of the period holding the as-of date."""
+        at = parse_at(item.at_time or "")
+        if at is None:
+            return True  # checked when stored: an unreadable time does not hold the delivery back
+        zone = ZoneInfo(getattr(self.ctx.settings, "timezone", "UTC"))
+        return self.now().astimezone(zone) >= datetime.combine(period_start(item.cadence, as_of), at, tzinfo=zone)
+
+    # -- the Home tabs ------------------------------------------------------------------------------------------
+    def _refresh_homes(self, identities: dict[str, Identity], report: DeliveryReport) -> None:
+        """Re-publish the Home tab of each user who opened theirs in the last FINEFIN_HOME_REFRESH_DAYS days (at most
+        HOME_REFRESH_MAX, the most recent first), as they would see it now: new figures, freshness stamp, items.
+        A failure is logged and reported, never raised: the deliveries are done by then."""
+        from bot.home import home_blocks
+
+        days = getattr(self.ctx.settings, "home_refresh_days", 0)
+        if not days:
+            return
+        try:
+            users = self.store.home_viewers(days, HOME_REFRESH_MAX)
+        except Exception as exc:
+            log.warning("deliveries: home viewers not read", exc_info=True)
+            report.homes_failed.append(f"home viewers: {type(exc).__name__}")
+            return
+        for user_id in users:
+            try:
+                identity = identities.get(user_id) or self.resolve(user_id)
+                self.client.views_publish(user_id=user_id, view=bk.home_view(home_blocks(self.ctx, identity)))
+            except Exception as exc:
+                log.warning("deliveries: home of %s not re-published", user_id, exc_info=True)
+                report.homes_failed.append(f"{user_id}: {type(exc).__name__}")
+            else:
+                report.homes.append(user_id)
 
     @staticmethod
     def _done(report: DeliveryReport) -> DeliveryReport:
@@ -273,6 +351,86 @@ class Deliveries:
         self._queue(_Outgoing(item.owner_user_id, item.target, message, f"alert #{item.id}",
                               f"alert:{item.id}:{p.key}", fired, mergeable=True))
 
+    def _channel_allows(self, channels: ChannelCheck, service: Any, principal: Principal, query: MetricQuery,
+                        p: _Planned, report: DeliveryReport) -> bool:
+        """Every member of the item's channel may see the answer, checked again now: someone who joined since (a
+        customer, a guest) stops the post and the owner is told why; Slack unavailable: retried on the next run."""
+        assert p.item.target is not None
+        try:
+            why = channels.refusal(service, principal, query, p.item.target)
+        except Exception as exc:  # Slack or the directory unavailable: neither delivered nor refused, reported
+            log.warning("deliveries: members of %s not checked", p.item.target, exc_info=True)
+            report.failed.append(f"{p.item.kind} #{p.item.id}: members of {p.item.target} not checked "
+                                 f"({type(exc).__name__})")
+            return False
+        if why is not None:
+            self._refuse(p.item, why, f"refused:{p.item.id}:{p.key}", report, mentions=True)
+            return False
+        return True
+
+    # -- event alerts (watchlist, red streak, upcoming debit) -----------------------------------------------------
+    def _events(self, events: list[tuple[Item, Identity]], as_of: date, report: DeliveryReport) -> None:
+        """Each event alert fires once per key entering its matching set (a customer and reason on the watchlist, a
+        customer whose red streak reached N months, a scheduled debit), with what entered; the watchlist is
+        computed once per run for every advisor's alert, a customer's upcoming transactions once per horizon."""
+        watchlist: Watchlist | None = None
+        upcoming: dict[tuple[int, int], Upcoming] = {}
+        day = as_of.isoformat()
+        for item, identity in events:
+            try:
+                condition = item.event_condition
+            except InvalidInputError as exc:
+                self._refuse(item, str(exc), f"unreadable:{item.id}", report)
+                continue
+            if item.target:
+                self._refuse(item, "it names customers, which never go to a channel", f"refused:{item.id}:{day}",
+                             report)
+                continue
+            if not event_allowed(identity, condition):
+                self._refuse(item, "your role no longer allows this alert", f"refused:{item.id}:{day}", report)
+                continue
+            try:
+                if condition.event == "upcoming_debit":
+                    assert identity.customer is not None and condition.days and condition.amount is not None
+                    customer_id = identity.customer.customer_id
+                    if (customer_id.value, condition.days) not in upcoming:
+                        upcoming[customer_id.value, condition.days] = self.ctx.sl.upcoming(customer_id, condition.days)
+                        report.queries_run += 1
+                    found: Any = upcoming[customer_id.value, condition.days]
+                    current = upcoming_keys(found, condition.amount)
+                else:
+                    if watchlist is None:
+                        watchlist = self.ctx.sl.watchlist(None)
+                        report.queries_run += 1
+                    found = watchlist
+                    current = (red_keys(watchlist, condition.months or 0) if condition.event == "red_streak"
+                               else watchlist_keys(watchlist))
+            except SemanticLayerError as exc:
+                self._refuse(item, str(exc), f"refused:{item.id}:{day}", report)
+                continue
+            report.evaluated += 1
+            entered = current - item.members
+            # the members' generation (kept in last_state), moved by every change: part of the ledger key, so a
+            # retried run posts an entering once, and a customer who left and entered again is told again
+            generation = int(item.last_state) if (item.last_state or "").isdigit() else 0
+            changed = {"last_members": members_text(current), "last_period": day,
+                       "last_state": str(generation + 1)[-16:]}
+            if not entered:
+                if current != item.members:  # some left: they fire again when they enter again
+                    self._records.append((item.id, changed))
+                report.skipped.append(f"alert #{item.id}: nobody new")
+                continue
+            message = event_message(item, condition, entered, found)
+            digest = hashlib.sha256(members_text(entered).encode()).hexdigest()[:16]
+
+            def fired(now: bool, item: Item = item, changed: dict[str, Any] = changed) -> None:
+                if now:
+                    report.fired.append(f"alert #{item.id}")
+                self._records.append((item.id, changed))
+
+            self._queue(_Outgoing(item.owner_user_id, None, message, f"alert #{item.id}",
+                                  f"alert:{item.id}:{generation}:{digest}", fired, mergeable=True))
+
     # -- subscriptions -----------------------------------------------------------------------------------------
     def _subscription(self, p: _Planned, answer: MetricAnswer, report: DeliveryReport) -> None:
         from bot.commands.metric import View, metric_answer
@@ -299,11 +457,12 @@ class Deliveries:
                               f"sub:{item.id}:{p.key}", delivered))
 
     # -- posting ------------------------------------------------------------------------------------------------
-    def _refuse(self, item: Item, why: str, key: str, report: DeliveryReport) -> None:
-        """Tell the owner (once per key) that an item was not delivered, and why."""
+    def _refuse(self, item: Item, why: str, key: str, report: DeliveryReport, mentions: bool = False) -> None:
+        """Tell the owner (once per key) that an item was not delivered, and why (`mentions`: `why` is the bot's
+        own mrkdwn with user and channel mentions of Slack ids, else it is escaped)."""
         report.refused.append(f"{item.kind} #{item.id}: {why}")
         text = (f":no_entry: Your {item.kind} #{item.id} ({bk.esc(describe(item).rsplit(' to ', 1)[0])}) was not "
-                f"delivered: {bk.esc(why)}.")
+                f"delivered: {why if mentions else bk.esc(why)}.")
         self._queue(_Outgoing(item.owner_user_id, None, Answer(text=text, blocks=[bk.section(text)]),
                               f"notice for {item.kind} #{item.id}", f"notice:{key}"))
 
@@ -488,9 +647,60 @@ def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: De
     return Answer(text=plain, blocks=bk.message(lines), data=answer)
 
 
+# --- event alerts ---------------------------------------------------------------------------------------------
+def event_allowed(identity: Identity, condition: EventCondition) -> bool:
+    """The watchlist and red streaks are an advisor's; upcoming debits a customer's own (checked at each run)."""
+    if condition.event == "upcoming_debit":
+        return allowed(identity, Capability.UPCOMING) and identity.customer is not None
+    return allowed(identity, Capability.WATCHLIST)
+
+
+def watchlist_keys(watchlist: Watchlist) -> frozenset[str]:
+    return frozenset(f"{e.customer_id.value}:{e.reason}" for e in watchlist.entries)
+
+
+def red_keys(watchlist: Watchlist, months: int) -> frozenset[str]:
+    return frozenset(str(r.customer_id.value) for r in watchlist.red_streaks if r.months >= months)
+
+
+def upcoming_keys(upcoming: Upcoming, amount: Decimal) -> frozenset[str]:
+    return frozenset(str(i.transaction_id) for i in upcoming.items if i.amount < 0 and -i.amount > amount)
+
+
+def event_message(item: Item, condition: EventCondition, entered: frozenset[str], found: Any) -> Answer:
+    """What entered, one line each (at most MAX_EVENT_LINES), names and descriptions escaped."""
+    if condition.event == "upcoming_debit":
+        rows = sorted((i for i in found.items if str(i.transaction_id) in entered), key=lambda i: i.scheduled_for)
+        lines = [f"• {i.scheduled_for.isoformat()} {bk.esc(i.description or i.transaction_type)}: {money(i.amount)} "
+                 f"(projected balance {money(i.projected_balance)})" for i in rows]
+        head = f"{bk.plural(len(rows), 'debit')} over {money(condition.amount)} scheduled in the next " \
+               f"{condition.days} days"
+        more = "`/finefin upcoming`"
+    elif condition.event == "red_streak":
+        rows = [r for r in found.red_streaks if str(r.customer_id.value) in entered]
+        lines = bk.red_lines(replace(found, red_streaks=tuple(rows)))
+        head = f"{bk.plural(len(rows), 'customer')} reached {condition.months} months in the red"
+        more = "`/finefin red`"
+    else:
+        rows = [e for e in found.entries if f"{e.customer_id.value}:{e.reason}" in entered]
+        lines = bk.watchlist_lines(replace(found, entries=tuple(rows)))
+        head = (f"{bk.plural(len({e.customer_id for e in rows}), 'customer')} entered the watchlist "
+                f"{found.month}")
+        more = "`/finefin watchlist`"
+    text = f":bell: *Alert #{item.id}*: {head}."
+    blocks = [bk.section(text)]
+    if lines:
+        blocks.append(bk.section(bk.truncate("\n".join(lines[:MAX_EVENT_LINES]), bk.MAX_SECTION_CHARS)))
+    if len(lines) > MAX_EVENT_LINES:
+        blocks.append(bk.context(f"…and {len(lines) - MAX_EVENT_LINES} more: {more}"))
+    blocks.append(bk.context(f"{more} · `/finefin alerts pause {item.id}` to pause this alert"))
+    return Answer(text=f"Alert #{item.id}: {head}", blocks=bk.message(blocks))
+
+
 # --- entry point for the DAG -----------------------------------------------------------------------------------
-def deliver_from_env() -> list[str]:
-    """Evaluate and deliver with the environment's settings, semantic layer, Slack client and state database."""
+def deliver_from_env(timed: bool = False) -> list[str]:
+    """Evaluate and deliver with the environment's settings, semantic layer, Slack client and state database;
+    `timed`: a run of the DAG's timetable (only the `at HH:MM` subscriptions)."""
     from bot.app import build_assistant, make_client
     from bot.settings import BotSettings
     from bot.state import open_state
@@ -503,9 +713,10 @@ def deliver_from_env() -> list[str]:
     try:
         assistant = build_assistant(get_semantic_layer(), settings, client, revocations=state.revocations)
         report = Deliveries(assistant, assistant.resolver.resolve, state.subscriptions, state.post_ledger,
-                            client).run()
+                            client).run(timed)
     finally:
         state.close()
     return ([f"fired {x}" for x in report.fired] + [f"delivered {x}" for x in report.delivered]
             + [f"refused {x}" for x in report.refused] + [f"held {x}" for x in report.held]
+            + [f"home tabs re-published: {len(report.homes)}, failed: {len(report.homes_failed)}"]
             + [f"queries run: {report.queries_run}, items evaluated: {report.evaluated}"])

@@ -32,12 +32,21 @@ MAX_LINES = 10
 MAX_ITEMS = 20  # two blocks each
 
 
-def home_answer(ctx: Any, user_id: str, request_id: str | None = None) -> Answer:
-    """The Home view's blocks for `user_id` (the answer runtime's kind="home"); never raises."""
+def home_answer(ctx: Any, user_id: str, request_id: str | None = None, *, notice: str | None = None,
+                team_id: str | None = None) -> Answer:
+    """The Home view's blocks for `user_id` (the answer runtime's kind="home": the tab was opened, or one of its
+    buttons clicked; `notice` is the click's outcome, shown on top); never raises. The open is recorded, so that
+    the deliveries run re-publishes this user's Home after the next data publish."""
     request_id = request_id or new_request_id()
+    try:
+        store_of(ctx).home_opened(user_id, team_id)
+    except Exception:  # the state database down: the Home still shows, it is only not refreshed later
+        log.warning("request %s: could not record the home open of %s", request_id, user_id, exc_info=True)
     try:
         identity = ctx.resolver.resolve(user_id)
         blocks = home_blocks(ctx, identity)
+        if notice:
+            blocks = [blocks[0], bk.section(notice), *blocks[1:]]
     except Exception:
         log.exception("request %s: the home tab of %s failed", request_id, user_id)
         text = f"Sorry, your home tab is unavailable right now (reference {request_id})."

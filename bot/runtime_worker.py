@@ -58,7 +58,8 @@ def run_job(assistant: Any, job: AnswerJob) -> Answer:
         if job.kind == "home":
             from bot.home import home_answer
 
-            return home_answer(assistant, job.user_id, job.request_id)
+            return home_answer(assistant, job.user_id, job.request_id, notice=job.text or None,
+                               team_id=job.team_id)
         return assistant.answer(job.user_id, job.text, request_id=job.request_id)  # type: ignore[no-any-return]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -77,6 +78,19 @@ class BotSettings(BaseSettings):
         description="TTL of user → role/customer lookups: the longest a profile change (deactivation, guest, email) "
         "can go unnoticed by a process the user_change event did not reach.",
     )
+    admin_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Slack user IDs, comma separated, who may list, pause, resume and delete anyone's subscriptions "
+        "and alerts (each change audited under the admin's name).",
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA time zone of the workspace: subscriptions' `at HH:MM` are in it."
+    )
+    home_refresh_days: int = Field(
+        default=7, ge=0, le=90,
+        description="After each data publish, re-publish the Home tab of the users who opened it in the last N days "
+        "(0: never).",
+    )
     list_limit: int = Field(default=15, ge=1, le=40, description="Rows shown in Slack before a list is truncated.")
     bank_name: str = Field(default="FineFinance", min_length=1, description="Bank name printed on statements.")
     bank_address: str = Field(
@@ -89,7 +103,16 @@ class BotSettings(BaseSettings):
         min_length=1, description="Legal line printed at the foot of every statement page.",
     )
 
-    _split = field_validator("advisors", "directors", mode="before")(_split_ids)
+    _split = field_validator("advisors", "directors", "admin_users", mode="before")(_split_ids)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as Europe/Paris)") from None
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -513,6 +513,13 @@ def action_body(fake: FakeSlack, user_id: str, action_id: str, value: str, trigg
     return urlencode({"payload": json.dumps(payload)}), f"/response/a{n}"
 
 
+def event_body(event: dict[str, Any], event_id: str, team_id: str = "T0001") -> tuple[str, dict[str, str]]:
+    """An Events API callback as Slack posts it (JSON), and its signed headers."""
+    body = json.dumps({"token": "legacy", "team_id": team_id, "api_app_id": "A0001", "type": "event_callback",
+                       "event_id": event_id, "event_time": int(time.time()), "event": event})
+    return body, {**sign(body), "content-type": "application/json"}
+
+
 def dispatch(app: Any, body: str, headers: dict[str, str] | None = None) -> Any:
     from slack_bolt.request import BoltRequest
 

@@ -1,7 +1,8 @@
 """A fake Slack Web API on 127.0.0.1, over real HTTP: slack_sdk and Bolt talk to it exactly as to slack.com.
 
 Records every call (API method, decoded params or JSON, headers, raw body); answers auth.test, users.info,
-usergroups.users.list, chat.postMessage, chat.postEphemeral, conversations.open, views.publish, the three-step
+usergroups.users.list, chat.postMessage, chat.postEphemeral, conversations.open, conversations.members (set
+`channels`), views.publish, the three-step
 file upload (files.getUploadURLExternal → POST to the upload URL → files.completeUploadExternal) and response_url
 posts.
 `fail_next(n)` makes the next n API calls answer 429 with Retry-After; `error_for(method, error)` makes a
@@ -36,6 +37,7 @@ class FakeSlack:
     def __init__(self) -> None:
         self.users: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, list[str]] = {}
+        self.channels: dict[str, list[str]] = {}  # conversations.members (paged by `limit`); unknown: channel_not_found
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._rate_limited = 0
@@ -144,6 +146,14 @@ class FakeSlack:
                 return 200, {}, ({"ok": True, "user": user} if user else {"ok": False, "error": "user_not_found"})
             case "usergroups.users.list":
                 return 200, {}, {"ok": True, "users": self.groups.get(p.get("usergroup", ""), [])}
+            case "conversations.members":
+                if p.get("channel") not in self.channels:
+                    return 200, {}, {"ok": False, "error": "channel_not_found"}
+                members = self.channels[p["channel"]]
+                start, size = int(p.get("cursor") or 0), int(p.get("limit") or 100)
+                rest = str(start + size) if start + size < len(members) else ""
+                return 200, {}, {"ok": True, "members": members[start:start + size],
+                                 "response_metadata": {"next_cursor": rest}}
             case "conversations.open":
                 return 200, {}, {"ok": True, "channel": {"id": "D" + str(p.get("users", "")).split(",")[0]}}
             case "views.publish":

@@ -7,10 +7,11 @@ deactivated owners' items disabled."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,11 +21,14 @@ from sqlalchemy import text
 
 from bot.access import Identity, Role
 from bot.assistant import Assistant
+from bot.blocks import REASON_LABELS
+from bot.channel_check import ChannelCheck, ChannelRefused
 from bot.commands.manage_actions import handle as button
 from bot.deliveries import Deliveries, DeliveryFailedError, alert_buckets, period_key
 from bot.identity import IdentityResolver
+from bot.money import money
 from bot.settings import BotSettings
-from bot.state.subscriptions import Item, SubscriptionStore
+from bot.state.subscriptions import Item, SubscriptionStore, describe
 from semantic_layer.catalog import Grain
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.inputs import CustomerId
@@ -52,23 +56,28 @@ def people(sl: MetricFlowSemanticLayer, chain: Chain) -> dict[str, Identity]:
 @pytest.fixture()
 def store(state_store: Any) -> SubscriptionStore:
     with state_store.engine.begin() as conn:
-        conn.execute(text("TRUNCATE subscriptions, post_ledger"))
+        conn.execute(text("TRUNCATE subscriptions, post_ledger, home_opens"))
     return state_store.subscriptions  # type: ignore[no-any-return]
-
-
-@pytest.fixture()
-def assistant(sl: MetricFlowSemanticLayer, store: SubscriptionStore) -> Assistant:
-    settings = BotSettings(slack_bot_token="xoxb-test", slack_signing_secret="s" * 32, list_limit=15)
-    a = Assistant(sl, settings, IdentityResolver.__new__(IdentityResolver))
-    a.subscriptions = store  # type: ignore[attr-defined]  # what bot.commands.manage_actions.store_of reads
-    return a
 
 
 @pytest.fixture()
 def slack() -> Iterator[FakeSlack]:
     fake = FakeSlack().start()
+    for channel in ("C0CHAN", "C0KPI", "C0GONE"):  # staff only (and the bot, UBOT): every member may see KPIs
+        fake.channels[channel] = ["UDIR", "UDIR2", "UBOT"]
     yield fake
     fake.stop()
+
+
+@pytest.fixture()
+def assistant(sl: MetricFlowSemanticLayer, store: SubscriptionStore, people: dict[str, Identity],
+              slack: FakeSlack) -> Assistant:
+    settings = BotSettings(slack_bot_token="xoxb-test", slack_signing_secret="s" * 32, list_limit=15)
+    a = Assistant(sl, settings, IdentityResolver.__new__(IdentityResolver))
+    a.subscriptions = store  # type: ignore[attr-defined]  # what bot.commands.manage_actions.store_of reads
+    a.channels = ChannelCheck(WebClient(token="xoxb-test", base_url=slack.api_url),  # type: ignore[attr-defined]
+                              resolver(people))
+    return a
 
 
 @dataclass
@@ -85,14 +94,18 @@ class Ctx:
         return self.fresh or self.inner.freshness()
 
 
+def resolver(people: dict[str, Identity], gone: frozenset[str] = frozenset()) -> Callable[[str], Identity]:
+    """The people by user id; anyone else (or `gone`) is unknown, as the resolver sees a deactivated account."""
+    def resolve(user_id: str) -> Identity:
+        found = next((p for p in people.values() if p.user_id == user_id), None)
+        return Identity(user_id, frozenset()) if found is None or user_id in gone else found
+
+    return resolve
+
+
 def engine(ctx: Any, people: dict[str, Identity], state_store: Any, slack: FakeSlack,
            gone: frozenset[str] = frozenset()) -> Deliveries:
-    def resolve(user_id: str) -> Identity:
-        if user_id in gone:
-            return Identity(user_id, frozenset())
-        return next(p for p in people.values() if p.user_id == user_id)
-
-    return Deliveries(ctx, resolve, state_store.subscriptions, state_store.post_ledger,
+    return Deliveries(ctx, resolver(people, gone), state_store.subscriptions, state_store.post_ledger,
                       WebClient(token="xoxb-test", base_url=slack.api_url), pace_seconds=0)
 
 
@@ -379,3 +392,246 @@ def test_an_owner_who_cannot_be_resolved_now_waits_for_the_retry(assistant: Assi
     assert [p["channel"] for p in posts(slack)] == ["DUDIR"]  # the others are delivered
     assert state_store.subscriptions.get(waiting.id).active  # not disabled: it was not deactivated
     assert engine(assistant, people, state_store, slack).run().delivered == [f"subscription #{waiting.id} 2026-02-10"]
+
+
+def test_each_run_republishes_the_home_of_recent_viewers(assistant: Assistant, people: dict[str, Identity],
+                                                         state_store: Any, slack: FakeSlack,
+                                                         store: SubscriptionStore) -> None:
+    """After each publish (fresh or stale) the Home tab of each user who opened it in the last
+    FINEFIN_HOME_REFRESH_DAYS days is re-published, as that user sees it now; an older viewer is not."""
+    alert = assistant.answer_for(people["director"], "alert transaction_count daily above -1").data
+    store.home_opened("UDIR")
+    store.home_opened("UCUST")
+    store.home_opened("UADV")
+    with state_store.engine.begin() as conn:
+        conn.execute(text("UPDATE home_opens SET opened_at = now() - interval '30 days' WHERE user_id = 'UADV'"))
+    report = engine(assistant, people, state_store, slack).run()
+    assert sorted(report.homes) == ["UCUST", "UDIR"] and report.homes_failed == []
+    views = {c.params["user_id"]: c.params["view"] for c in slack.calls_to("views.publish")}
+    assert set(views) == {"UCUST", "UDIR"}
+    director = json.loads(views["UDIR"]) if isinstance(views["UDIR"], str) else views["UDIR"]
+    customer = json.loads(views["UCUST"]) if isinstance(views["UCUST"], str) else views["UCUST"]
+    for view in (director, customer):
+        assert view["type"] == "home"
+        valid(view["blocks"])
+    assert f"*#{alert.id}*" in json.dumps(director) and "Revenue: *" in json.dumps(director)
+    assert "Your balance: " in json.dumps(customer) and f"*#{alert.id}*" not in json.dumps(customer)
+    checked = datetime(2026, 2, 11, 6, tzinfo=UTC)
+    stale = Ctx(assistant, Freshness(checked - timedelta(days=3), checked, timedelta(hours=26)))
+    assert sorted(engine(stale, people, state_store, slack).run().homes) == ["UCUST", "UDIR"]  # held, still shown
+    assistant.settings.home_refresh_days = 0
+    try:
+        assert engine(assistant, people, state_store, slack).run().homes == []
+    finally:
+        assistant.settings.home_refresh_days = 7
+
+
+# --- event alerts --------------------------------------------------------------------------------------------
+def test_an_advisors_watchlist_alert_fires_once_per_customer_entering(
+        assistant: Assistant, people: dict[str, Identity], state_store: Any, slack: FakeSlack,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alert watchlist`: what is on the watchlist when it is set is its baseline; a customer who enters after is
+    told once, with the reasons; one who leaves and enters again is told again."""
+    sl = assistant.sl
+    real = sl.watchlist(None)
+    newcomer = real.entries[0].customer_id
+    without = replace(real, entries=tuple(e for e in real.entries if e.customer_id != newcomer))
+    assert len(without.entries) >= 1 and len(without.entries) < len(real.entries)
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: without)
+    item = assistant.answer_for(people["advisor"], "alert watchlist").data
+    assert item.is_event and item.target is None and item.members and "watchlist" in describe(item)
+    run = engine(assistant, people, state_store, slack)
+    assert run.run().fired == []  # nobody new since it was set
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: real)  # the newcomer enters
+    report = run.run()
+    assert report.fired == [f"alert #{item.id}"] and report.queries_run == 1
+    (post,) = posts(slack)
+    assert post["channel"] == "DUADV" and "1 customer entered the watchlist" in post["text"]
+    valid(post["blocks"])
+    shown = json.dumps(post["blocks"], ensure_ascii=False)
+    mine = [e for e in real.entries if e.customer_id == newcomer]
+    for e in mine:
+        assert f"(#{newcomer})" in shown and REASON_LABELS.get(e.reason, e.reason) in shown
+        assert money(e.value) in shown
+    assert all(f"(#{e.customer_id})" not in shown for e in without.entries if e.customer_id != newcomer)
+    run.run()
+    assert len(posts(slack)) == 1  # still on it: once per entering
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: without)  # leaves ...
+    run.run()
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: real)  # ... and enters again
+    run.run()
+    assert len(posts(slack)) == 2 and f"(#{newcomer})" in json.dumps(posts(slack)[1]["blocks"])
+
+
+def test_an_advisors_red_streak_alert(assistant: Assistant, people: dict[str, Identity], state_store: Any,
+                                      slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    sl = assistant.sl
+    real = sl.watchlist(None)
+    months = real.min_red_months
+    assert real.red_streaks, "the test data has customers in the red"
+    newcomer = max(real.red_streaks, key=lambda r: r.months)
+    without = replace(real, red_streaks=tuple(r for r in real.red_streaks if r != newcomer))
+    with pytest.raises(InvalidInputError, match=f"starts at {months} months"):
+        assistant.answer_for(people["advisor"], f"alert red streak {months - 1}")
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: without)
+    item = assistant.answer_for(people["advisor"], f"alert red streak {months} months").data
+    assert item.condition == f"red_streak:{months}"
+    monkeypatch.setattr(sl, "watchlist", lambda month=None: real)
+    report = engine(assistant, people, state_store, slack).run()
+    assert report.fired == [f"alert #{item.id}"]
+    (post,) = posts(slack)
+    shown = json.dumps(post["blocks"], ensure_ascii=False)
+    assert f"reached {months} months in the red" in shown and f"(#{newcomer.customer_id})" in shown
+    assert f"{newcomer.months} months in the red since {newcomer.since}" in shown
+    assert engine(assistant, people, state_store, slack).run().fired == []
+
+
+def test_a_customers_upcoming_debit_alert(assistant: Assistant, people: dict[str, Identity], state_store: Any,
+                                          slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alert upcoming debit over X in N days`: each scheduled debit over X on the customer's own accounts, once."""
+    sl, customer = assistant.sl, people["customer"]
+    cid = customer.customer.customer_id  # type: ignore[union-attr]
+    real = sl.upcoming(cid, 30)
+    debits = sorted((i for i in real.items if i.amount < 0), key=lambda i: i.amount)
+    assert debits, "the busiest customer has a scheduled debit"
+    amount = (-debits[-1].amount - Decimal("0.01")).quantize(Decimal("0.01"))  # every debit is over it
+    first = debits[0]
+    without = replace(real, items=tuple(i for i in real.items if i != first))
+    monkeypatch.setattr(sl, "upcoming", lambda c, days=30: without)
+    item = assistant.answer_for(customer, f"alert upcoming debit over {amount} in 30 days").data
+    not_over = assistant.answer_for(customer, f"alert upcoming debit over {-first.amount} in 30 days").data
+    assert item.condition == f"upcoming_debit:{amount}:30" and len(item.members) == len(debits) - 1
+    monkeypatch.setattr(sl, "upcoming", lambda c, days=30: real)
+    report = engine(assistant, people, state_store, slack).run()
+    assert report.fired == [f"alert #{item.id}"] and not_over.members == frozenset()
+    assert report.queries_run == 1  # one horizon of one customer: computed once for both alerts
+    (post,) = posts(slack)
+    assert post["channel"] == "DUCUST" and "1 debit over" in post["text"]
+    shown = json.dumps(post["blocks"], ensure_ascii=False)
+    assert f"{first.scheduled_for.isoformat()}" in shown and money(first.amount) in shown
+    assert engine(assistant, people, state_store, slack).run().fired == []
+    for who, asked, match in [("advisor", "alert upcoming debit over 500 in 7 days", "for customers"),
+                             ("customer", "alert watchlist", "for advisors"),
+                             ("advisor", "alert watchlist to <#C0ALL|all>", "only come to your DMs"),
+                             ("customer", "alert upcoming debit over 500 in 99 days", "1 to 30 days")]:
+        with pytest.raises(InvalidInputError, match=match):
+            assistant.answer_for(people[who], asked)
+
+
+def test_an_event_alert_whose_owner_lost_the_role_is_refused(assistant: Assistant, people: dict[str, Identity],
+                                                             state_store: Any, slack: FakeSlack) -> None:
+    item = assistant.answer_for(people["advisor"], "alert watchlist").data
+    demoted = {**people, "advisor": Identity("UADV", frozenset({Role.DIRECTOR}))}
+    report = engine(assistant, demoted, state_store, slack).run()
+    assert report.fired == [] and report.refused == [f"alert #{item.id}: your role no longer allows this alert"]
+    assert "no longer allows" in posts(slack)[0]["text"] and posts(slack)[0]["channel"] == "DUADV"
+
+
+# --- `at HH:MM` and admins -------------------------------------------------------------------------------------
+def test_a_subscription_at_a_time_is_due_once_per_period_from_that_time(
+        assistant: Assistant, people: dict[str, Identity], state_store: Any, slack: FakeSlack) -> None:
+    """`at 09:30` in FINEFIN_TIMEZONE (Europe/Paris here, UTC+1 in February): on the period's first day it waits
+    until 09:30 local time; later in the period it is due at once; once per period either way. The data's as-of
+    date is 2026-02-10, a Tuesday."""
+    assistant.settings.timezone = "Europe/Paris"
+    director = people["director"]
+    daily = assistant.answer_for(director, "subscribe revenue monthly daily at 09:30").data
+    weekly = assistant.answer_for(director, "subscribe transaction_count monthly weekly at 09:30").data
+    plain = assistant.answer_for(director, "subscribe transaction_volume monthly daily").data
+    alert = assistant.answer_for(director, "alert transaction_count daily above -1").data
+    assert (daily.at_time, weekly.at_time, plain.at_time) == ("09:30", "09:30", None)
+    assert describe(daily) == "revenue month daily at 09:30 to you (DM)"
+    clock = [datetime(2026, 2, 10, 8, 0, tzinfo=UTC)]  # 09:00 in Paris
+
+    def run(timed: bool = False) -> Any:
+        return Deliveries(assistant, lambda u: next(p for p in people.values() if p.user_id == u),
+                          state_store.subscriptions, state_store.post_ledger,
+                          WebClient(token="xoxb-test", base_url=slack.api_url), pace_seconds=0,
+                          now=lambda: clock[0]).run(timed)
+
+    first = run(timed=True)  # a timetable run: only the `at` subscriptions are looked at
+    assert first.delivered == [f"subscription #{weekly.id} 2026-W07"]  # its week began on Monday: caught up
+    assert f"subscription #{daily.id}: due at 09:30 for 2026-02-10" in first.skipped
+    assert first.fired == [] and first.evaluated == 1
+    clock[0] = datetime(2026, 2, 10, 8, 30, tzinfo=UTC)  # 09:30 in Paris
+    second = run()
+    assert sorted(second.delivered) == sorted([f"subscription #{daily.id} 2026-02-10",
+                                               f"subscription #{plain.id} 2026-02-10"])
+    assert second.fired == [f"alert #{alert.id}"]
+    clock[0] = datetime(2026, 2, 10, 22, 0, tzinfo=UTC)
+    assert run(timed=True).delivered == [] and run().delivered == []
+    assert sorted(p["text"].split(":")[0] for p in posts(slack)) == sorted([
+        f"Subscription #{weekly.id}", f"Subscription #{daily.id}", f"Subscription #{plain.id}", f"Alert #{alert.id}"])
+    for bad in ("daily at 25:00", "daily at 9h", "daily at 07:60"):
+        with pytest.raises(InvalidInputError, match="HH:MM"):
+            assistant.answer_for(director, f"subscribe revenue monthly {bad}")
+
+
+def test_admins_list_pause_and_delete_anyones_items_audited(assistant: Assistant, people: dict[str, Identity],
+                                                            state_store: Any, store: SubscriptionStore) -> None:
+    from bot.state import AuditQuery
+
+    assistant.settings.admin_users = ["UDIR2"]
+    mine = assistant.answer_for(people["director"], "alert revenue daily below 1000").data
+    theirs = assistant.answer_for(people["advisor"], "subscribe transaction_count monthly weekly").data
+    with pytest.raises(InvalidInputError, match="Only the configured admins"):
+        assistant.answer_for(people["director"], "alerts all")
+    with pytest.raises(InvalidInputError, match="no subscription"):  # a non-admin: someone else's is not found
+        assistant.answer_for(people["director"], f"subscriptions pause {theirs.id}")
+    listing = assistant.answer_for(people["director2"], "alerts all")
+    valid(listing.blocks)
+    shown = json.dumps(listing.blocks)
+    assert f"*#{mine.id}*" in shown and "owner <@UDIR>" in shown and f"#{theirs.id}*" not in shown
+    of_advisor = json.dumps(assistant.answer_for(people["director2"], "subscriptions <@UADV|adv>").blocks)
+    assert f"*#{theirs.id}*" in of_advisor and "owner <@UADV>" in of_advisor
+    paused = assistant.answer_for(people["director2"], f"alerts pause {mine.id}")
+    assert paused.data.paused and "owner <@UDIR>" in paused.text
+    assert button(assistant, people["director2"], "ffm.delete", f"subscription:{theirs.id}").data.id == theirs.id
+    assert store.get(theirs.id) is None and store.get(mine.id).paused  # type: ignore[union-attr]
+    audit = [r.command for r in state_store.audit.rows(AuditQuery(user_id="UDIR2"))]
+    assert f"alert #{mine.id} paused by admin UDIR2 (owner UDIR)" in audit
+    assert f"subscription #{theirs.id} deleted by admin UDIR2 (owner UADV)" in audit
+
+
+# --- a channel only when every member may see the answer ---------------------------------------------------------
+def test_a_channel_is_refused_unless_every_member_may_see_the_answer(
+        assistant: Assistant, people: dict[str, Identity], slack: FakeSlack, store: SubscriptionStore) -> None:
+    director = people["director"]
+    slack.channels["C0MIX"] = ["UDIR", "UCUST", "UBOT"]
+    slack.channels["C0ODD"] = ["UDIR", "UNOBODY"]
+    slack.channels["C0BIG"] = [f"U{n:05d}" for n in range(1001)]
+    for channel, match in [("C0MIX", "<@UCUST> in <#C0MIX> is a customer"),
+                           ("C0ODD", "<@UNOBODY> in <#C0ODD> is not someone I may show data to"),
+                           ("C0BIG", "more than 1,000 members"),
+                           ("C0NONE", "cannot read who is in <#C0NONE> \\(channel_not_found\\)")]:
+        with pytest.raises(ChannelRefused, match=match):
+            assistant.answer_for(director, f"subscribe revenue monthly daily to <#{channel}|x>")
+        with pytest.raises(ChannelRefused, match="Everyone in the channel must be allowed"):
+            assistant.answer_for(director, f"alert revenue daily below 5 to <#{channel}>")
+    assert store.active() == []
+    assistant.resolver = SimpleNamespace(resolve=resolver(people))  # type: ignore[assignment]
+    refused = assistant.answer(director.user_id, "subscribe revenue monthly daily to <#C0MIX|x>")
+    assert not refused.ok and "<@UCUST>" in refused.text  # shown as mentions, not escaped
+    ok = assistant.answer_for(director, "subscribe revenue monthly daily to <#C0KPI|kpi>").data
+    assert ok.target == "C0KPI"
+    pages = [c.params for c in slack.calls_to("conversations.members") if c.params["channel"] == "C0BIG"]
+    assert len(pages) == 6  # read page by page (200 a page), stopped once over the limit
+
+
+def test_a_customer_who_joined_the_channel_later_stops_the_post(assistant: Assistant, people: dict[str, Identity],
+                                                                state_store: Any, slack: FakeSlack) -> None:
+    """Re-checked at each delivery: the channel gets nothing once a customer is in it, the owner is told (once per
+    period) which member stops it; when they leave, the next period is delivered."""
+    item = assistant.answer_for(people["director"], "subscribe revenue monthly daily to <#C0KPI|kpi>").data
+    slack.channels["C0KPI"].append("UCUST")
+    run = engine(assistant, people, state_store, slack)
+    report = run.run()
+    assert report.delivered == [] and report.refused == [
+        f"subscription #{item.id}: <@UCUST> in <#C0KPI> is a customer, who may see only their own accounts"]
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR"]
+    assert "<@UCUST> in <#C0KPI> is a customer" in json.dumps(posts(slack)[0]["blocks"])  # mentions in the blocks
+    run.run()
+    assert len(posts(slack)) == 1  # told once for the period
+    slack.channels["C0KPI"].remove("UCUST")
+    assert engine(assistant, people, state_store, slack).run().delivered == [f"subscription #{item.id} 2026-02-10"]
+    assert [p["channel"] for p in posts(slack)] == ["DUDIR", "C0KPI"]

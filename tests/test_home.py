@@ -173,3 +173,93 @@ def test_a_button_click_through_slack_changes_only_the_clickers_own_item(
     assert "no alert" in said[forged_path]
     item = store.get(alert.id)
     assert item is not None and item.paused  # the owner's click counted, the forged delete did not
+
+
+def home_click(user_id: str, action_id: str, value: str) -> str:
+    """A click on a Home tab button, as Slack posts it: a `view` container, no response_url."""
+    from urllib.parse import urlencode
+
+    payload = {"type": "block_actions", "token": "legacy", "api_app_id": "A0001",
+               "user": {"id": user_id, "username": user_id.lower(), "team_id": "T0001"},
+               "team": {"id": "T0001", "domain": "finefin"},
+               "container": {"type": "view", "view_id": "V0001"},
+               "view": {"id": "V0001", "type": "home", "blocks": []},
+               "trigger_id": f"home.{user_id}.{action_id}.{value}",
+               "actions": [{"type": "button", "action_id": action_id, "block_id": f"ffm-{value}", "value": value,
+                            "text": {"type": "plain_text", "text": "x"}, "action_ts": "1700000000.000200"}]}
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def test_a_home_tab_click_republishes_the_clickers_home(bolt_app: Any, fake_slack: Any, people: People,
+                                                        store: SubscriptionStore) -> None:
+    """A button on the Home tab has no response_url: the clicker's Home is computed again (their item now paused,
+    its button Resume) and published to them with the click's outcome on top; a forged click on someone else's
+    item publishes the clicker's own Home with the refusal, and changes nothing."""
+    from tests.bot_support import dispatch
+
+    alert = store.add(people.director, "alert", MetricQuery(("revenue",), grain=Grain.DAY), "daily",
+                      condition=Condition("below", Decimal(1000)))
+    assert dispatch(bolt_app, home_click(people.director, "ffm.pause", f"alert:{alert.id}")).status == 200
+    (call,) = fake_slack.wait_calls("views.publish", 1)
+    assert call.params["user_id"] == people.director
+    view = json.loads(call.params["view"]) if isinstance(call.params["view"], str) else call.params["view"]
+    shown = view_of(view["blocks"])
+    assert f"Alert #{alert.id} paused" in shown and '"action_id": "ffm.resume"' in shown and "_paused_" in shown
+    assert not fake_slack.calls_to("response")
+    assert dispatch(bolt_app, home_click(people.advisor, "ffm.delete", f"alert:{alert.id}")).status == 200
+    calls = fake_slack.wait_calls("views.publish", 2)
+    assert calls[1].params["user_id"] == people.advisor
+    forged = json.dumps(calls[1].params["view"])
+    assert "no alert" in forged and f"#{alert.id}*" not in forged
+    assert store.get(alert.id) is not None and people.director in store.home_viewers(7)
+
+
+def test_the_home_records_who_opened_it(assistant: Assistant, semantic_layer_impl: Any, people: People,
+                                        store: SubscriptionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the Home records the user (one row, time moves); only the last N days' viewers are kept."""
+    from types import SimpleNamespace
+
+    from bot.home import home_answer
+
+    with store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE home_opens"))
+    customer = identity(semantic_layer_impl, people, "customer")
+    monkeypatch.setattr(assistant, "resolver", SimpleNamespace(resolve=lambda user_id: customer))
+    for _ in range(2):
+        assert home_answer(assistant, people.customer, "req-3").ok
+    store.home_opened(people.advisor, "T0001")
+    assert sorted(store.home_viewers(7)) == sorted([people.customer, people.advisor])
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE home_opens SET opened_at = now() - interval '8 days' WHERE user_id = :u"),
+                     {"u": people.advisor})
+    assert store.home_viewers(7) == [people.customer]
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM home_opens")).scalar_one() == 1  # the old row is gone
+
+
+def test_a_deactivated_users_items_are_disabled_when_user_change_arrives(
+        bolt_app: Any, fake_slack: Any, people: People, store: SubscriptionStore, state_store: Any) -> None:
+    """The `user_change` event of a deactivated account disables that user's items at once (audited), not at the
+    next delivery run; a profile change of an active user disables nothing."""
+    import time
+
+    from bot.state import AuditQuery
+    from tests.bot_support import dispatch, event_body
+
+    query = MetricQuery(("revenue",), grain=Grain.DAY)
+    alert = store.add(people.director, "alert", query, "daily", condition=Condition("below", Decimal(1000)))
+    sub = store.add(people.director, "subscription", query, "weekly")
+    other = store.add(people.advisor, "subscription", query, "daily")
+    active = dict(fake_slack.users[people.advisor], real_name="Renamed")
+    assert dispatch(bolt_app, *event_body({"type": "user_change", "user": active}, "EvUC-home-1")).status == 200
+    gone = dict(fake_slack.users[people.director], deleted=True)
+    assert dispatch(bolt_app, *event_body({"type": "user_change", "user": gone}, "EvUC-home-2")).status == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and store.get(sub.id).active:  # type: ignore[union-attr]
+        time.sleep(0.05)
+    for item_id in (alert.id, sub.id):
+        item = store.get(item_id)
+        assert item is not None and not item.active and "deactivated" in (item.disabled_reason or "")
+    assert store.get(other.id).active  # type: ignore[union-attr]
+    audit = [r.command for r in state_store.audit.rows(AuditQuery(user_id=people.director))]
+    assert any("2 subscriptions/alerts disabled" in c for c in audit)

@@ -15,7 +15,8 @@ from bot.state import migrate, open_state
 from bot.state.models import Base
 from bot.state.store import engine_url
 
-TABLES = {"delivery_keys", "post_ledger", "audit_log", "identity_revocations", "subscriptions", "conversations"}
+TABLES = {"delivery_keys", "post_ledger", "audit_log", "identity_revocations", "subscriptions", "conversations",
+          "home_opens"}
 
 
 def _tables(engine: object) -> set[str]:
@@ -27,7 +28,7 @@ def test_upgrade_from_empty_matches_the_models_and_downgrades_to_base(make_datab
     try:
         assert _tables(engine) == set() and migrate.current(engine) is None
         migrate.upgrade(engine)
-        assert migrate.current(engine) == migrate.head() == "0005"
+        assert migrate.current(engine) == migrate.head() == "0006"
         assert _tables(engine) == TABLES == set(Base.metadata.tables)
         assert migrate.differences(engine) == []  # nothing to autogenerate
         migrate.check(engine)  # `alembic check` itself agrees

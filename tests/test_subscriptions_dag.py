@@ -81,3 +81,16 @@ def test_the_deliveries_dag(airflow_home: Path, chain: Chain, sl: MetricFlowSema
     disabled = store.get(gone_sub.id)
     assert disabled is not None and disabled.disabled_reason is not None
     assert store.get(alert.id).last_state == "met"  # type: ignore[union-attr]
+
+
+def test_the_deliveries_dag_also_runs_on_a_timetable_for_at_subscriptions(
+        airflow_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each publish (the snapshot asset) or on FINEFIN_DELIVERIES_CRON in FINEFIN_TIMEZONE (a timetable run
+    delivers only the `at HH:MM` subscriptions: `Deliveries.run(timed=True)`, tested in tests/test_alerts.py)."""
+    from airflow.timetables.assets import AssetOrTimeSchedule
+
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_DELIVERIES_CRON="*/5 * * * *", FINEFIN_TIMEZONE="Europe/Paris")
+    dag = bag.get_dag("finefin_deliveries")
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.summary == "Asset or */5 * * * *"
+    assert str(dag.timetable.timetable._timezone.name) == "Europe/Paris"

@@ -10,7 +10,7 @@ from bot.commands.context import CommandContext
 from bot.commands.manage_actions import manage_or_list
 
 NAME = "alerts"
-USAGE = "alerts [pause|resume|delete <id>]"
+USAGE = "alerts [pause|resume|delete <id>] | alerts all|@user (admins)"
 
 
 def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:

@@ -10,7 +10,7 @@ from bot.commands.context import CommandContext
 from bot.commands.manage_actions import manage_or_list
 
 NAME = "subscriptions"
-USAGE = "subscriptions [pause|resume|delete <id>]"
+USAGE = "subscriptions [pause|resume|delete <id>] | subscriptions all|@user (admins)"
 
 
 def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:

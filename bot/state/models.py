@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Index, Integer, MetaData, String, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Index, Integer, MetaData, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -117,6 +117,20 @@ class Subscription(Base):
     last_state: Mapped[str | None] = mapped_column(String(16))  # alerts: "met" / "clear" (fire once per crossing)
     last_period: Mapped[str | None] = mapped_column(String(32))  # the last period delivered or evaluated
     stale_notified: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # told once: data stale
+    at_time: Mapped[str | None] = mapped_column(String(5))  # subscriptions: "HH:MM" in the workspace's timezone
+    last_members: Mapped[str | None] = mapped_column(Text)  # event alerts: JSON list of the keys last seen matching
+
+
+class HomeOpen(Base):
+    """Who opened the App Home tab, and when last: the deliveries run re-publishes the Home of those seen in the
+    last FINEFIN_HOME_REFRESH_DAYS days after each data publish (one row per user, bounded by the prune)."""
+
+    __tablename__ = "home_opens"
+    __table_args__ = (Index(None, "opened_at"),)
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(String(32))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=NOW)
 
 
 class Conversation(Base):

@@ -3,7 +3,8 @@ from the payload, queues an `AnswerJob(kind="action")` and acks; nothing else.
 
 The clicking user's identity is re-resolved by the worker (`Assistant.act`), and the value, which the user controls,
 is re-validated there by the action registered for the id's prefix (bot/commands). The answer goes back through the
-payload's response_url (`bot.delivery.deliver_click`): in place of the message, as a new ephemeral message, or to
+payload's response_url (`bot.delivery.deliver_click`); a click on the App Home tab re-publishes the clicker's Home
+view instead, the click's outcome on top: in place of the message, as a new ephemeral message, or to
 the channel for a staff member's share. The delivery claim (trigger_id) is completed once the answer is out, or
 released so that Slack's retry is answered, and the click is audited, as for a slash command.
 """
@@ -21,6 +22,7 @@ from bot.answer import Answer
 from bot.audit_trail import finish_delivery
 from bot.dedupe import Delivery, delivery_of
 from bot.delivery import deliver_click
+from bot.listeners.events.app_home_opened import publish_home
 from bot.logs import request_context, request_id_or_new
 from bot.runtime import AnswerRuntime
 from bot.runtime_worker import AnswerJob
@@ -68,6 +70,13 @@ def job_from_action(body: dict[str, Any], request_id: str | None = None) -> Answ
     )
 
 
+def from_home(body: dict[str, Any]) -> bool:
+    """Was the click on the App Home tab (no message, no response_url: the answer is the Home re-published)?"""
+    view = body.get("view") if isinstance(body.get("view"), dict) else {}
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    return view.get("type") == "home" or (container.get("type") == "view" and not body.get("response_url"))
+
+
 def on_clicked(job: AnswerJob, answer: Answer, latency: float, delivered: bool,
                delivery: Delivery | None = None) -> None:
     log.info("request %s: action %s on message %s from %s ok=%s delivered=%s in %.0f ms", job.request_id,
@@ -83,14 +92,16 @@ def make_block_action(answers: AnswerRuntime, finished: Callable[..., None] = on
         delivery = delivery_of(context)
         job = job_from_action(body, delivery.request_id if delivery and delivery.request_id != "-" else None)
         with request_context(job.request_id):
-            handle(job, delivery, respond, client)
+            handle(job, delivery, respond, client, from_home(body))
 
-    def handle(job: AnswerJob, delivery: Delivery | None, respond: Respond, client: Any) -> None:
+    def handle(job: AnswerJob, delivery: Delivery | None, respond: Respond, client: Any, home: bool) -> None:
 
         def done(job: AnswerJob, answer: Answer, latency: float, delivered: bool) -> None:
             finished(job, answer, latency, delivered, delivery)
 
         def send(answer: Answer) -> bool:
+            if home:  # the Home view again, as the clicker sees it now, with the click's outcome on top
+                return publish_home(answers, client, job.user_id, job.team_id, answer.text)
             return deliver_click(answer, client=client, respond=respond, user_id=job.user_id,
                                  channel_id=job.channel_id)
 
@@ -98,6 +109,9 @@ def make_block_action(answers: AnswerRuntime, finished: Callable[..., None] = on
         if answers.submit(job, send, done, admit=delivery.take if delivery is not None else None):
             return
         busy = Answer(text=BUSY.format(request_id=job.request_id), blocks=[], ok=False, request_id=job.request_id)
+        if home:  # no response_url on a Home click: nothing to tell the user through
+            done(job, busy, 0.0, False)
+            return
         try:
             respond(text=busy.text, response_type="ephemeral", replace_original=False)
         except Exception:
