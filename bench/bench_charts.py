@@ -4,7 +4,7 @@ interleaved in the same run (before, after, before, ...) on the same charts, so 
 
 Charts: 12 months x 8 series (the directors' year), 3 months x 3 series, 1 month x 8 series (a delivery's month) and
 an empty answer. BENCH_CHARTS renders of each kind per renderer (default 30). Not memoized (render_png, not
-render_png_once). Also checks both renderers give the same 1100 x 850 PNG size.
+render_png_once). BENCH_SCALE=small: 3 renders. Also checks both renderers give the same 1100 x 850 PNG size.
 
     python -m bench.bench_charts
 """
@@ -25,7 +25,7 @@ from semantic_layer.inputs import Month
 from semantic_layer.types import Freshness, TransactionsMonthRow, TransactionsPerMonth
 
 COMMAND = "python -m bench.bench_charts"
-N = int(os.environ.get("BENCH_CHARTS", "30"))
+N = int(os.environ.get("BENCH_CHARTS", "3" if os.environ.get("BENCH_SCALE") == "small" else "30"))
 LOADED = datetime(2026, 11, 2, 5, 30, tzinfo=UTC)
 FRESH = Freshness(LOADED, LOADED + timedelta(hours=1), timedelta(hours=26))
 TYPES = {"card_payment": 900_000, "deposit": 300_000, "withdrawal": 250_000, "p2p_out": 200_000, "fee": 150_000,
@@ -109,6 +109,7 @@ def main() -> None:
         rows.append(f"| {name} | {before:.0f} | {after:.0f} | {before / after:.1f}x | "
                     f"{sizes['before'] // 1000} / {sizes['after'] // 1000} |")
     load_end = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    print("## Transactions chart PNG: before / after the rework (bench/bench_charts.py)\n")
     print(f"Command: `{COMMAND}` ({N} renders of each chart per renderer, interleaved). Load average (1 / 5 / 15 min) "
           f"at the start: {load}, at the end: {load_end}.\n")
     print("| chart | before ms (median) | after ms (median) | speed-up | PNG kB before / after |")
