@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -121,6 +123,52 @@ def test_png_renders_twelve_months_and_an_empty_answer() -> None:
     chart = charts.transactions_chart_data(empty, FRESH)
     assert chart.series == () and chart.notes[2] == "Data loaded 2026-11-02 05:30 UTC."
     assert _png_size(charts.render_png(chart)) == (1100, 850)
+
+
+def _twelve_months() -> tuple[Month, ...]:
+    months = [Month(2025, 3)]
+    while len(months) < 12:
+        months.append(months[-1].next)
+    return tuple(months)
+
+
+def test_a_reused_figure_leaves_nothing_of_one_chart_in_the_next() -> None:
+    """Each thread redraws one Figure: a chart rendered after others is byte for byte the chart rendered first, on a
+    thread that never drew anything else."""
+    year = charts.transactions_chart_data(_tpm(TYPES, _twelve_months()), FRESH)
+    few = charts.transactions_chart_data(_tpm({"deposit": TYPES["deposit"]}, MONTHS[:1]), FRESH)
+    empty = charts.transactions_chart_data(TransactionsPerMonth(Month(2026, 1), Month(2026, 1), (), None), FRESH)
+    fresh: dict[str, bytes] = {}
+    for name, chart in (("year", year), ("few", few), ("empty", empty)):
+        thread = threading.Thread(target=lambda n=name, c=chart: fresh.__setitem__(n, charts.render_png(c)))
+        thread.start()
+        thread.join()
+    assert len(set(fresh.values())) == 3
+    assert [charts.render_png(c) for c in (year, few, empty, year, empty, few)] == [
+        fresh["year"], fresh["few"], fresh["empty"], fresh["year"], fresh["empty"], fresh["few"]]
+
+
+def test_threads_render_at_the_same_time_without_mixing_charts() -> None:
+    year = charts.transactions_chart_data(_tpm(TYPES, _twelve_months()), FRESH)
+    three = charts.transactions_chart_data(_tpm(TYPES), FRESH)
+    expected = {year: charts.render_png(year), three: charts.render_png(three)}
+    jobs = [year, three] * 6
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(charts.render_png, jobs))
+    assert results == [expected[c] for c in jobs]
+
+
+def test_the_widest_volume_label_fits_left_of_the_axes() -> None:
+    """No layout engine: the left margin is computed from the largest tick label, here 12 digits."""
+    huge = charts.transactions_chart_data(_tpm({"deposit": (3, "900000000000.00")}), FRESH)
+    canvas = charts._canvas()
+    png = canvas.render(huge)
+    assert _png_size(png) == (1100, 850)
+    renderer = canvas.canvas.get_renderer()
+    for ax in (canvas.top, canvas.bottom):
+        labels = [t.get_window_extent(renderer) for t in ax.get_yticklabels() if t.get_text()]
+        assert labels and min(b.x0 for b in labels) >= 0
+    assert max(len(t.get_text()) for t in canvas.bottom.get_yticklabels()) >= len("2,000,000,000,000")
 
 
 def test_csv_has_labels_and_the_currency_in_the_volume_header(monkeypatch: pytest.MonkeyPatch) -> None:
