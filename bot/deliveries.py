@@ -17,9 +17,9 @@ One run:
    one message per second per channel); 429s are retried by the client (Retry-After).
 7. Posting in bulk: the run's keys are claimed together before posting (CLAIM_CHUNK keys a statement), and the
    posted keys completed together (every COMPLETE_EVERY keys or COMPLETE_SECONDS, and at the end); keys claimed but
-   not posted (the run raised) are released at the end. `workers` threads post, one channel (or DM) at a time each,
-   the busiest channels first: one channel's messages stay in order and paced, and a 429's Retry-After is waited
-   out by the thread posting to that channel. The cost of batching the completes: a process killed outright (no
+   not posted (the run raised) are released at the end. `workers` threads post, each taking the channel (or DM)
+   whose next message may go soonest: one channel's messages stay in order and paced, and a 429's Retry-After is
+   waited out by the thread posting to that channel. The cost of batching the completes: a process killed outright (no
    `finally`) between a post and its complete leaves up to COMPLETE_EVERY posted keys pending, re-posted by a run
    after the claim timeout (before: at most one message).
 """
@@ -27,6 +27,7 @@ One run:
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import re
 import threading
@@ -522,20 +523,55 @@ class Deliveries:
                         if i < len(batches):
                             self._post(batches[i], report)
             else:
-                queues = sorted(by_channel.values(), key=len, reverse=True)  # the longest pacing starts first
-                with ThreadPoolExecutor(workers, thread_name_prefix="deliveries") as pool:
-                    futures = [pool.submit(self._post_all, batches, report) for batches in queues]
-                for future in futures:
-                    future.result()  # the first error raised, once every channel was tried
+                self._post_concurrently(list(by_channel.values()), report, workers)
         finally:
             self._complete([], flush=True)
             with self._lock:
                 left, self._held, self._asked = sorted(self._held), set(), frozenset()
             self._release_keys(left)  # claimed but not posted: the run raised
 
-    def _post_all(self, batches: list[list[_Outgoing]], report: DeliveryReport) -> None:
-        for batch in batches:
-            self._post(batch, report)
+    def _post_concurrently(self, queues: list[list[list[_Outgoing]]], report: DeliveryReport, workers: int) -> None:
+        """`workers` threads take the channel whose next message may go soonest (its last post + pace_seconds):
+        a channel is in one thread's hands at a time, so its messages go in order; the others do not wait for its
+        pacing. An error stops that channel's posts; the first one is raised once every channel was tried."""
+        heap = [(0.0, n) for n in range(len(queues))]  # (when the channel's next message may go, channel)
+        sent = [0] * len(queues)
+        busy, errors = 0, list[Exception]()
+        cond = threading.Condition()
+
+        def work() -> None:
+            nonlocal busy
+            while True:
+                with cond:
+                    while not heap and busy:
+                        cond.wait()
+                    if not heap:
+                        return
+                    at, n = heapq.heappop(heap)
+                    busy += 1
+                failed: Exception | None = None
+                try:
+                    if (wait := at - time.monotonic()) > 0:
+                        time.sleep(wait)
+                    self._post(queues[n][sent[n]], report)
+                except Exception as exc:
+                    failed = exc
+                with cond:
+                    busy -= 1
+                    if failed is not None:
+                        errors.append(failed)
+                    else:
+                        sent[n] += 1
+                        if sent[n] < len(queues[n]):
+                            heapq.heappush(heap, (time.monotonic() + self.pace_seconds, n))
+                    cond.notify_all()
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="deliveries") as pool:
+            futures = [pool.submit(work) for _ in range(workers)]
+        for future in futures:
+            future.result()
+        if errors:
+            raise errors[0]
 
     def _claim(self, keys: list[str]) -> set[str]:
         if not keys:
