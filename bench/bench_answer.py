@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.bench_semantic_layer import TX_PER_CUSTOMER, build, refresh_marts, summary
+from bench.bench_semantic_layer import bench_warehouse, summary
 
 COMMAND = "python -m bench.bench_answer"
 QUESTIONS = Path(__file__).resolve().parent.parent / "tests" / "questions"
@@ -73,11 +73,8 @@ def main() -> None:
     from semantic_layer.service import MetricFlowSemanticLayer
     from semantic_layer.types import CustomerProfile
 
-    small = os.environ.get("BENCH_SCALE") == "small"
-    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
-    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
-    data_dir = build(root, customers)
-    refresh_marts(root, data_dir)
+    wh = bench_warehouse()
+    small, data_dir = wh.small, wh.data_dir
     engine = DuckDbSnapshotEngine(data_dir, "warehouse.duckdb")
     sl = MetricFlowSemanticLayer(engine)
     ctx = Context(sl, BotSettings())

@@ -79,19 +79,15 @@ def main() -> int:
 def burst() -> None:
     """The burst section (bench/bot_burst.py) on the semantic layer bench's warehouse: 10 M transactions, or ~20 k
     with BENCH_SCALE=small (built once under bench/out/, reused)."""
-    from pathlib import Path
 
-    from bench.bench_semantic_layer import TX_PER_CUSTOMER, build, refresh_marts
+    from bench.bench_semantic_layer import TX_PER_CUSTOMER, bench_warehouse
     from bench.bot_burst import burst_section
     from bot.runtime_settings import default_workers
     from semantic_layer.engine import DuckDbSnapshotEngine
     from semantic_layer.service import MetricFlowSemanticLayer
 
-    small = os.environ.get("BENCH_SCALE") == "small"
-    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
-    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
-    data_dir = build(root, customers)
-    refresh_marts(root, data_dir)  # as bench_semantic_layer: current models and semantic manifest
+    wh = bench_warehouse()
+    small, customers, data_dir = wh.small, wh.customers, wh.data_dir
     sl = MetricFlowSemanticLayer(DuckDbSnapshotEngine(data_dir, "warehouse.duckdb"))
     workers = int(os.environ.get("FINEFIN_ANSWER_WORKERS") or default_workers())
     size = f"{customers:,} customers, ~{customers * TX_PER_CUSTOMER / 1e6:.1f} M transactions (generated, 12 months)"

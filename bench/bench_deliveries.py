@@ -20,12 +20,11 @@ import random
 import sys
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from bench.bench_semantic_layer import TX_PER_CUSTOMER, build, refresh_marts
+from bench.bench_semantic_layer import bench_warehouse
 
 COMMAND = "python -m bench.bench_deliveries"
 ALERTS = int(os.environ.get("BENCH_ALERTS", "10000"))
@@ -82,11 +81,8 @@ def main() -> None:
     from semantic_layer.service import MetricFlowSemanticLayer
     from tests.fake_slack import FakeSlack
 
-    small = os.environ.get("BENCH_SCALE") == "small"
-    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
-    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
-    data_dir = build(root, customers)
-    refresh_marts(root, data_dir)
+    wh = bench_warehouse()
+    small, customers, data_dir = wh.small, wh.customers, wh.data_dir
     sl = MetricFlowSemanticLayer(DuckDbSnapshotEngine(data_dir, "warehouse.duckdb"))
     url = os.environ.get("FINEFIN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     with psycopg.connect(url, autocommit=True) as conn:

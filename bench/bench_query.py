@@ -18,12 +18,11 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from bench.bench_semantic_layer import TX_PER_CUSTOMER, build, refresh_marts, summary
+from bench.bench_semantic_layer import bench_warehouse, summary
 
 COMMAND = "python -m bench.bench_query"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
@@ -156,11 +155,8 @@ def main() -> None:
     from semantic_layer.snapshots import current
     from semantic_layer.why import why
 
-    small = os.environ.get("BENCH_SCALE") == "small"
-    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
-    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
-    data_dir = build(root, customers)
-    refresh_marts(root, data_dir)
+    wh = bench_warehouse()
+    small, data_dir = wh.small, wh.data_dir
     engine = DuckDbSnapshotEngine(data_dir, "warehouse.duckdb")
     sl = MetricFlowSemanticLayer(engine)
     service = query_service(sl)

@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,24 @@ def refresh_manifest(root: Path, data_dir: Path) -> None:
         publish_warehouse(settings, manifest=fresh)
 
 
+@dataclass(frozen=True)
+class BenchWarehouse:
+    """The bench warehouse every 10 M bench reads: built once under bench/out/, its marts and manifest current."""
+
+    data_dir: Path
+    customers: int
+    small: bool  # BENCH_SCALE=small: 200 customers
+
+
+def bench_warehouse() -> BenchWarehouse:
+    small = os.environ.get("BENCH_SCALE") == "small"
+    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
+    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
+    data_dir = build(root, customers)
+    refresh_marts(root, data_dir)  # current models and semantic manifest
+    return BenchWarehouse(data_dir, customers, small)
+
+
 def _semantics(manifest: Path) -> dict[str, Any]:
     """A semantic manifest with its lists of named objects sorted by name: `dbt parse` and `dbt build` write the
     same models in different orders (comparing bytes re-published an unchanged warehouse on every run)."""
@@ -221,11 +240,8 @@ def main() -> None:
     from semantic_layer.service import MetricFlowSemanticLayer
     from semantic_layer.snapshots import current
 
-    small = os.environ.get("BENCH_SCALE") == "small"
-    customers = 200 if small else round(10_000_000 / TX_PER_CUSTOMER)
-    root = Path(__file__).resolve().parent / "out" / f"semantic_layer_{customers}"
-    data_dir = build(root, customers)
-    refresh_marts(root, data_dir)
+    wh = bench_warehouse()
+    small, data_dir = wh.small, wh.data_dir
     engine = DuckDbSnapshotEngine(data_dir, "warehouse.duckdb")
     sl = MetricFlowSemanticLayer(engine)
     as_of, month = sl.reporting_dates()
