@@ -15,15 +15,25 @@ One run:
    raises DeliveryFailedError after trying the rest — never a silent drop. A channel gets no customer-level data:
    such an item is refused and its owner told why. Posts to one channel are spaced by `pace_seconds` (Slack's
    one message per second per channel); 429s are retried by the client (Retry-After).
+7. Posting in bulk: the run's keys are claimed together before posting (CLAIM_CHUNK keys a statement), and the
+   posted keys completed together (every COMPLETE_EVERY keys or COMPLETE_SECONDS, and at the end); keys claimed but
+   not posted (the run raised) are released at the end. `workers` threads post, each taking the channel (or DM)
+   whose next message may go soonest: one channel's messages stay in order and paced, and a 429's Retry-After is
+   waited out by the thread posting to that channel. The cost of batching the completes: a process killed outright (no
+   `finally`) between a post and its complete leaves up to COMPLETE_EVERY posted keys pending, re-posted by a run
+   after the claim timeout (before: at most one message).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -58,6 +68,9 @@ HOME_REFRESH_MAX = 1000  # Home tabs re-published per run (views.publish: Slack'
 MAX_EVENT_LINES = 10  # customers or debits named in one event alert (the rest: the command's full list)
 MAX_ALERTS_PER_MESSAGE = 10  # 3-4 blocks each: within a message's 50 blocks
 CHANNEL_GONE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})  # a retry cannot deliver there
+CLAIM_CHUNK = 1000  # post ledger keys claimed in one statement
+COMPLETE_EVERY = 20  # posted keys completed in one statement (or after COMPLETE_SECONDS, and at the end of the run)
+COMPLETE_SECONDS = 0.5
 _CHANNEL = re.compile(r"<#([CG][A-Z0-9]{2,30})(?:\|[^>]*)?>|([CG][A-Z0-9]{2,30})")
 
 
@@ -155,9 +168,15 @@ class _Planned:
 class Deliveries:
     def __init__(self, ctx: CommandContext, resolve: Callable[[str], Identity], store: SubscriptionStore,
                  ledger: ClaimLedger, client: Any, pace_seconds: float = 1.0,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, workers: int = 4) -> None:
         self.ctx, self.resolve, self.store, self.ledger, self.client = ctx, resolve, store, ledger, client
-        self.pace_seconds = pace_seconds
+        self.pace_seconds, self.workers = pace_seconds, workers
+        self._lock = threading.Lock()  # the posting threads' shared state below
+        self._channel_locks: dict[str, threading.Lock] = {}  # held while pacing and posting to a channel
+        self._asked: frozenset[str] = frozenset()  # the keys claimed before posting
+        self._held: set[str] = set()  # of those, the ones this run holds and has not posted yet
+        self._to_complete: list[str] = []
+        self._completed_at = 0.0
         self.now = now or (lambda: datetime.now(UTC))  # the wall clock only decides `at HH:MM`
         self._last_post: dict[str, float] = {}
         self._dms: dict[str, str] = {}
@@ -496,18 +515,116 @@ class Deliveries:
                 last.append(o)
             else:
                 batches.append([o])
-        rounds = max((len(b) for b in by_channel.values()), default=0)
-        for i in range(rounds):
-            for batches in by_channel.values():
-                if i < len(batches):
-                    self._post(batches[i], report)
+        keys = [o.key for batches in by_channel.values() for b in batches for o in b if o.key is not None]
+        self._asked, self._held = frozenset(keys), self._claim(keys)
+        try:
+            workers = min(self.workers, len(by_channel))
+            if workers <= 1:
+                rounds = max((len(b) for b in by_channel.values()), default=0)
+                for i in range(rounds):
+                    for batches in by_channel.values():
+                        if i < len(batches):
+                            self._post(batches[i], report)
+            else:
+                self._post_concurrently(list(by_channel.values()), report, workers)
+        finally:
+            self._complete([], flush=True)
+            with self._lock:
+                left, self._held, self._asked = sorted(self._held), set(), frozenset()
+            self._release_keys(left)  # claimed but not posted: the run raised
+
+    def _post_concurrently(self, queues: list[list[list[_Outgoing]]], report: DeliveryReport, workers: int) -> None:
+        """`workers` threads take the channel whose next message may go soonest (its last post + pace_seconds):
+        a channel is in one thread's hands at a time, so its messages go in order; the others do not wait for its
+        pacing. An error stops that channel's posts; the first one is raised once every channel was tried."""
+        heap = [(0.0, n) for n in range(len(queues))]  # (when the channel's next message may go, channel)
+        sent = [0] * len(queues)
+        busy, errors = 0, list[Exception]()
+        cond = threading.Condition()
+
+        def work() -> None:
+            nonlocal busy
+            while True:
+                with cond:
+                    while not heap and busy:
+                        cond.wait()
+                    if not heap:
+                        return
+                    at, n = heapq.heappop(heap)
+                    busy += 1
+                failed: Exception | None = None
+                try:
+                    if (wait := at - time.monotonic()) > 0:
+                        time.sleep(wait)
+                    self._post(queues[n][sent[n]], report)
+                except Exception as exc:
+                    failed = exc
+                with cond:
+                    busy -= 1
+                    if failed is not None:
+                        errors.append(failed)
+                    else:
+                        sent[n] += 1
+                        if sent[n] < len(queues[n]):
+                            heapq.heappush(heap, (time.monotonic() + self.pace_seconds, n))
+                    cond.notify_all()
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="deliveries") as pool:
+            futures = [pool.submit(work) for _ in range(workers)]
+        for future in futures:
+            future.result()
+        if errors:
+            raise errors[0]
+
+    def _claim(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        claim_many = getattr(self.ledger, "claim_many", None)
+        if claim_many is None:
+            return {k for k in keys if self.ledger.claim(k)}
+        held: set[str] = set()
+        for i in range(0, len(keys), CLAIM_CHUNK):
+            held |= claim_many(keys[i:i + CLAIM_CHUNK])
+        return held
+
+    def _complete(self, keys: list[str], flush: bool = False) -> None:
+        """Mark posted keys done, COMPLETE_EVERY together (or after COMPLETE_SECONDS; `flush`: now)."""
+        with self._lock:
+            self._to_complete += keys
+            if not self._to_complete or (not flush and len(self._to_complete) < COMPLETE_EVERY
+                                         and time.monotonic() - self._completed_at < COMPLETE_SECONDS):
+                return
+            keys, self._to_complete = self._to_complete, []
+            self._completed_at = time.monotonic()
+        complete_many = getattr(self.ledger, "complete_many", None)
+        if complete_many is not None:
+            complete_many(keys)
+        else:
+            for key in keys:
+                self.ledger.complete(key)
+
+    def _release_keys(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        release_many = getattr(self.ledger, "release_many", None)
+        if release_many is not None:
+            release_many(keys)
+        else:
+            for key in keys:
+                self.ledger.release(key)
+
+    def _channel_lock(self, channel: str) -> threading.Lock:
+        with self._lock:
+            return self._channel_locks.setdefault(channel, threading.Lock())
 
     def _post(self, batch: list[_Outgoing], report: DeliveryReport) -> None:
         """Claim each key, post the batch as one message, then complete the keys and run each `done`; a key already
         claimed is skipped (delivered before: a retry); a failed post releases the keys and is reported."""
         keys = [o.key for o in batch if o.key is not None]
-        claim_many = getattr(self.ledger, "claim_many", None)
-        held = claim_many(keys) if claim_many is not None else {k for k in keys if self.ledger.claim(k)}
+        with self._lock:  # claimed before posting (_send_all), or now (a notice sent during the posting)
+            held = {k for k in keys if k in self._held}
+            self._held -= held
+        held |= self._claim([k for k in keys if k not in self._asked])
         mine = []
         for o in batch:
             if o.key is not None and o.key not in held:
@@ -523,16 +640,17 @@ class Deliveries:
         channel = mine[0].target or ""
         try:
             channel = channel or self._dm(mine[0].owner)
-            wait = self._last_post.get(channel, -1e9) + self.pace_seconds - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                self.client.chat_postMessage(channel=channel, text=fallback_text(answer.text), blocks=answer.blocks,
-                                             unfurl_links=False)
-                if answer.files:
-                    upload_files(self.client, channel, answer.files)
-            finally:
-                self._last_post[channel] = time.monotonic()
+            with self._channel_lock(channel):  # one post at a time per channel, spaced by pace_seconds
+                wait = self._last_post.get(channel, -1e9) + self.pace_seconds - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    self.client.chat_postMessage(channel=channel, text=fallback_text(answer.text),
+                                                 blocks=answer.blocks, unfurl_links=False)
+                    if answer.files:
+                        upload_files(self.client, channel, answer.files)
+                finally:
+                    self._last_post[channel] = time.monotonic()
         except (SlackApiError, SlackClientError, OSError) as exc:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             self._release(mine)
@@ -553,13 +671,7 @@ class Deliveries:
         except BaseException:
             self._release(mine)
             raise
-        done = [o.key for o in mine if o.key is not None]
-        complete_many = getattr(self.ledger, "complete_many", None)
-        if complete_many is not None:
-            complete_many(done)
-        else:
-            for key in done:
-                self.ledger.complete(key)
+        self._complete([o.key for o in mine if o.key is not None])
         for o in mine:
             if o.done is not None:
                 o.done(True)
@@ -575,9 +687,7 @@ class Deliveries:
         return bool(is_done(key)) if is_done is not None else False
 
     def _release(self, batch: list[_Outgoing]) -> None:
-        for o in batch:
-            if o.key is not None:
-                self.ledger.release(o.key)
+        self._release_keys([o.key for o in batch if o.key is not None])
 
 
 @dataclass
@@ -722,7 +832,7 @@ def deliver_from_env(timed: bool = False) -> list[str]:
     try:
         assistant = build_assistant(get_semantic_layer(), settings, client, revocations=state.revocations)
         report = Deliveries(assistant, assistant.resolver.resolve, state.subscriptions, state.post_ledger,
-                            client).run(timed)
+                            client, workers=settings.delivery_workers).run(timed)
     finally:
         state.close()
     return ([f"fired {x}" for x in report.fired] + [f"delivered {x}" for x in report.delivered]

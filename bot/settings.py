@@ -91,6 +91,11 @@ class BotSettings(BaseSettings):
         description="After each data publish, re-publish the Home tab of the users who opened it in the last N days "
         "(0: never).",
     )
+    delivery_workers: int = Field(
+        default=4, ge=1, le=16,
+        description="Threads posting the deliveries of a refresh, one channel (or DM) at a time each: a channel's "
+        "messages stay in order and one a second.",
+    )
     list_limit: int = Field(default=15, ge=1, le=40, description="Rows shown in Slack before a list is truncated.")
     bank_name: str = Field(default="FineFinance", min_length=1, description="Bank name printed on statements.")
     bank_address: str = Field(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block, ButtonElement
 from sqlalchemy import text
 
@@ -641,3 +642,51 @@ def test_a_customer_who_joined_the_channel_later_stops_the_post(assistant: Assis
     slack.channels["C0KPI"].remove("UCUST")
     assert engine(assistant, people, state_store, slack).run().delivered == [f"subscription #{item.id} 2026-02-10"]
     assert [p["channel"] for p in posts(slack)] == ["DUDIR", "C0KPI"]
+
+
+class FailingFor(WebClient):
+    """A Slack client whose posts to some channels fail (the other channels are served by the fake Slack)."""
+
+    def __init__(self, slack: FakeSlack, failing: set[str]) -> None:
+        super().__init__(token="xoxb-test", base_url=slack.api_url)
+        self.failing = failing
+
+    def chat_postMessage(self, **kwargs: Any) -> Any:  # slack_sdk's name
+        if kwargs.get("channel") in self.failing:
+            raise SlackApiError("internal_error", {"ok": False, "error": "internal_error"})
+        return super().chat_postMessage(**kwargs)
+
+
+def test_posts_claimed_together_on_threads_one_channel_in_order_a_failed_one_released(
+        assistant: Assistant, people: dict[str, Identity], state_store: Any, slack: FakeSlack,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's keys are claimed in one statement; channels are posted to concurrently, one channel's messages in
+    order and paced; a post that fails among the others is released, and the next run posts it (only it)."""
+    kpi = [assistant.answer_for(people["director"], f"alert transaction_count daily above -{n} to <#C0KPI|kpi>"
+                                ).data.id for n in range(1, 13)]  # 12 alerts: 2 messages (10 + 2) to C0KPI
+    mine = assistant.answer_for(people["director"], "alert revenue daily above -1").data.id
+    theirs = assistant.answer_for(people["director2"], "alert transaction_volume daily above -1").data.id
+    claims: list[int] = []
+    claim_many = type(state_store.post_ledger).claim_many
+    monkeypatch.setattr(type(state_store.post_ledger), "claim_many",
+                        lambda self, keys: claims.append(len(keys)) or claim_many(self, keys))
+    run = Deliveries(assistant, resolver(people), state_store.subscriptions, state_store.post_ledger,
+                     FailingFor(slack, {"DUDIR2"}), pace_seconds=0.3, workers=4)
+    with pytest.raises(DeliveryFailedError, match="internal_error") as failed:
+        run.run()
+    assert claims == [14]  # every key of the run in one statement
+    assert sorted(failed.value.report.fired) == sorted(f"alert #{i}" for i in [*kpi, mine])
+    to_kpi = [c for c in slack.calls_to("chat.postMessage") if c.params["channel"] == "C0KPI"]
+    assert [c.params["text"].split(":")[0] for c in to_kpi] == ["10 alerts", "2 alerts"]
+    shown = [json.dumps(c.params["blocks"]) for c in to_kpi]
+    assert all(f"*Alert #{i}*" in shown[0] for i in kpi[:10]) and all(f"*Alert #{i}*" in shown[1] for i in kpi[10:])
+    assert to_kpi[1].at - to_kpi[0].at >= 0.29  # one channel: spaced by pace_seconds
+    assert {c.params["channel"] for c in slack.calls_to("chat.postMessage")} == {"C0KPI", "DUDIR"}
+    ledger = state_store.post_ledger
+    keys = {i: f"alert:{i}:{END_DATE.isoformat()}" for i in [*kpi, mine, theirs]}
+    assert all(ledger.is_done(keys[i]) for i in [*kpi, mine]) and not ledger.is_done(keys[theirs])
+    slack.reset()
+    again = engine(assistant, people, state_store, slack).run()  # the next run: the released one, only
+    assert again.fired == [f"alert #{theirs}"]
+    assert [c.params["channel"] for c in slack.calls_to("chat.postMessage")] == ["DUDIR2"]
+    assert ledger.is_done(keys[theirs])

@@ -119,11 +119,22 @@ class ClaimKeys:
 
     def complete_many(self, keys: list[str]) -> int:
         """`complete` for several keys in one statement; how many this process still held."""
+        if not keys:
+            return 0
         t = self.table
         stmt = (update(t).where(t.c.key.in_(keys), t.c.owner == self.owner, t.c.state == "pending")
                 .values(state="done", completed_at=func.now()))
         with self.engine.begin() as conn:
             return conn.execute(stmt).rowcount
+
+    def release_many(self, keys: list[str]) -> int:
+        """`release` for several keys in one statement; how many this process still held."""
+        if not keys:
+            return 0
+        t = self.table
+        with self.engine.begin() as conn:
+            return conn.execute(delete(t).where(t.c.key.in_(keys), t.c.owner == self.owner, t.c.state == "pending")
+                                ).rowcount
 
     def _prepared(self, statement: Any, params: tuple[Any, ...], result: Callable[[Any], bool]) -> bool:
         """One prepared statement on the claim pool's psycopg connection (the same SQL as the Core statements)."""
