@@ -42,10 +42,12 @@ def vocabulary_of(service: QueryService) -> Vocabulary:
 
 def _names(service: QueryService) -> NameIndex | None:
     """Every customer's id and full name in the current load, indexed once per load (for advisors' questions by
-    name): one MetricFlow query grouped by customer and name, on a metric that has both and no time axis."""
+    name): one MetricFlow query of the customer count grouped by customer and name."""
     catalog = service.catalog()
-    metric = next((m for m in catalog.metrics.values() if not m.needs_time
-                   and catalog.mf_name("customer", [m.name]) and catalog.mf_name("customer_name", [m.name])), None)
+    fits = [m for m in catalog.metrics.values() if not m.needs_time
+            and catalog.mf_name("customer", [m.name]) and catalog.mf_name("customer_name", [m.name])]
+    # the count of customers has a row for every customer (revenue, volume... only for those with transactions)
+    metric = next((m for m in fits if m.name == "customers"), fits[0] if fits else None)
     if metric is None:
         return None
     ids, names = catalog.mf_name("customer", [metric.name]), catalog.mf_name("customer_name", [metric.name])

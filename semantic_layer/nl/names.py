@@ -53,10 +53,13 @@ class NameIndex:
     @classmethod
     def of(cls, customers: Iterable[tuple[object, str]]) -> NameIndex:
         index = cls()
+        keys: dict[str, tuple[str, ...]] = {}  # many customers share a name: fold each distinct name once
         for customer_id, full_name in customers:
             if not full_name:
                 continue
-            key = name_key(str(full_name))
+            key = keys.get(full_name)
+            if key is None:
+                key = keys[full_name] = name_key(str(full_name))
             if not key or len(key) > MAX_NAME_WORDS:
                 continue
             index.by_name.setdefault(key, []).append((str(customer_id), str(full_name)))
