@@ -439,6 +439,7 @@ def _which_customer(text: str, vocab: Vocabulary, principal: Principal, resolve:
     listed = ", ".join(f"{name} (customer {cid})" for cid, name in unclear.customers[:MAX_LISTED])
     more = f" and {count - MAX_LISTED} more" if count > MAX_LISTED else ""
     if unclear.whole:
+        listed = ", ".join(f"customer {cid}" for cid, _ in unclear.customers[:MAX_LISTED])  # one name: say it once
         message = (f"{count} customers are named “{unclear.customers[0][1]}”: {listed}{more}. Which one? Ask again "
                    f"with the customer id, e.g. “customer {unclear.customers[0][0]}”.")
     elif count > MAX_LISTED:
