@@ -13,6 +13,7 @@ import yaml
 
 from semantic_layer.catalog import Catalog
 from semantic_layer.inputs import CustomerId
+from semantic_layer.nl.names import NameIndex
 from semantic_layer.nl.parser import Outcome, Understanding
 from semantic_layer.nl.vocabulary import Vocabulary
 from semantic_layer.policy import Audience, Principal
@@ -50,7 +51,8 @@ class Question:
 
 def load_vocabulary(catalog: Catalog, questions_dir: Path) -> Vocabulary:
     load = yaml.safe_load((questions_dir / "load.yml").read_text())
-    return Vocabulary.of(catalog, load["as_of"], {k: tuple(v) for k, v in load["values"].items()})
+    names = NameIndex.of((c["id"], c["name"]) for c in load["customers"]) if load.get("customers") else None
+    return Vocabulary.of(catalog, load["as_of"], {k: tuple(v) for k, v in load["values"].items()}, names)
 
 
 def questions(questions_dir: Path) -> Iterator[Question]:

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from semantic_layer.catalog import DIMENSIONS, ValueKind
+from semantic_layer.nl.names import NameIndex
 from semantic_layer.nl.vocabulary import Vocabulary
 from semantic_layer.query_service import QueryService
 
@@ -33,7 +34,23 @@ def vocabulary_of(service: QueryService) -> Vocabulary:
             continue
         actual: dict[str, Any] = service._actual_values(metric, mf_name, None)  # cached per load
         values[spec.key] = tuple(sorted({str(v) for v in actual.values()}))
-    vocab = Vocabulary.of(catalog, as_of, values)
+    vocab = Vocabulary.of(catalog, as_of, values, _names(service))
     with _LOCK:
         _CACHE[id(service)] = vocab
     return vocab
+
+
+def _names(service: QueryService) -> NameIndex | None:
+    """Every customer's id and full name in the current load, indexed once per load (for advisors' questions by
+    name): one MetricFlow query of the customer count grouped by customer and name."""
+    catalog = service.catalog()
+    fits = [m for m in catalog.metrics.values() if not m.needs_time
+            and catalog.mf_name("customer", [m.name]) and catalog.mf_name("customer_name", [m.name])]
+    # the count of customers has a row for every customer (revenue, volume... only for those with transactions)
+    metric = next((m for m in fits if m.name == "customers"), fits[0] if fits else None)
+    if metric is None:
+        return None
+    ids, names = catalog.mf_name("customer", [metric.name]), catalog.mf_name("customer_name", [metric.name])
+    result = service.engine.query([metric.name], [ids, names])
+    at_id, at_name = result.columns.index(ids), result.columns.index(names)
+    return NameIndex.of((r[at_id], r[at_name]) for r in result.rows if r[at_id] is not None)

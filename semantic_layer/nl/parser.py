@@ -20,6 +20,7 @@ from rapidfuzz.distance import OSA
 from semantic_layer.catalog import DIMENSION_BY_KEY, Grain, ValueKind, nearest
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.nl.dates import DATE_WORDS, MONTHS, NUMBERS, find_period
+from semantic_layer.nl.names import NameMatch
 from semantic_layer.nl.vocabulary import Phrase, Vocabulary, tokens
 from semantic_layer.policy import Principal, may_ask_metric, may_use_dimension
 from semantic_layer.query import DimensionFilter, MetricQuery, Order, Period
@@ -138,12 +139,16 @@ def understand(text: str, vocab: Vocabulary, principal: Principal) -> Understand
     return _understand(text, vocab, principal, {})
 
 
-def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dict[str, str]) -> Understanding:
-    """`resolve`: words naming several values -> the value to read them as (the readings a clarification offers)."""
+def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dict[str, str],
+                named: list[str] | None = None) -> Understanding:
+    """`resolve`: words naming several values -> the value to read them as (the readings a clarification offers).
+    `named`: the question's words with customers' names already read as ids (see `_by_name`)."""
     if len(text) > MAX_TEXT:
         return Understanding(Outcome.REFUSE, message=f"That is too long for a question (at most {MAX_TEXT} "
                                                       "characters).")
-    raw = tokens(text)
+    if named is None and _may_name(vocab, principal):
+        return _by_name(text, vocab, principal, resolve)
+    raw = named if named is not None else tokens(text)
     if not raw:
         return _clarify(vocab, principal, text, "Ask me about a metric, e.g. “revenue by tier last quarter”.")
     words, corrections = _corrected(raw, vocab)
@@ -193,7 +198,7 @@ def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dic
             return asked
         readings = []  # the question read with each of the values, as far as each reading is an answer
         for value in p.ambiguous_values[0]:
-            each = _understand(text, vocab, principal, {p.ambiguous[0]: value})
+            each = _understand(text, vocab, principal, {p.ambiguous[0]: value}, raw)
             if each.outcome is Outcome.ANSWER and each.best is not None:
                 readings.append(replace(each.best, confidence=min(each.best.confidence, 0.5)))
         return replace(asked, readings=tuple(readings))
@@ -382,11 +387,86 @@ def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple
     return out, corrections
 
 
+MAX_LISTED = 5  # customers a clarification lists by id
+CUSTOMER_WORDS = ("customer", "customers", "client", "clients", "cust")
+
+
+def _may_name(vocab: Vocabulary, principal: Principal) -> bool:
+    """Names are read for staff who may filter on a customer (advisors); for the others a name stays an unknown
+    word, refused as any other (customers never reach another customer, directors have no customer-level access)."""
+    return vocab.names is not None and principal.scope is None and may_use_dimension(principal, "customer_name") \
+        and may_use_dimension(principal, "customer")
+
+
+def _by_name(text: str, vocab: Vocabulary, principal: Principal, resolve: dict[str, str]) -> Understanding:
+    """The question with each customer's name it holds read as that customer's id ("withdrawals of Marie Dupont" ->
+    "withdrawals of customer 42"), or a clarification when a name is several customers' or only a first or last
+    name, never a guess. The name is noted beside the answer (“marie dupnt” as “Marie Dupont (customer 42)”)."""
+    raw = tokens(text)
+    assert vocab.names is not None
+    known = vocab.words | DATE_WORDS | FUNCTION | VAGUE | GRAIN_NOUNS.keys() | GRAIN_ADVERBS.keys() | set(
+        CUSTOMER_WORDS) | set(MONTHS) | set(NUMBERS)
+    taken = {i for i, w in enumerate(raw) if _ID.fullmatch(w)}
+    matches = vocab.names.find(raw, frozenset(known), taken)
+    if not matches:
+        return _understand(text, vocab, principal, resolve, raw)
+    unclear = next((m for m in matches if not m.unique), None)
+    if unclear is not None:
+        return _which_customer(text, vocab, principal, resolve, raw, matches, unclear)
+    words, notes = _named_words(raw, matches, {})
+    read = _understand(text, vocab, principal, resolve, words)
+    return replace(read, corrections=(*notes, *read.corrections))
+
+
+def _named_words(raw: list[str], matches: list[NameMatch], chosen: dict[int, tuple[str, str]]
+                 ) -> tuple[list[str], list[tuple[str, str]]]:
+    """`raw` with each name replaced by "customer <id>" (`chosen`: match start -> the customer picked for it)."""
+    out: list[str] = []
+    notes: list[tuple[str, str]] = []
+    i = 0
+    for m in matches:
+        out += raw[i:m.start]
+        customer_id, full_name = chosen.get(m.start, m.customers[0])
+        out += [customer_id] if out and out[-1] in CUSTOMER_WORDS else ["customer", customer_id]
+        notes.append((m.typed, f"{full_name} (customer {customer_id})"))
+        i = m.end
+    return out + raw[i:], notes
+
+
+def _which_customer(text: str, vocab: Vocabulary, principal: Principal, resolve: dict[str, str], raw: list[str],
+                    matches: list[NameMatch], unclear: NameMatch) -> Understanding:
+    count = len(unclear.customers)
+    listed = ", ".join(f"{name} (customer {cid})" for cid, name in unclear.customers[:MAX_LISTED])
+    more = f" and {count - MAX_LISTED} more" if count > MAX_LISTED else ""
+    if unclear.whole:
+        listed = ", ".join(f"customer {cid}" for cid, _ in unclear.customers[:MAX_LISTED])  # one name: say it once
+        message = (f"{count} customers are named “{unclear.customers[0][1]}”: {listed}{more}. Which one? Ask again "
+                   f"with the customer id, e.g. “customer {unclear.customers[0][0]}”.")
+    elif count > MAX_LISTED:
+        return _refuse(vocab, principal, text, f"“{unclear.typed}” alone is part of {count} customers' names: say "
+                                               "the customer's full name or id (“customer 42”).")
+    else:
+        message = (f"“{unclear.typed}” alone could be {listed}. Which customer? Say the full name or the customer "
+                   "id.")
+    readings = []
+    for customer in unclear.customers[:MAX_LISTED]:  # the question read for each of them, for the asker to pick
+        others = {m.start: m.customers[0] for m in matches if m is not unclear and m.unique}
+        words, _ = _named_words(raw, [m for m in matches if m is unclear or m.unique],
+                                {**others, unclear.start: customer})
+        if any(not m.unique and m is not unclear for m in matches):
+            break  # two unclear names: ask about the first, offer no reading
+        each = _understand(text, vocab, principal, resolve, words)
+        if each.outcome is Outcome.ANSWER and each.best is not None:
+            readings.append(replace(each.best, confidence=min(each.best.confidence, 0.5)))
+    asked = _clarify(vocab, principal, text, message)
+    return replace(asked, readings=tuple(readings))
+
+
 def _customer_ids(p: _Parse) -> None:
     w = p.words
     i = 0
     while i < len(w):
-        if w[i] in ("customer", "customers", "client", "clients", "cust"):
+        if w[i] in CUSTOMER_WORDS:
             j = i + 1
             while j < len(w) and w[j] in ("no", "number", "id", "nr"):
                 j += 1

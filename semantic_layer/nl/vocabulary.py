@@ -5,18 +5,30 @@ synonyms, and the dimensions' actual values with their governed value synonyms. 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from semantic_layer.catalog import DIMENSIONS, Catalog, ValueKind
+
+if TYPE_CHECKING:
+    from semantic_layer.nl.names import NameIndex
 
 _TOKEN = re.compile(r"(?:19|20)\d\d-(?:q[1-4]|\d{1,2}(?:-\d{1,2})?)|[a-z0-9]+")
 
 
+def fold(text: str) -> str:
+    """Lower case without accents: "Lefèvre" -> "lefevre", "Ødegård" -> "odegard"."""
+    text = text.replace("ø", "o").replace("Ø", "O").replace("ß", "ss").replace("æ", "ae").replace("œ", "oe")
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).lower()
+
+
 def tokens(text: str) -> list[str]:
-    """Lower-case word tokens; `sign-ups` -> sign, ups; `customer's` -> customer; ISO dates kept whole."""
-    text = text.lower().replace("’", "'").replace("'s ", " ").replace("s' ", "s ")
+    """Lower-case word tokens, accents folded; `sign-ups` -> sign, ups; `customer's` -> customer; ISO dates kept
+    whole."""
+    text = fold(text).replace("’", "'").replace("'s ", " ").replace("s' ", "s ")
     text = re.sub(r"'s$", "", text)
     return _TOKEN.findall(text.replace("'", ""))
 
@@ -42,10 +54,12 @@ class Vocabulary:
     words: frozenset[str] = frozenset()
     upper_values: dict[str, tuple[str, str]] = field(default_factory=dict)  # "FR" -> (country, FR)
     metric_phrases: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)  # metric -> its phrases
+    names: NameIndex | None = None  # customers' names of the load (advisors may ask by name)
 
     @classmethod
-    def of(cls, catalog: Catalog, as_of: date, values: Mapping[str, Sequence[str]]) -> Vocabulary:
-        vocab = cls(catalog, as_of, values)
+    def of(cls, catalog: Catalog, as_of: date, values: Mapping[str, Sequence[str]],
+           names: NameIndex | None = None) -> Vocabulary:
+        vocab = cls(catalog, as_of, values, names=names)
         vocab._build()
         return vocab
 
