@@ -184,3 +184,76 @@ def test_a_mention_and_a_dm_leave_one_row_each_under_the_deliverys_id(
         ("reqmention01", people.customer, "balance", "answered", people.customer_id),
         ("reqdm0000001", people.advisor, f"balance {people.red_customer_id}", "answered", people.red_customer_id),
     ]
+
+
+# --- refused as busy ----------------------------------------------------------------------------------------------
+
+
+class _FullRuntime:
+    """An answer runtime at its bound: every submit is refused (nothing queued)."""
+
+    def submit(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+
+def test_busy_home_opens_and_questions_leave_an_error_row_off_the_ack_path(
+    bot_settings: Any, fake_slack: Any, people: People, state_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slack_sdk import WebClient
+
+    from bot.app import build_app
+
+    app = build_app(None, bot_settings, client=WebClient(token="x", base_url=fake_slack.api_url),
+                    answers=_FullRuntime(), state=state_store)  # type: ignore[arg-type]
+    release, entered = threading.Event(), threading.Event()
+    original = state_store.audit.record
+
+    def blocked(rec: Any) -> bool:
+        entered.set()
+        release.wait(20)
+        return original(rec)
+
+    monkeypatch.setattr(state_store.audit, "record", blocked)
+    try:
+        home, home_headers = _home_open(people.customer, "EvBusyHome")
+        mention, mention_headers = event_body({"type": "app_mention", "user": people.advisor, "channel": "C0PUBLIC",
+                                               "text": "<@U0BOT> watchlist", "ts": f"{time.time():.6f}"}, "EvBusyAsk")
+        started = time.perf_counter()
+        with request_context("reqbusyhome1"):
+            assert dispatch(app, home, home_headers).status == 200
+        with request_context("reqbusyask01"):
+            assert dispatch(app, mention, mention_headers).status == 200
+        assert time.perf_counter() - started < 2.0
+        assert entered.wait(5)
+    finally:
+        release.set()
+    rows = _rows(state_store, 2)
+    assert [(r.request_id, r.user_id, r.command, r.outcome, r.customer_read) for r in rows] == [
+        ("reqbusyhome1", people.customer, "home", "error", None),
+        ("reqbusyask01", people.advisor, "watchlist", "error", None),
+    ]
+    assert "reqbusyask01" in fake_slack.wait_calls("chat.postEphemeral")[0].params["text"]  # the busy reference
+
+
+def test_the_background_writer_never_blocks_and_drops_when_full(caplog: pytest.LogCaptureFixture) -> None:
+    from bot.audit_trail import BackgroundAudit, BackgroundWriter
+    from bot.state import AuditRecord
+
+    gate, written = threading.Event(), []
+
+    class Sink:
+        def record(self, rec: Any) -> bool:
+            gate.wait(10)
+            written.append(rec.request_id)
+            return True
+
+    audit = BackgroundAudit(Sink(), BackgroundWriter(max_pending=2))
+    started = time.perf_counter()
+    accepted = [audit.record(AuditRecord(f"r{n}", "U1", "x", "refused")) for n in range(6)]
+    assert time.perf_counter() - started < 1.0
+    # one is being written (stuck in the sink), two wait in the queue, the rest are dropped and logged
+    assert accepted.count(True) in (2, 3) and accepted[:2] == [True, True] and accepted[-1] is False
+    assert any("audit queue full" in r.getMessage() for r in caplog.records)
+    gate.set()
+    audit.join()
+    assert written == [f"r{n}" for n, ok in enumerate(accepted) if ok]
