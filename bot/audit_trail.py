@@ -115,10 +115,15 @@ class BackgroundWriter:
 
     def __init__(self, max_pending: int = 1000, name: str = "audit-writer") -> None:
         self._queue: queue.Queue[tuple[str, Callable[[], Any]]] = queue.Queue(maxsize=max_pending)
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._name = name
+        self._thread: threading.Thread | None = None  # started by the first write (most apps never refuse one)
+        self._lock = threading.Lock()
 
     def submit(self, request_id: str, write: Callable[[], Any]) -> bool:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
         try:
             self._queue.put_nowait((request_id, write))
             return True
