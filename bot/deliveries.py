@@ -47,6 +47,7 @@ from bot.access import Capability, Identity, allowed
 from bot.answer import Answer
 from bot.channel_check import ChannelCheck
 from bot.commands.context import CommandContext, principal_of, queries
+from bot.commands.query_buttons import action_id, button, encode_why
 from bot.commands.query_render import cell
 from bot.delivery import fallback_text, open_dm, upload_files
 from bot.money import money
@@ -54,6 +55,7 @@ from bot.state.subscriptions import EventCondition, Item, SubscriptionStore, des
 from finefin.errors import FinefinError
 from semantic_layer.catalog import Grain, ValueKind
 from semantic_layer.errors import InvalidInputError, SemanticLayerError
+from semantic_layer.inputs import Month
 from semantic_layer.policy import Principal
 from semantic_layer.query import MetricAnswer, MetricQuery, Period, bucket_end, truncate
 from semantic_layer.types import Freshness, Upcoming, Watchlist
@@ -360,7 +362,8 @@ class Deliveries:
             if met:
                 report.skipped.append(f"alert #{item.id}: still {condition.describe()}")
             return
-        message = alert_message(item, answer, column.kind, current, previous, value, p)
+        message = alert_message(item, answer, column.kind, current, previous, value, p,
+                                additive=queries(self.ctx).catalog().metrics[metric].additive)
 
         def fired(now: bool) -> None:
             if now:
@@ -730,8 +733,10 @@ def _fmt(value: Decimal, kind: ValueKind) -> str:
 
 
 def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: Decimal, previous: Decimal | None,
-                  value: Decimal, p: _Planned) -> Answer:
-    """One alert's blocks (the freshness stamp is added once per message when sent)."""
+                  value: Decimal, p: _Planned, additive: bool = False) -> Answer:
+    """One alert's blocks (the freshness stamp is added once per message when sent). `additive`: the metric is a
+    sum `why` can explain, so the message carries a "Why did it change?" button (the query buttons' `ffq.why` value
+    for the metric and the month of the last bucket); otherwise the typed command as a hint."""
     condition = item.alert_condition
     metric = answer.query.metrics[0]
     label = bk.esc(answer.labels[metric])
@@ -750,9 +755,13 @@ def alert_message(item: Item, answer: MetricAnswer, kind: ValueKind, current: De
         lines.append(bk.context(f"{label}: {_fmt(current, kind)} vs {_fmt(previous, kind)} the "
                                 f"{BUCKET_NOUNS[item.cadence]} before"
                                 + (" · your accounts only" if answer.scoped_to is not None else "")))
-    if p.last is not None:
-        lines.append(bk.context(f"Why did it change? `/finefin why {metric} {p.last:%Y-%m}` · "
-                                f"`/finefin alerts pause {item.id}` to pause this alert"))
+    pause = f"`/finefin alerts pause {item.id}` to pause this alert"
+    if p.last is not None and additive:
+        lines.append(bk.context(pause))
+        lines.append({"type": "actions", "block_id": f"ffq_alert_{item.id}", "elements": [
+            button("Why did it change?", action_id("why", "0"), encode_why(metric, Month.of(p.last)))]})
+    elif p.last is not None:
+        lines.append(bk.context(f"Why did it change? `/finefin why {metric} {p.last:%Y-%m}` · {pause}"))
     plain = f"Alert #{item.id}: {answer.labels[metric]} {what} {shown}, {condition.direction} {threshold}"
     return Answer(text=plain, blocks=bk.message(lines), data=answer)
 

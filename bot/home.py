@@ -1,8 +1,11 @@
 """The App Home tab as each role's dashboard (issue 16), built by pure-ish functions over the semantic layer:
 
-- customer: current balance by account, the next 7 days of upcoming transactions with the projected balance;
+- customer: current balance by account, the next 7 days of upcoming transactions with the projected balance, and a
+  button that sends their last statement (PDF + CSV) to their DM (`ffh.statement`, bot.commands.home_actions);
 - advisor: the watchlist's counts by reason, the customers in red streaks, how many customers are assigned to them;
-- director: the month's KPIs with their month-over-month change;
+- director: the month's KPIs with their month-over-month change, customers per tier with the change (as
+  `/finefin tiers`), and a small revenue trend drawn as a text sparkline (a Home view cannot show a freshly rendered
+  PNG: an image block needs a public URL or an uploaded `slack_file`, which this bot does not host);
 - everyone: their own alerts and subscriptions, each with Pause/Resume and Delete buttons (`ffm.*`, handled by
   bot.commands.manage_actions.handle), and the freshness stamp.
 
@@ -15,12 +18,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from bot import blocks as bk
 from bot.access import Identity, Role
 from bot.answer import Answer
 from bot.assistant import UNKNOWN_USER, AuditFacts, new_request_id
+from bot.commands.home_actions import statement_button
 from bot.commands.manage_actions import item_blocks, store_of
 from bot.money import money
 from semantic_layer.inputs import CustomerId
@@ -30,6 +35,8 @@ MAX_HOME_BLOCKS = 100
 UPCOMING_DAYS = 7
 MAX_LINES = 10
 MAX_ITEMS = 20  # two blocks each
+TREND_MONTHS = 12
+SPARKS = "▁▂▃▄▅▆▇█"
 
 
 def home_answer(ctx: Any, user_id: str, request_id: str | None = None, *, notice: str | None = None,
@@ -112,7 +119,9 @@ def customer_part(ctx: Any, customer_id: CustomerId) -> list[bk.Block]:
                                  + "\n".join(rows) + f"\nProjected balance: *{money(projected)}*"))
     else:
         blocks.append(bk.section(f"*Next {UPCOMING_DAYS} days*: nothing scheduled."))
-    blocks.append(bk.context("Your last statement: `/finefin statement`"))
+    blocks.append({"type": "actions", "block_id": "ffh-statement", "elements": [statement_button()]})
+    blocks.append(bk.context("Your last complete month's statement, PDF + CSV, in your DMs "
+                             "(`/finefin statement YYYY-MM` for another month)."))
     return blocks
 
 
@@ -137,7 +146,7 @@ def advisor_part(ctx: Any, user_id: str) -> list[bk.Block]:
 
 
 def director_part(ctx: Any) -> list[bk.Block]:
-    growth = ctx.sl.monthly_growth(None, 2)
+    growth = ctx.sl.monthly_growth(None, TREND_MONTHS)
     c = growth.current
     to_date = f" (to {c.through.isoformat()})" if c.is_month_to_date and c.through else ""
     text = (f"*{c.month}{to_date}* vs the month before\n"
@@ -145,8 +154,40 @@ def director_part(ctx: Any) -> list[bk.Block]:
             f"• Transaction volume: *{money(c.transaction_volume)}* ({bk.pct(c.volume_mom_pct)})\n"
             f"• Transactions: *{c.transaction_count:,d}*\n"
             f"• New customers: *{c.new_customers:,d}* ({bk.pct(c.new_customers_mom_pct)})")
-    return [bk.divider(), bk.section(text),
-            bk.context("`/finefin growth` · `/finefin tiers` · `/finefin transactions`")]
+    blocks = [bk.divider(), bk.section(text)]
+    blocks += _part("Customers per tier", lambda: tiers_part(ctx))
+    trend = trend_line([(str(f.month), f.revenue) for f in growth.history if not f.is_month_to_date])
+    if trend:
+        blocks.append(bk.section(trend))
+    blocks.append(bk.context("`/finefin growth` · `/finefin tiers` · `/finefin transactions`"))
+    return blocks
+
+
+def tiers_part(ctx: Any) -> list[bk.Block]:
+    """Customers per tier and the change since the month before, as `/finefin tiers` computes them."""
+    tiers = ctx.sl.customers_per_tier(None)
+    lines = [f"• {bk.esc(t.tier)}: *{t.customers:,d}* ({bk.signed(t.change)})" for t in tiers.tiers[:MAX_LINES]]
+    return [bk.section(f"*Customers per tier {tiers.month}* (change vs the month before)\n" + "\n".join(lines)
+                       + f"\nTotal: *{tiers.total:,d}*")]
+
+
+def sparkline(values: list[Any]) -> str:
+    """One block character per value, scaled between the smallest and the largest (all equal: the middle one)."""
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARKS[len(SPARKS) // 2] * len(values)
+    return "".join(SPARKS[int((v - low) * (len(SPARKS) - 1) / (high - low) + Decimal("0.5"))] for v in values)
+
+
+def trend_line(points: list[tuple[str, Decimal]]) -> str | None:
+    """The revenue of the last whole months, oldest first, as a sparkline with its range; None under 2 months."""
+    points = points[-TREND_MONTHS:]
+    if len(points) < 2:
+        return None
+    values = [v for _, v in points]
+    return (f"*Revenue, last {len(points)} months* ({points[0][0]} → {points[-1][0]})\n"
+            f"`{sparkline(values)}`  low {money(min(values))} · high {money(max(values))} · "
+            f"latest {money(values[-1])}")
 
 
 def items_part(ctx: Any, identity: Identity) -> list[bk.Block]:

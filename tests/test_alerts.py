@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import Block
+from slack_sdk.models.blocks import Block, ButtonElement
 from sqlalchemy import text
 
 from bot.access import Identity, Role
@@ -25,6 +25,7 @@ from bot.assistant import Assistant
 from bot.blocks import REASON_LABELS
 from bot.channel_check import ChannelCheck, ChannelRefused
 from bot.commands.manage_actions import handle as button
+from bot.commands.query_buttons import decode_why, verb_of
 from bot.deliveries import Deliveries, DeliveryFailedError, alert_buckets, period_key
 from bot.identity import IdentityResolver
 from bot.money import money
@@ -32,7 +33,7 @@ from bot.settings import BotSettings
 from bot.state.subscriptions import Item, SubscriptionStore, describe
 from semantic_layer.catalog import Grain
 from semantic_layer.errors import InvalidInputError
-from semantic_layer.inputs import CustomerId
+from semantic_layer.inputs import CustomerId, Month
 from semantic_layer.query_service import AccessRefusedError
 from semantic_layer.service import MetricFlowSemanticLayer
 from semantic_layer.types import Freshness
@@ -223,6 +224,11 @@ def test_an_alert_fires_once_per_crossing(assistant: Assistant, people: dict[str
         shown = json.dumps(p["blocks"])
         assert f"daily {day.isoformat()}" in shown and f"*{counts[day]:,}*" in shown and f"{threshold:,}" in shown
         valid(p["blocks"])
+        [why] = [e for b in p["blocks"] if b["type"] == "actions" for e in b["elements"]]  # an additive metric
+        ButtonElement(**why).validate_json()
+        assert why["action_id"] == "ffq.why.0" and verb_of(why["action_id"]) == "why"
+        assert decode_why(why["value"]) == ("transaction_count", Month.of(day))
+        assert "/finefin why" not in shown  # the button, not the typed hint
     assert state_store.subscriptions.get(item.id).last_state == ("met" if previous_met else "clear")
 
 

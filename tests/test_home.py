@@ -15,9 +15,9 @@ from sqlalchemy import text
 
 from bot.access import Identity, Role
 from bot.assistant import UNKNOWN_USER, Assistant
-from bot.blocks import REASON_LABELS, pct
+from bot.blocks import REASON_LABELS, pct, signed
 from bot.commands.manage_actions import handle
-from bot.home import MAX_HOME_BLOCKS, home_blocks
+from bot.home import MAX_HOME_BLOCKS, home_blocks, sparkline, trend_line
 from bot.identity import IdentityResolver
 from bot.money import money
 from bot.state.subscriptions import Condition, SubscriptionStore
@@ -79,6 +79,9 @@ def test_each_roles_home_is_valid_block_kit(assistant: Assistant, semantic_layer
         if upcoming.items:
             assert f"Projected balance: *{money(upcoming.items[-1].projected_balance)}*" in shown
         assert "Watchlist" not in shown and "Revenue" not in shown
+        assert buttons_of(shown) == {("ffh.statement", "last")}  # the last statement; the value names no one
+    else:
+        assert not any(action.startswith("ffh.") for action, _ in buttons_of(shown))  # staff: no statement button
     if role == "advisor":
         watchlist = sl.watchlist(None)
         for reason, n in Counter(e.reason for e in watchlist.entries).items():
@@ -91,6 +94,29 @@ def test_each_roles_home_is_valid_block_kit(assistant: Assistant, semantic_layer
         assert f"Revenue: *{money(growth.revenue)}* ({pct(growth.revenue_mom_pct)})" in shown
         assert f"New customers: *{growth.new_customers:,d}*" in shown
         assert "Watchlist" not in shown and "Your balance" not in shown and "#1" not in shown  # no customer named
+        tiers = sl.customers_per_tier(None)
+        assert f"Customers per tier {tiers.month}*" in shown and f"Total: *{tiers.total:,d}*" in shown
+        for t in tiers.tiers:  # as `/finefin tiers` computes them: count and change
+            assert f"• {t.tier}: *{t.customers:,d}* ({signed(t.change)})" in shown
+        history = [f for f in sl.monthly_growth(None, 12).history if not f.is_month_to_date]
+        assert f"Revenue, last {len(history)} months* ({history[0].month} → {history[-1].month})" in shown
+        assert f"latest {money(history[-1].revenue)}" in shown and "Revenue, last" in shown
+
+
+def buttons_of(shown: str) -> set[tuple[str, str]]:
+    """(action_id, value) of every button in a view's JSON, bar the alerts' and subscriptions' `ffm.` ones."""
+    blocks = json.loads(shown)["blocks"]
+    return {(e["action_id"], e["value"]) for b in blocks if b["type"] == "actions" for e in b["elements"]
+            if not e["action_id"].startswith("ffm.")}
+
+
+def test_the_trend_is_a_sparkline_of_the_whole_months() -> None:
+    assert sparkline([Decimal(10000), Decimal(11000), Decimal(12100), Decimal(13310)]) == "▁▃▅█"
+    assert sparkline([Decimal(5), Decimal(5), Decimal(5)]) == "▅▅▅"
+    assert sparkline([Decimal(3), Decimal(-1)]) == "█▁"
+    assert trend_line([("2026-10", Decimal(1))]) is None  # one month is no trend
+    line = trend_line([(f"2025-{m:02d}", Decimal(m)) for m in range(1, 13)] + [("2026-01", Decimal(20))])
+    assert line is not None and "last 12 months* (2025-02 → 2026-01)" in line and "high 20.00" in line
 
 
 def test_data_in_the_home_is_escaped(assistant: Assistant, semantic_layer_impl: Any, people: People) -> None:
@@ -263,3 +289,67 @@ def test_a_deactivated_users_items_are_disabled_when_user_change_arrives(
     assert store.get(other.id).active  # type: ignore[union-attr]
     audit = [r.command for r in state_store.audit.rows(AuditQuery(user_id=people.director))]
     assert any("2 subscriptions/alerts disabled" in c for c in audit)
+
+
+def test_the_home_statement_button_sends_the_clickers_statement_to_their_dm(
+        bolt_app: Any, http_server: str, fake_slack: Any, people: People, assistant: Assistant) -> None:
+    """`ffh.statement` over signed HTTP from the Home tab: the clicker's last statement, PDF + CSV as
+    `/finefin statement` makes them, reaches their DM; the Home is not re-published and no response_url is used."""
+    from bot.commands import statement
+    from tests.bot_support import post
+
+    typed = statement.handle(assistant, identity(assistant.sl, people, "customer"), ())  # what the command sends
+    assert len(typed.files) == 2
+    assert post(http_server, home_click(people.customer, "ffh.statement", "last"))[0] == 200
+    fake_slack.wait_calls("files.completeUploadExternal")
+    uploaded = fake_slack.uploaded()
+    assert set(uploaded) == {f.filename for f in typed.files}
+    assert {n.rsplit(".", 1)[1] for n in uploaded} == {"pdf", "csv"}
+    csv = next(f for f in typed.files if f.filename.endswith(".csv"))
+    assert uploaded[csv.filename] == (csv.content if isinstance(csv.content, bytes) else csv.content.encode())
+    assert uploaded[next(n for n in uploaded if n.endswith(".pdf"))].startswith(b"%PDF")
+    assert [c.params["users"] for c in fake_slack.calls_to("conversations.open")] == [people.customer]  # their DM
+    (complete,) = fake_slack.calls_to("files.completeUploadExternal")
+    assert complete.params["channel_id"] == f"D{people.customer}"
+    assert not fake_slack.calls_to("views.publish") and not fake_slack.calls_to("response")
+
+
+@pytest.mark.parametrize(("who", "action_id", "value", "said"), [
+    ("director", "ffh.statement", "last", "statements are a customer's own"),  # staff: not a customer
+    ("advisor", "ffh.statement", "2026-10", "statements are a customer's own"),
+    ("unknown", "ffh.statement", "last", "I don't recognise you"),
+    ("customer", "ffh.statement", "2026-13", "not a valid month"),  # forged values
+    ("customer", "ffh.statement", "last;7", "is not a month"),
+    ("customer", "ffh.statement", "2999-01", "is not over yet"),
+    ("customer", "ffh.statemen", "last", "Unknown action"),  # forged action ids
+    ("customer", "ffh.statement.x", "last", "Unknown action"),
+])
+def test_a_forged_or_staff_statement_click_sends_nothing(bolt_app: Any, http_server: str, fake_slack: Any,
+                                                         people: People, who: str, action_id: str, value: str,
+                                                         said: str) -> None:
+    """A refused click publishes the clicker's own Home with the refusal on top, and uploads nothing."""
+    from tests.bot_support import post
+
+    user = getattr(people, who)
+    assert post(http_server, home_click(user, action_id, value))[0] == 200
+    (call,) = fake_slack.wait_calls("views.publish", 1)
+    assert call.params["user_id"] == user
+    view = json.loads(call.params["view"]) if isinstance(call.params["view"], str) else call.params["view"]
+    view_of(view["blocks"])  # valid Block Kit
+    assert said in view["blocks"][1]["text"]["text"]  # the refusal, on top of the clicker's own Home
+    assert not fake_slack.calls_to("files.getUploadURLExternal") and not fake_slack.calls_to("conversations.open")
+    assert not fake_slack.uploaded()
+
+
+def test_a_statement_click_for_a_given_month_is_the_clickers_own(assistant: Assistant, semantic_layer_impl: Any,
+                                                                  people: People) -> None:
+    """The value may name a whole month (validated as if typed); the customer is always the clicker."""
+    from types import SimpleNamespace
+
+    from semantic_layer.inputs import Month
+
+    assistant.resolver = SimpleNamespace(resolve=lambda user_id: identity(semantic_layer_impl, people, "customer"))
+    answer = assistant.act(people.customer, "ffh.statement", "2026-09")
+    assert answer.ok and {f.filename.rsplit(".", 1)[1] for f in answer.files} == {"pdf", "csv"}
+    assert ("statement", (CustomerId(people.customer_id), Month(2026, 9))) in semantic_layer_impl.calls
+    assert not [c for c in semantic_layer_impl.calls if c[0] == "statement" and c[1][0].value != people.customer_id]

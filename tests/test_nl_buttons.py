@@ -35,7 +35,8 @@ __all__ = ["busiest", "people", "semantic_layer_impl", "warehouse_reads"]  # fix
 
 def labels(blocks: list[dict[str, Any]]) -> dict[str, str]:
     """action_id -> button text of every button in a message."""
-    return {e["action_id"]: e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
+    return {e["action_id"]: e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+            if e["type"] == "button"}
 
 
 def test_a_clarification_asks_with_a_button_per_reading_and_a_click_answers_it(

@@ -99,8 +99,9 @@ def click(url: str, fake: FakeSlack, user_id: str, action_id: str, value: str, n
 
 
 def buttons(blocks: list[dict[str, Any]]) -> dict[str, str]:
-    """action_id -> value of every button in a message."""
-    return {e["action_id"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]}
+    """action_id -> value of every button in a message (not the "Subscribe…" menu: tests/test_subscribe_button.py)."""
+    return {e["action_id"]: e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+            if e["type"] == "button"}
 
 
 def figures(blocks: list[dict[str, Any]]) -> tuple[str, str]:

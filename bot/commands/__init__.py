@@ -159,9 +159,9 @@ def help_table() -> dict[Capability, tuple[str, str]]:
 
 
 def _action_registry() -> dict[str, Action]:
-    from bot.commands import manage_actions, query_actions
+    from bot.commands import home_actions, manage_actions, query_actions
 
-    return {a.prefix: a for a in (query_actions.ACTION, manage_actions.ACTION)}
+    return {a.prefix: a for a in (query_actions.ACTION, manage_actions.ACTION, home_actions.ACTION)}
 
 
 _ACTIONS: dict[str, Action] | None = None

@@ -4,7 +4,8 @@ The value is decoded into the same typed `MetricQuery` the grammar builds (a for
 before anything else) and run through the query service with the principal of the user who clicked, re-resolved
 from Slack: names, the access policy and filter values are checked exactly as for a typed command, and a refusal
 reaches nothing in the warehouse. The answer says how it is delivered (`Answer.delivery`): a view change replaces
-the message holding the button, a CSV or a why answer comes as a new ephemeral message, a share goes to the channel.
+the message holding the button, a CSV, a why answer or a new subscription's receipt comes as a new ephemeral
+message, a share goes to the channel.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from bot.commands import Action
 from bot.commands import query_render as render
 from bot.commands.context import CommandContext, principal_of, queries
 from bot.commands.metric import View, customer_read, metric_answer
-from bot.commands.query_buttons import PREFIX, decode, decode_why, may_share, verb_of
+from bot.commands.query_buttons import PREFIX, decode, decode_subscribe, decode_why, may_share, verb_of
+from bot.commands.subscribe import subscribe
 from bot.commands.why import why_answer
 from semantic_layer.catalog import Catalog
 from semantic_layer.policy import Principal
@@ -38,6 +40,11 @@ def handle(ctx: CommandContext, identity: Identity, action: str, value: str) -> 
         metric, month = decode_why(value)
         answer = why_answer(ctx, identity, metric, month)
         answer.delivery = "replace" if verb == "whynav" else "new"
+        return answer
+    if verb == "sub":  # the clicking user's own subscription, to their DMs, exactly as `/finefin subscribe` makes it
+        query, cadence = decode_subscribe(value)
+        answer = subscribe(ctx, identity, query, cadence)
+        answer.delivery = "new"
         return answer
     view = decode(value)
     if verb == "share" and not principal.is_staff:  # the button is never shown to customers

@@ -11,7 +11,8 @@ customer id, role or scope is ever read from it (a customer's scope comes from t
 
 Action ids: `ffq.<verb>[.<suffix>]`; the verb says what to do with the value (`q` show it in place of the message,
 `csv` send the CSV, `why` explain a month's change, `whynav` move a why answer to another month, `share` post it
-to the channel); the suffix only keeps action ids unique within an actions block.
+to the channel, `sub` subscribe the clicking user to the question: its value is the query's plus `"c"`, the
+cadence); the suffix only keeps action ids unique within an actions block.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ SUFFIXES = {
     "why": re.compile(r"[0-9]"),
     "whynav": re.compile(r"prev|next"),
     "share": re.compile(""),
+    "sub": re.compile(r"[0-2]?"),  # the "Subscribe…" menu (no suffix), or its three buttons when too long for one
 }
 VERBS = frozenset(SUFFIXES)
 BAD_VALUE = ("Sorry, I can't read that button (it may come from an older message or have been altered). "
@@ -69,6 +71,8 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH = re.compile(r"\d{4}-\d{2}")
 _QUERY_KEYS = frozenset({"m", "g", "t", "f", "p", "o", "l", "v"})
 _WHY_KEYS = frozenset({"w", "mo"})
+CADENCES = ("daily", "weekly", "monthly")
+MAX_OPTION_VALUE = 150  # Block Kit: an option's value holds at most 150 characters
 
 
 class ActionValueError(InvalidInputError):
@@ -219,6 +223,20 @@ def decode(value: object) -> QueryView:
     return QueryView(query, data.get("v") == "c")
 
 
+def encode_subscribe(query: MetricQuery, cadence: str) -> str:
+    assert cadence in CADENCES, cadence
+    return encode(QueryView(query))[:-1] + f',"c":"{cadence}"}}'
+
+
+def decode_subscribe(value: object) -> tuple[MetricQuery, str]:
+    """The question and the cadence of a "Subscribe…" choice; ActionValueError for anything the bot did not write."""
+    data = _load(value, _QUERY_KEYS | {"c"})
+    cadence = data.pop("c", None)
+    if not isinstance(cadence, str) or cadence not in CADENCES or "v" in data:
+        raise ActionValueError(BAD_VALUE)
+    return decode(_dump(data)).query, cadence
+
+
 def encode_why(metric: str, month: Month) -> str:
     return _dump({"w": metric, "mo": str(month)})
 
@@ -277,9 +295,21 @@ def button(text: str, action: str, value: str, style: str | None = None) -> dict
     return element
 
 
+def subscribe_elements(query: MetricQuery) -> list[dict[str, Any]]:
+    """A "Subscribe…" overflow menu (daily / weekly / monthly) for the question; three buttons instead when a choice's
+    value would not fit an option (150 characters)."""
+    values = [encode_subscribe(query, c) for c in CADENCES]
+    if all(len(v) <= MAX_OPTION_VALUE for v in values):
+        options = [{"text": {"type": "plain_text", "text": f"Subscribe {c}"}, "value": v}
+                   for c, v in zip(CADENCES, values, strict=True)]
+        return [{"type": "overflow", "action_id": action_id("sub"), "options": options}]
+    return [button(f"Subscribe {c}", action_id("sub", str(n)), v)
+            for n, (c, v) in enumerate(zip(CADENCES, values, strict=True))]
+
+
 def _actions(block_id: str, elements: list[dict[str, Any]]) -> list[bk.Block]:
     """One actions block (at most 25 elements; buttons whose value would not fit are left out)."""
-    kept = [e for e in elements if len(e["value"]) <= MAX_VALUE][:MAX_ELEMENTS]
+    kept = [e for e in elements if len(e.get("value", "")) <= MAX_VALUE][:MAX_ELEMENTS]
     return [{"type": "actions", "block_id": block_id, "elements": kept}] if kept else []
 
 
@@ -297,7 +327,7 @@ def chartable(answer: MetricAnswer) -> bool:
 def query_buttons(answer: MetricAnswer, principal: Principal, catalog: Catalog, chart: bool = False
                   ) -> list[bk.Block]:
     """Buttons under a metric answer: grain, previous / next period, add / remove a breakdown among the
-    dimensions this user may use, table / chart, CSV, why (monthly series), share (staff, aggregates)."""
+    dimensions this user may use, table / chart, CSV, why (monthly series), share (staff, aggregates), subscribe."""
     q = answer.query
     base = QueryView(q, chart)
 
@@ -347,6 +377,7 @@ def query_buttons(answer: MetricAnswer, principal: Principal, catalog: Catalog, 
     if answer.rows and may_share(principal, answer):
         more_row.append(button("Share to channel", action_id("share"), encode(QueryView(q, False)),
                                style="primary"))
+    more_row += subscribe_elements(q)
     return (_actions("ffq_time", time_row) + _actions("ffq_breakdown", breakdown_row)
             + _actions("ffq_more", more_row))
 

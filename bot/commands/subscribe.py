@@ -26,6 +26,7 @@ from bot.deliveries import channel_target, customer_level
 from bot.state.subscriptions import describe, parse_at
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.policy import may_use_dimension
+from semantic_layer.query import MetricQuery
 
 NAME = "subscribe"
 USAGE = "subscribe <metric question> daily|weekly|monthly [at HH:MM] [to #channel]"
@@ -46,15 +47,23 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
     catalog = service.catalog()
     pool = [a.info.name for a in service.askable(principal)]
     query = parse(match.group("query"), catalog, pool, lambda d: may_use_dimension(principal, d))
+    return subscribe(ctx, identity, query, match.group("cadence").lower(), match.group("target"), match.group("at"))
+
+
+def subscribe(ctx: CommandContext, identity: Identity, query: MetricQuery, cadence: str, target_text: str | None = None,
+              at_time: str | None = None) -> Answer:
+    """Create `identity`'s subscription to `query` (typed, or from a "Subscribe…" button): checked as the owner now
+    (names, access policy, filter values; a channel target: no customer-level data, every member may see it), stored
+    and audited by the subscription store."""
+    service = queries(ctx)
+    principal = principal_of(identity)
     canonical = service.prepare(principal, query).query  # names and access checked as the owner, now
-    target = channel_target(match.group("target"))
+    target = channel_target(target_text)
     if target is not None and customer_level(principal, canonical):
         raise InvalidInputError("That answer holds customer-level data: it can only come to your DMs, not a "
                                 "channel everyone in it reads.")
     if target is not None:
         require_channel(ctx, service, principal, canonical, target)
-    cadence = match.group("cadence").lower()
-    at_time = match.group("at")
     if at_time is not None:
         at = parse_at(at_time)
         if at is None:
@@ -67,8 +76,8 @@ def handle(ctx: CommandContext, identity: Identity, text: str) -> Answer:
             else "after the data refresh")
     line = (f":calendar: Subscription *#{item.id}*: {bk.esc(describe(item).rsplit(' to ', 1)[0])}, to {where} once "
             f"per {cadence.removesuffix('ly').replace('dai', 'day')} {when}.")
-    return Answer(text=f"Subscribed (#{item.id}).", blocks=[bk.section(line),
-                                                            bk.context("`/finefin subscriptions` lists yours.")],
+    return Answer(text=f"Subscribed (#{item.id}).", blocks=[bk.section(line), bk.context(
+        f"`/finefin subscribe pause {item.id}` pauses it · `/finefin subscriptions` lists yours.")],
                   data=item)
 
 

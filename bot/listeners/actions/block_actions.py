@@ -4,7 +4,8 @@ from the payload, queues an `AnswerJob(kind="action")` and acks; nothing else.
 The clicking user's identity is re-resolved by the worker (`Assistant.act`), and the value, which the user controls,
 is re-validated there by the action registered for the id's prefix (bot/commands). The answer goes back through the
 payload's response_url (`bot.delivery.deliver_click`); a click on the App Home tab re-publishes the clicker's Home
-view instead, the click's outcome on top: in place of the message, as a new ephemeral message, or to
+view instead, the click's outcome on top (an answer with files, the Home's statement button, sends them to the
+clicker's DM instead and re-publishes nothing): in place of the message, as a new ephemeral message, or to
 the channel for a staff member's share. The delivery claim (trigger_id) is completed once the answer is out, or
 released so that Slack's retry is answered, and the click is audited, as for a slash command.
 """
@@ -17,11 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, Respond
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.answer import Answer
 from bot.audit_trail import finish_delivery
 from bot.dedupe import Delivery, delivery_of
-from bot.delivery import deliver_click
+from bot.delivery import deliver_click, open_dm, upload_files
 from bot.listeners.events.app_home_opened import publish_home
 from bot.logs import request_context, request_id_or_new
 from bot.runtime import AnswerRuntime
@@ -86,6 +88,18 @@ def on_clicked(job: AnswerJob, answer: Answer, latency: float, delivered: bool,
                     latency_ms=round(latency * 1000))
 
 
+def home_files(answer: Answer, client: Any, job: AnswerJob) -> bool:
+    """An answer with files to a Home click (no response_url): the files to the clicker's DM, with the answer's text
+    as the comment; nothing is re-published. False when the upload failed (logged; the caller says so on the Home)."""
+    try:
+        upload_files(client, open_dm(client, job.user_id), answer.files, comment=answer.text)
+        return True
+    except (SlackApiError, SlackRequestError, OSError):
+        log.exception("request %s: upload of %s to %s failed", answer.request_id,
+                      [f.filename for f in answer.files], job.user_id)
+        return False
+
+
 def make_block_action(answers: AnswerRuntime, finished: Callable[..., None] = on_clicked) -> Callable[..., None]:
     def block_action(ack: Ack, body: dict[str, Any], respond: Respond, client: Any, context: Any) -> None:
         ack()
@@ -100,6 +114,12 @@ def make_block_action(answers: AnswerRuntime, finished: Callable[..., None] = on
             finished(job, answer, latency, delivered, delivery)
 
         def send(answer: Answer) -> bool:
+            if home and answer.ok and answer.files:  # a statement from the Home: the files to the DM, Home unchanged
+                if home_files(answer, client, job):
+                    return True
+                publish_home(answers, client, job.user_id, job.team_id,
+                             f"Sorry, I could not send the files to your DMs (reference {answer.request_id}).")
+                return False
             if home:  # the Home view again, as the clicker sees it now, with the click's outcome on top
                 return publish_home(answers, client, job.user_id, job.team_id, answer.text)
             return deliver_click(answer, client=client, respond=respond, user_id=job.user_id,
