@@ -91,7 +91,7 @@ def build_app(
         assistant.subscriptions = state.subscriptions  # type: ignore[attr-defined]  # commands and Home read it
         answers = InProcessAnswers(assistant)
     workspace = InstalledWorkspace(client)
-    app.use(workspace_middleware(workspace))  # the installed workspace only (auth.test)
+    app.use(workspace_middleware(workspace, state.audit))  # the installed workspace only (auth.test), refusals audited
     app.use(dedupe_middleware(state.deliveries, state.audit))  # retries de-duplicated across processes
     register_listeners(app, answers, state.revocations, state.subscriptions.disable_owner)
     return app

@@ -9,11 +9,15 @@ explicitly, for an answer path that carries them elsewhere (a queued job).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bot.answer import Answer, Outcome
 from bot.dedupe import Delivery, delivery_of
+from bot.logs import request_context
 from bot.state.audit import AuditRecord
 
 log = logging.getLogger(__name__)
@@ -78,3 +82,95 @@ def finish_request(context: Any, body: dict[str, Any], answer: Answer, delivered
     `Answer(..., ok=False, outcome="refused")` — so every request leaves its row."""
     finish_delivery(delivery_of(context), answer, user_id=_field(body, "user") or "?", team_id=_field(body, "team"),
                     command=str(body.get("text") or ""), delivered=delivered)
+
+
+def slack_ids(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(team id, user id) as the payload sent them: slash command, interactive payload or event callback."""
+    event = body.get("event") if isinstance(body.get("event"), dict) else {}
+    user = _field(body, "user") or (event.get("user") if isinstance(event.get("user"), str) else None)
+    return _field(body, "team"), user
+
+
+def what_was_sent(body: dict[str, Any]) -> str:
+    """What a request asked, for its audit row: a command's text, a click's action id, an event's type."""
+    if "command" in body:
+        return str(body.get("text") or "")
+    actions = body.get("actions")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        return f"action {actions[0].get('action_id', '?')}"
+    event = body.get("event")
+    if isinstance(event, dict):
+        return f"event {event.get('type', '?')}"
+    return str(body.get("type") or "?")
+
+
+class BackgroundWriter:
+    """Runs small audit writes on one daemon thread, for a path that must not wait for the database: the ack of a
+    request refused by a middleware (no answer runtime behind it), or refused as busy by a listener that Bolt runs
+    before its ack is sent (`process_before_response`).
+
+    `submit` never blocks and never raises: the write is queued (bounded, `max_pending`) and run by the thread; when
+    the queue is full (a flood with the database slow) it is dropped and logged, so memory stays bounded and the
+    acks keep going out."""
+
+    def __init__(self, max_pending: int = 1000, name: str = "audit-writer") -> None:
+        self._queue: queue.Queue[tuple[str, Callable[[], Any]]] = queue.Queue(maxsize=max_pending)
+        self._name = name
+        self._thread: threading.Thread | None = None  # started by the first write (most apps never refuse one)
+        self._lock = threading.Lock()
+
+    def submit(self, request_id: str, write: Callable[[], Any]) -> bool:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        try:
+            self._queue.put_nowait((request_id, write))
+            return True
+        except queue.Full:
+            log.error("request %s: audit queue full, its row is dropped", request_id)
+            return False
+
+    def _run(self) -> None:
+        while True:
+            request_id, write = self._queue.get()
+            try:
+                with request_context(request_id):
+                    write()
+            except Exception:  # AuditLog.record itself only returns False
+                log.exception("request %s: audit row could not be written", request_id)
+            finally:
+                self._queue.task_done()
+
+    def join(self) -> None:
+        """Wait until every queued write ran (tests, shutdown)."""
+        self._queue.join()
+
+
+class BackgroundAudit:
+    """An audit sink whose `record` returns at once: the row is written by a `BackgroundWriter`."""
+
+    def __init__(self, sink: Any, writer: BackgroundWriter | None = None) -> None:
+        self.sink = sink
+        self.writer = writer or BackgroundWriter()
+
+    def record(self, rec: AuditRecord) -> bool:
+        return self.writer.submit(rec.request_id, lambda: self.sink.record(rec))
+
+    def join(self) -> None:
+        self.writer.join()
+
+
+_later: BackgroundWriter | None = None
+_later_lock = threading.Lock()
+
+
+def finish_delivery_later(delivery: Delivery | None, answer: Answer, **facts: Any) -> None:
+    """`finish_delivery` on the shared background writer: for a listener that must end a request (e.g. refused as
+    busy) on the thread whose return Bolt's ack waits for."""
+    global _later
+    with _later_lock:
+        if _later is None:
+            _later = BackgroundWriter(name="audit-later")
+        writer = _later
+    writer.submit(answer.request_id or "-", lambda: finish_delivery(delivery, answer, **facts))

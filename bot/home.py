@@ -24,7 +24,7 @@ from typing import Any
 from bot import blocks as bk
 from bot.access import Identity, Role
 from bot.answer import Answer
-from bot.assistant import UNKNOWN_USER, new_request_id
+from bot.assistant import UNKNOWN_USER, AuditFacts, new_request_id
 from bot.commands.home_actions import statement_button
 from bot.commands.manage_actions import item_blocks, store_of
 from bot.money import money
@@ -49,16 +49,30 @@ def home_answer(ctx: Any, user_id: str, request_id: str | None = None, *, notice
         store_of(ctx).home_opened(user_id, team_id)
     except Exception:  # the state database down: the Home still shows, it is only not refreshed later
         log.warning("request %s: could not record the home open of %s", request_id, user_id, exc_info=True)
+    facts = AuditFacts()
     try:
         identity = ctx.resolver.resolve(user_id)
+        facts.identify(identity)
         blocks = home_blocks(ctx, identity)
         if notice:
             blocks = [blocks[0], bk.section(notice), *blocks[1:]]
     except Exception:
         log.exception("request %s: the home tab of %s failed", request_id, user_id)
         text = f"Sorry, your home tab is unavailable right now (reference {request_id})."
-        return Answer(text=text, blocks=bk.error_blocks(text), ok=False, request_id=request_id)
-    return Answer(text="FineFinance home", blocks=blocks, request_id=request_id)
+        return Answer(text=text, blocks=bk.error_blocks(text), ok=False, request_id=request_id, outcome="error",
+                      roles=facts.roles, customer_id=facts.customer_id)
+    # the audit facts: a customer's Home reads their own accounts; an advisor's watchlist and a director's KPIs
+    # are aggregates (no one customer, as for the `watchlist` command); an unknown user gets the refusal
+    return Answer(text="FineFinance home", blocks=blocks, request_id=request_id,
+                  outcome="answered" if identity.known else "refused", roles=facts.roles,
+                  customer_id=facts.customer_id, customer_read=home_customer_read(identity))
+
+
+def home_customer_read(identity: Identity) -> int | None:
+    """Whose customer data the Home view reads: a customer's own (their accounts part), else none."""
+    if identity.known and Role.CUSTOMER in identity.roles and identity.customer is not None:
+        return identity.customer.customer_id.value
+    return None
 
 
 def home_blocks(ctx: Any, identity: Identity) -> list[bk.Block]:

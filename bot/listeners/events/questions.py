@@ -15,11 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.answer import Answer
-from bot.assistant import new_request_id
+from bot.audit_trail import finish_delivery_later
 from bot.commands.conversation import remember
-from bot.dedupe import delivery_of
+from bot.dedupe import Delivery, delivery_of
 from bot.delivery import fallback_text, open_dm, upload_files
 from bot.listeners.commands.finefin_command import BUSY, on_answered
+from bot.logs import request_context, request_id_or_new
 from bot.runtime import AnswerRuntime
 from bot.runtime_worker import AnswerJob
 
@@ -42,9 +43,18 @@ def _handler(answers: AnswerRuntime, private_to_asker: bool) -> Callable[..., No
         text = question_text(event.get("text"))
         if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
             text = f"ask thread={channel}:{thread} {text}"  # a follow-up: read against the thread's last answer
-        job = AnswerJob(new_request_id(), str(user), text, team_id=body.get("team_id"), channel_id=str(channel),
-                        received_at=time.monotonic())
         delivery = delivery_of(context)
+        # the delivery's id (bot/dedupe.py): one id from the HTTP request to the worker's last line
+        request_id = delivery.request_id if delivery and delivery.request_id != "-" else request_id_or_new()
+        job = AnswerJob(request_id, str(user), text, team_id=body.get("team_id"), channel_id=str(channel),
+                        received_at=time.monotonic())
+        with request_context(request_id):
+            ask(job, delivery, event, client, private_to_asker)
+
+    def ask(job: AnswerJob, delivery: Delivery | None, event: dict[str, Any], client: Any,
+            private_to_asker: bool) -> None:
+        user, channel = str(event["user"]), str(event["channel"])
+        thread = str(event.get("thread_ts") or event.get("ts") or "")
 
         def post(text: str | None, blocks: list[dict[str, Any]] | None) -> None:
             if private_to_asker:
@@ -68,7 +78,10 @@ def _handler(answers: AnswerRuntime, private_to_asker: bool) -> Callable[..., No
         if not answers.submit(job, send, done):
             busy = BUSY.format(request_id=job.request_id)
             post(busy, None)
-            done(job, Answer(text=busy, blocks=[], ok=False, request_id=job.request_id), 0.0, False)
+            # Bolt acks the event only after this listener returns: the row is written in the background
+            finish_delivery_later(delivery, Answer(text=busy, blocks=[], ok=False, request_id=job.request_id),
+                                  user_id=job.user_id, team_id=job.team_id, command=job.text, delivered=False,
+                                  latency_ms=0)
 
     return handle
 
