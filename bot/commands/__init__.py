@@ -56,10 +56,15 @@ class Command:
     summary: str
     handler: Callable[[CommandContext, Identity, str], Answer] | None = None
     forms: tuple[Form, ...] = ()  # a gated command: the assistant checks the capability, then runs the form
+    usage_for: Callable[[Identity], str] | None = None  # the usage this user may write, where it depends on roles
 
     @property
     def gated(self) -> bool:
         return bool(self.forms)
+
+    def usage_of(self, identity: Identity) -> str:
+        """The usage line `help` shows this user (only the forms their roles allow)."""
+        return self.usage if self.usage_for is None else self.usage_for(identity)
 
     def form_for(self, args: tuple[str, ...]) -> Form:
         """The form these arguments are written in: the last one (by min_args) they reach; its max_args is checked

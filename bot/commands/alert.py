@@ -17,7 +17,7 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 
 from bot import blocks as bk
-from bot.access import Identity
+from bot.access import Identity, Role
 from bot.answer import Answer
 from bot.channel_check import require_channel
 from bot.commands import Command
@@ -38,8 +38,10 @@ from semantic_layer.errors import InvalidInputError
 from semantic_layer.policy import may_use_dimension
 
 NAME = "alert"
-USAGE = ("alert <metric> [where …] [daily|weekly|monthly] [change] below|above <number>[%] [to #channel] | "
-         "alert watchlist | alert red streak <months> | alert upcoming debit over <amount> in <days> days")
+METRIC_USAGE = "alert <metric> [where …] [daily|weekly|monthly] [change] below|above <number>[%] [to #channel]"
+ADVISOR_USAGE = "alert watchlist | alert red streak <months>"
+CUSTOMER_USAGE = "alert upcoming debit over <amount> in <days> days"
+USAGE = f"{METRIC_USAGE} | {ADVISOR_USAGE} | {CUSTOMER_USAGE}"
 EXAMPLES = "`/finefin alert revenue daily below 1000`, `/finefin alert transaction_volume weekly change below -10%`"
 CADENCE_GRAINS = {"daily": Grain.DAY, "weekly": Grain.WEEK, "monthly": Grain.MONTH}
 _CONDITION = re.compile(
@@ -165,4 +167,15 @@ def event_members(ctx: CommandContext, identity: Identity, condition: EventCondi
                   "(`/finefin watchlist`).")
 
 
-COMMAND = Command(NAME, USAGE, "be told when a metric crosses a threshold (after each refresh)", handle)
+def usage_for(identity: Identity) -> str:
+    """`help` shows the event alerts only to the roles that may set them."""
+    parts = [METRIC_USAGE]
+    if Role.ADVISOR in identity.roles:
+        parts.append(ADVISOR_USAGE)
+    if Role.CUSTOMER in identity.roles:
+        parts.append(CUSTOMER_USAGE)
+    return " | ".join(parts)
+
+
+COMMAND = Command(NAME, USAGE, "be told when a metric crosses a threshold (after each refresh)", handle,
+                  usage_for=usage_for)

@@ -18,7 +18,7 @@ NAME = "help"
 
 def handle(ctx: CommandContext, identity: Identity, args: tuple[str, ...]) -> Answer:
     commands = [usage for cap, usage in registry.help_table().items() if allowed(identity, cap)]
-    commands += [(c.usage, c.summary) for c in registry.commands().values()]
+    commands += [(c.usage_of(identity), c.summary) for c in registry.commands().values()]
     roles = ", ".join(sorted(identity.roles))
     intro = f"*FineFinance bot* — you are recognised as: {roles}. Commands:"
     lines = [f"/finefin {usage} — {what}" for usage, what in commands]
