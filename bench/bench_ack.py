@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bench.bot_burst import SECRET, Client, Sample, fire_all, free_port, pct
+from bench.bot_burst import SECRET, Client, Sample, fire_all, free_port, pct, start_server
 from tests.bot_support import command_body
 from tests.fake_slack import FakeSlack
 
@@ -171,26 +170,6 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.2f}"
 
 
-def start_server(env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], float]:
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "bench.bench_ack:create_app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the bot server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, time.monotonic() - started
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("the bot server did not start within 120 s")
-
-
 def stats(base: str) -> dict[str, list[float]]:
     with urllib.request.urlopen(base + STATS_PATH, timeout=10) as resp:
         return json.loads(resp.read())  # type: ignore[no-any-return]
@@ -199,7 +178,7 @@ def stats(base: str) -> dict[str, list[float]]:
 def one_variant(name: str, env: dict[str, str], fake: FakeSlack, burst: int, singles: int, answers: bool = True
                 ) -> dict[str, Any]:
     port = free_port()
-    proc, startup = start_server(env, port)
+    proc, startup = start_server(env, port, factory="bench.bench_ack:create_app", timeout=120)
     base = f"http://127.0.0.1:{port}"
     url = base + "/slack/events"
     client = Client(fake, url)

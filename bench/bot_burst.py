@@ -190,14 +190,16 @@ def fire_all(urls: list[str], prepared: list[tuple[str, str, str]]) -> list[Samp
     return results
 
 
-def start_server(env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], float]:
+def start_server(env: dict[str, str], port: int, factory: str = "bot.server:create_asgi_app",
+                 timeout: float = 600) -> tuple[subprocess.Popen[bytes], float]:
+    """uvicorn serving `factory` in a process of its own, once it listens on `port`; and its start-up time."""
     started = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "bot.server:create_asgi_app", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
         env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the bot server exited with {proc.returncode}")
@@ -207,7 +209,7 @@ def start_server(env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes
         except OSError:
             time.sleep(0.1)
     proc.terminate()
-    raise RuntimeError("the bot server did not start within 600 s")
+    raise RuntimeError(f"the bot server did not start within {timeout:.0f} s")
 
 
 def burst_mix(customers: list[str], red_customer_id: int, some_customer_id: int) -> list[tuple[str, str, str]]:
