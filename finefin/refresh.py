@@ -15,8 +15,9 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -147,6 +148,7 @@ def refresh_lock(settings: Settings) -> Iterator[None]:
 
 
 PLAN_TASK_ID = "plan_build"
+BUILD_TASK_ID = "dbt_build"
 WINDOW_ENV = "FINEFIN_DATA_TEST_WINDOW_DAYS"
 
 
@@ -232,55 +234,115 @@ def _ingest(settings: Settings, mode: str, *, airbyte_http: httpx.Client | None 
     raise ConfigurationError(f"FINEFIN_INGEST_MODE must be dlt or airbyte, got {mode!r}")
 
 
+@dataclass
+class Freshness:
+    """What `dbt source freshness` said: status per source, the details of the failing ones, and each result as
+    (unique id, status, detail, seconds) for the status tasks."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    results: list[tuple[str, str, str, float]] = field(default_factory=list)
+    success: bool = True
+
+    def raise_for_problems(self) -> None:
+        if self.problems or not self.success:
+            raise SourceFreshnessError("dbt source freshness failed: " + ("; ".join(self.problems)
+                                                                          or "see the task log"))
+
+
+def source_freshness(settings: Settings, *, target_path: Path | None = None) -> Freshness:
+    """`dbt source freshness`, read: warnings logged, failures listed (not raised)."""
+    from finefin.transform import run_dbt
+
+    with refresh_lock(settings):  # it opens the warehouse a concurrent refresh may be writing
+        result = run_dbt(["source", "freshness"], settings, target_path=target_path or refresh_target(settings))
+    found = Freshness(success=bool(result.success))
+    for item in getattr(result.result, "results", None) or []:
+        name = item.node.unique_id.removeprefix("source.finefin.")
+        status = str(item.status)
+        found.statuses[name] = status
+        age = getattr(item, "age", None)
+        aged = f"newest row {timedelta(seconds=int(age))} old" if age is not None else ""
+        detail = f"{name}: {status}" + (f" ({aged})" if aged else "")
+        message = getattr(item, "message", None)
+        if status == "warn":
+            log.warning("source freshness %s", detail)
+        elif status != "pass":
+            found.problems.append(detail + (f": {message}" if message else ""))
+        found.results.append((item.node.unique_id, status, aged if status in {"pass", "warn"} else str(message or aged),
+                              float(getattr(item, "execution_time", 0.0) or 0.0)))
+    return found
+
+
 def check_source_freshness(settings: Settings, *, target_path: Path | None = None) -> dict[str, str]:
     """`dbt source freshness`: raise SourceFreshnessError when a raw table is past `error_after`; log warnings.
 
     Returns source → status (pass / warn).
     """
-    from finefin.transform import run_dbt
-
-    with refresh_lock(settings):  # it opens the warehouse a concurrent refresh may be writing
-        result = run_dbt(["source", "freshness"], settings, target_path=target_path or refresh_target(settings))
-    statuses: dict[str, str] = {}
-    problems: list[str] = []
-    for item in getattr(result.result, "results", None) or []:
-        name = item.node.unique_id.removeprefix("source.finefin.")
-        status = str(item.status)
-        statuses[name] = status
-        age = getattr(item, "age", None)
-        detail = f"{name}: {status}" + (f" (newest row {timedelta(seconds=int(age))} old)" if age is not None else "")
-        if status == "warn":
-            log.warning("source freshness %s", detail)
-        elif status != "pass":
-            problems.append(detail + (f": {item.message}" if getattr(item, "message", None) else ""))
-    if problems or not result.success:
-        raise SourceFreshnessError("dbt source freshness failed: " + ("; ".join(problems) or "see the task log"))
-    log.info("source freshness: %s", statuses)
-    return statuses
+    found = source_freshness(settings, target_path=target_path)
+    found.raise_for_problems()
+    log.info("source freshness: %s", found.statuses)
+    return found.statuses
 
 
-def publish(settings: Settings, *, target_path: Path | None = None) -> dict[str, Any]:
+def publish(settings: Settings, *, target_path: Path | None = None, parse: bool = True) -> dict[str, Any]:
     """Publish the built DuckDB warehouse as a read-only snapshot (readers drop their caches on the new load id).
 
     The semantic manifest is parsed here into the refresh's own target folder, so the snapshot carries the
-    manifest of the models just built, whatever another dbt run left in `dbt/target`. On Snowflake readers query
-    the live tables: nothing to publish.
+    manifest of the models just built, whatever another dbt run left in `dbt/target`; `parse=False` publishes the
+    one `build_and_report` parsed there after its build (no dbt in this process). On Snowflake readers query the
+    live tables: nothing to publish.
     """
     if settings.target != "duckdb":
         log.info("target %s: readers query the warehouse directly, no snapshot to publish", settings.target)
         return {"published": False, "target": settings.target}
-    from finefin.transform import release_duckdb, run_dbt
     from semantic_layer.publish import publish_warehouse, semantic_manifest_path
 
     target_path = target_path or refresh_target(settings)
     with refresh_lock(settings):
-        release_duckdb()  # cosmos may have run dbt in this process: close its handle before the checkpoint
-        result = run_dbt(["parse"], settings, target_path=target_path)
-        if not result.success:
-            raise FinefinError("dbt parse failed: cannot write the semantic manifest to publish with the warehouse")
+        if parse:
+            _parse_semantic_manifest(settings, target_path)
+        elif not semantic_manifest_path(target_path).is_file():
+            raise FinefinError(f"no semantic manifest in {target_path}: the dbt build task writes it; re-run it")
         snapshot = publish_warehouse(settings, semantic_manifest_path(target_path))
     log.info("published snapshot %s (%s)", snapshot.load_id, snapshot.warehouse)
     return {"published": True, "load_id": snapshot.load_id, "warehouse": str(snapshot.warehouse)}
+
+
+def _parse_semantic_manifest(settings: Settings, target_path: Path) -> None:
+    from finefin.transform import release_duckdb, run_dbt
+
+    release_duckdb()  # cosmos may have run dbt in this process: close its handle before the checkpoint
+    result = run_dbt(["parse"], settings, target_path=target_path)
+    if not result.success:
+        raise FinefinError("dbt parse failed: cannot write the semantic manifest to publish with the warehouse")
+
+
+def build_and_report(settings: Settings, report: Callable[[dict[str, Any]], None], *, last_try: bool) -> dict[str, Any]:
+    """finefin_refresh's one dbt task (FINEFIN_DBT_TASKS=build), in one process as `finefin refresh` runs it:
+    `dbt source freshness` (stops on a stale source), the `dbt build` (full or daily, decided now), then the
+    semantic manifest for `publish(parse=False)`. Every node's result is handed to `report` (the status tasks'
+    XCom, `finefin.dbt_status.report`) before this returns or raises; `last_try` says whether a failure is final."""
+    from finefin.dbt_status import report as status_report
+    from finefin.transform import DbtError
+
+    with refresh_lock(settings):
+        target_path = refresh_target(settings)
+        freshness = source_freshness(settings, target_path=target_path)
+        try:
+            freshness.raise_for_problems()
+            built = build(settings, target_path=target_path, progress=False)
+        except FinefinError as exc:
+            nodes = exc.build.nodes if isinstance(exc, DbtError) and exc.build is not None else []
+            report(status_report([*freshness.results, *((n.unique_id, n.status, n.message, n.seconds)
+                                                        for n in nodes)],
+                                 final=last_try, error=str(exc).splitlines()[0]))
+            raise
+        report(status_report([*freshness.results, *((n.unique_id, n.status, n.message, n.seconds)
+                                                    for n in built.nodes)], final=True))
+        _parse_semantic_manifest(settings, target_path)
+    log.info("%s", built)
+    return {"build": str(built).splitlines()[0], "freshness": freshness.statuses}
 
 
 def daily_test_window_days() -> int:

@@ -34,7 +34,10 @@ FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 
 class DbtError(FinefinError):
-    """dbt could not run, or some nodes failed; the message names each failed node on its own line."""
+    """dbt could not run, or some nodes failed; the message names each failed node on its own line. A build that
+    ran carries its node results (`build`)."""
+
+    build: BuildResult | None = None
 
 
 @dataclass(frozen=True)
@@ -254,9 +257,12 @@ def run_dbt_build(
         skipped = build.counts.get("skipped", 0)
         locked = next((lock_conflict(n.message) for n in failed if lock_conflict(n.message)), None)
         if locked:  # one line, not one per node (each repeats DuckDB's multi-line lock message)
-            raise DbtError(f"dbt build on {target} failed: {locked} ({plural(len(failed), 'node')} failed, "
-                           f"{skipped} skipped)")
-        lines = [f"dbt build on {target} failed: {plural(len(failed), 'node')} failed, {skipped} skipped"]
-        lines += [f"  {n.resource_type} {n.name}: {n.status}: {n.message}" for n in failed]
-        raise DbtError("\n".join(lines))
+            error = DbtError(f"dbt build on {target} failed: {locked} ({plural(len(failed), 'node')} failed, "
+                             f"{skipped} skipped)")
+        else:
+            lines = [f"dbt build on {target} failed: {plural(len(failed), 'node')} failed, {skipped} skipped"]
+            lines += [f"  {n.resource_type} {n.name}: {n.status}: {n.message}" for n in failed]
+            error = DbtError("\n".join(lines))
+        error.build = build
+        raise error
     return build

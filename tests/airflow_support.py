@@ -5,9 +5,11 @@ level: the session fixture sets the environment first.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -62,9 +64,18 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ[name] = value
 
 
+@functools.cache
+def graph_manifest() -> Path:
+    """One `dbt parse` manifest of the project per test process, for FINEFIN_DBT_MANIFEST (as at install time)."""
+    from finefin.config import DBT_PROJECT_DIR
+    from finefin.dbt_status import cached_manifest
+
+    return cached_manifest(DBT_PROJECT_DIR, Path(tempfile.mkdtemp(prefix="finefin_graph_")))
+
+
 def parse_dags(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> Any:
-    """Set FINEFIN_* (`env`; data dir, retries=0 and FINEFIN_DBT_TASKS=node by default) then parse dags/ as the DAG
-    processor would.
+    """Set FINEFIN_* (`env`; data dir, retries=0, the default FINEFIN_DBT_TASKS and a manifest parsed once per test
+    process by default) then parse dags/ as the DAG processor would.
 
     Returns the DagBag; fails the test on any import error. Cached settings and the process's semantic layer are
     dropped so the DAG files and the tasks read this environment.
@@ -76,10 +87,11 @@ def parse_dags(monkeypatch: pytest.MonkeyPatch, data_dir: Path, **env: str) -> A
 
     for name in FINEFIN_VARS:
         monkeypatch.delenv(name, raising=False)
-    # dbt as a task per node by default: `dag.test()` runs one task at a time in no set order, so a watcher sensor
-    # picked before the producer would wait for it forever (watcher mode runs under a real scheduler in
-    # test_airflow_scheduler.py; its DAG shape is checked in test_airflow_dbt_tasks.py)
-    values = {"FINEFIN_DATA_DIR": str(data_dir), "FINEFIN_TASK_RETRIES": "0", "FINEFIN_DBT_TASKS": "node", **env}
+    # `dag.test()` runs one task at a time in no set order: in the default mode the status tasks come after
+    # dbt_build; a cosmos watcher sensor picked before its producer would wait forever (watcher mode is measured
+    # under a real scheduler by bench/bench_airflow.py; its DAG shape is checked in test_airflow_dbt_tasks.py)
+    values = {"FINEFIN_DATA_DIR": str(data_dir), "FINEFIN_TASK_RETRIES": "0",
+              "FINEFIN_DBT_MANIFEST": str(graph_manifest()), **env}
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

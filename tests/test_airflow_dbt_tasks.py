@@ -38,8 +38,9 @@ def no_dbt_ls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(DbtGraph, "load_via_dbt_ls_without_cache", refuse)
 
 
-def _refresh_dag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, manifest: Path, mode: str, **env: str) -> Any:
-    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_DBT_TASKS=mode, FINEFIN_DBT_MANIFEST=str(manifest), **env)
+def _refresh_dag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, manifest: Path | None, mode: str,
+                 **env: str) -> Any:
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_DBT_TASKS=mode, FINEFIN_DBT_MANIFEST=str(manifest or ""), **env)
     return bag.get_dag("finefin_refresh")
 
 
@@ -78,19 +79,57 @@ def test_node_mode_keeps_a_task_per_model_one_at_a_time_on_duckdb(monkeypatch: p
 
 
 @pytest.mark.usefixtures("airflow_home", "no_dbt_ls")
-def test_build_mode_is_one_task(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, manifest: Path) -> None:
+def test_build_mode_is_one_dbt_task_and_no_cosmos(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                  manifest: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
     dag = _refresh_dag(monkeypatch, tmp_path, manifest, "build")
     assert [task.task_id for task in dag.tasks if task.task_id.startswith("dbt_build")] == ["dbt_build"]
-    assert dag.get_task("dbt_build").downstream_task_ids == {"marts_ready"}
+    assert {type(task).__name__ for task in dag.tasks if task.task_id.startswith("dbt.")} == {"DbtStatusOperator"}
+    assert dag.max_active_tasks == 8  # one task writes; the status tasks wait in the triggerer
+    # every task start parses the DAG file: in build mode that parse does not import dbt (cosmos' DbtTaskGroup
+    # would; cosmos itself is imported by its Airflow plugin in every Airflow process anyway)
+    probe = ("import runpy, sys; runpy.run_path('dags/finefin_refresh.py'); "
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'dbt', 'duckdb'}))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parents[1], env=dict(os.environ), check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.usefixtures("airflow_home")
+def test_without_a_manifest_build_mode_parses_the_project_once(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """No FINEFIN_DBT_MANIFEST: the graph comes from a manifest parsed once per version of the dbt project's files
+    (in the data dir), not on every parse of the DAG file."""
+    import subprocess
+
+    from finefin import dbt_status
+
+    runs: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counted(args: list[str], **kwargs: Any) -> Any:
+        runs.append(list(args))
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(dbt_status.subprocess, "run", counted)
+    first = _refresh_dag(monkeypatch, tmp_path, manifest=None, mode="build")
+    second = _refresh_dag(monkeypatch, tmp_path, manifest=None, mode="build")
+    assert len(runs) == 1 and runs[0][1] == "parse"
+    assert set(first.task_dict) == set(second.task_dict)
+    assert list((tmp_path / "dbt-target" / "graph").glob("*/manifest.json"))
 
 
 def test_mode_and_manifest_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("FINEFIN_DBT_TASKS", raising=False)
-    assert airflow_dbt.dbt_task_mode() == "node"
+    assert airflow_dbt.dbt_task_mode() == "build"
     monkeypatch.setenv("FINEFIN_DBT_TASKS", " Watcher ")
     assert airflow_dbt.dbt_task_mode() == "watcher"
     monkeypatch.setenv("FINEFIN_DBT_TASKS", "per-model")
-    with pytest.raises(ConfigurationError, match="FINEFIN_DBT_TASKS: expected one of watcher, node, build"):
+    with pytest.raises(ConfigurationError, match="FINEFIN_DBT_TASKS: expected one of build, watcher, node"):
         airflow_dbt.dbt_task_mode()
 
     monkeypatch.delenv("FINEFIN_DBT_MANIFEST", raising=False)

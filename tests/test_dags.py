@@ -64,10 +64,36 @@ def test_dagbag_imports_the_dags(airflow_home: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_refresh_graph(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The default (FINEFIN_DBT_TASKS=build): ingest → dbt_build → publish_warehouse, as `finefin refresh` runs them,
+    and a status task per source table and model beside dbt_build."""
     from finefin.alerts import on_task_failure
 
     monkeypatch.delenv("FINEFIN_TASK_RETRIES", raising=False)
-    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TASK_RETRIES="3")
+    dag = parse_dags(monkeypatch, tmp_path, FINEFIN_TASK_RETRIES="3").get_dag("finefin_refresh")
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.expression == "0 * * * *"  # @hourly by default
+    tasks = dag.task_dict
+    statuses = {t for t in tasks if t.startswith("dbt.")}
+    assert set(tasks) - statuses == {"ingest", refresh.BUILD_TASK_ID, "publish_warehouse"}
+    assert tasks["ingest"].downstream_task_ids == {refresh.BUILD_TASK_ID} | statuses
+    assert tasks[refresh.BUILD_TASK_ID].downstream_task_ids == {"publish_warehouse"}
+    # the status tasks wait beside the build, each on its own (no scheduler round per level of the lineage)
+    assert all(tasks[t].upstream_task_ids == {"ingest"} and not tasks[t].downstream_task_ids for t in statuses)
+    assert {f"dbt.{m}" for m in MODELS} | {"dbt.raw_transactions", "dbt.raw_customers"} <= statuses
+    assert [a.name for a in tasks[refresh.BUILD_TASK_ID].outlets] == [refresh.MARTS_ASSET_NAME]
+    assert [a.name for a in tasks["publish_warehouse"].outlets] == [refresh.SNAPSHOT_ASSET_NAME]
+    for task in dag.tasks:
+        assert task.retries == (0 if task.task_id in statuses else 3), task.task_id  # dbt_build retries for them
+        assert task.execution_timeout == timedelta(hours=1), task.task_id  # FINEFIN_TASK_TIMEOUT_SECONDS default
+        assert on_task_failure in (task.on_failure_callback or [])
+
+
+def test_refresh_graph_with_a_task_per_node(airflow_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    from finefin.alerts import on_task_failure
+
+    monkeypatch.delenv("FINEFIN_TASK_RETRIES", raising=False)
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TASK_RETRIES="3", FINEFIN_DBT_TASKS="node")
     dag = bag.get_dag("finefin_refresh")
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.max_active_tasks == 1  # one DuckDB writer at a time
@@ -167,7 +193,13 @@ def test_the_build_plan_is_decided_at_run_time(monkeypatch: pytest.MonkeyPatch, 
 
 def test_refresh_parses_for_production(airflow_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Snowflake target + Airbyte ingest: same graph, dbt tasks on the snowflake output, built in parallel."""
+    duckdb_tasks = set(parse_dags(monkeypatch, tmp_path).get_dag("finefin_refresh").task_dict)
     bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TARGET="snowflake", FINEFIN_INGEST_MODE="airbyte")
+    dag = bag.get_dag("finefin_refresh")
+    assert dag.max_active_tasks == 8
+    assert set(dag.task_dict) == duckdb_tasks  # the same DAG shape; dbt's threads build several nodes at once
+    bag = parse_dags(monkeypatch, tmp_path, FINEFIN_TARGET="snowflake", FINEFIN_INGEST_MODE="airbyte",
+                     FINEFIN_DBT_TASKS="node")
     dag = bag.get_dag("finefin_refresh")
     assert dag.max_active_tasks == 8
     build = dag.get_task("dbt_build.fct_transactions_model_build")
