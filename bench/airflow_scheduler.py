@@ -1,7 +1,7 @@
 """A real Airflow for the benchmark and the scheduler test: `airflow standalone` (scheduler, dag-processor, triggerer,
 api-server, LocalExecutor) on loopback with its own AIRFLOW_HOME and SQLite metadata DB, pointed at the project's
-dags/. Runs are triggered with the `airflow` CLI and followed in the metadata DB; everything is stopped at the end
-(the whole process group).
+dags/. Runs are triggered through the REST API (the `airflow` CLI if it refuses) and followed in the metadata DB;
+everything is stopped at the end (the whole process group).
 """
 
 from __future__ import annotations
@@ -32,9 +32,15 @@ class AirflowRunError(RuntimeError):
 class DagRunResult:
     run_id: str
     state: str
-    wall_seconds: float  # from the trigger command to the run's end, seen by the caller
-    run_seconds: float  # the run's start_date -> end_date in the metadata DB
+    wall_seconds: float  # from the trigger request to the run's end, seen by the caller
+    run_seconds: float  # the run's queued_at (created by the trigger) -> end_date in the metadata DB
     task_states: dict[str, str] = field(default_factory=dict)
+    # task -> (seconds from the run's queued_at to the task's start, to its end)
+    task_times: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def ended(self, task_id: str) -> float:
+        """Seconds from the run's creation to the end of `task_id` (nan if it did not run)."""
+        return self.task_times.get(task_id, (float("nan"), float("nan")))[1]
 
 
 def free_port() -> int:
@@ -131,22 +137,65 @@ class Standalone:
             raise AirflowRunError(f"airflow {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
         return result.stdout
 
+    @property
+    def api_url(self) -> str:
+        return self.env["AIRFLOW__API__BASE_URL"]
+
+    def _token(self) -> str:
+        """A JWT for the REST API: the `admin` user `airflow standalone` created (simple auth manager)."""
+        import json
+
+        import httpx
+
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        response = httpx.post(f"{self.api_url}/auth/token", json={"username": "admin", "password": passwords["admin"]},
+                              timeout=30)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def trigger(self, dag_id: str, run_id: str) -> None:
+        """Create a run through the REST API, as the scheduler would at its slot (no CLI start-up in the figure);
+        the `airflow dags trigger` CLI if the API refuses."""
+        import httpx
+
+        try:
+            response = httpx.post(f"{self.api_url}/api/v2/dags/{dag_id}/dagRuns", timeout=30,
+                                  headers={"Authorization": f"Bearer {self._token()}"},
+                                  json={"dag_run_id": run_id, "logical_date": None})
+            response.raise_for_status()
+        except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+            print(f"REST trigger failed ({exc}); using the CLI", file=sys.stderr)
+            self.cli("dags", "trigger", dag_id, "--run-id", run_id)
+
     def trigger_and_wait(self, dag_id: str, run_id: str, timeout: float) -> DagRunResult:
         """Trigger one run of `dag_id` and wait for it to succeed or fail."""
         started = time.monotonic()
-        self.cli("dags", "trigger", dag_id, "--run-id", run_id)
+        self.trigger(dag_id, run_id)
+        return self.wait(dag_id, run_id, timeout, started)
+
+    def wait(self, dag_id: str, run_id: str, timeout: float, started: float | None = None) -> DagRunResult:
+        started = time.monotonic() if started is None else started
         while time.monotonic() - started < timeout:
             self._alive()
-            rows = self._query("select state, start_date, end_date from dag_run where dag_id = ? and run_id = ?",
+            rows = self._query("select state, queued_at, end_date from dag_run where dag_id = ? and run_id = ?",
                                (dag_id, run_id))
             if rows and rows[0][0] in FINISHED:
                 wall = time.monotonic() - started
-                state, start, end = rows[0]
-                return DagRunResult(run_id, str(state), wall, _seconds_between(start, end),
-                                    self.task_states(dag_id, run_id))
-            time.sleep(0.5)
+                state, queued, end = rows[0]
+                times = {str(task): (_seconds_between(queued, start), _seconds_between(queued, stop))
+                         for task, start, stop in self._query(
+                             "select task_id, start_date, end_date from task_instance where dag_id = ? and run_id = ?",
+                             (dag_id, run_id))}
+                return DagRunResult(run_id, str(state), wall, _seconds_between(queued, end),
+                                    self.task_states(dag_id, run_id), times)
+            time.sleep(0.2)
         raise AirflowRunError(f"{dag_id} {run_id} did not finish within {timeout:.0f} s: "
                               f"{self.task_states(dag_id, run_id)}\n{self.log_tail()}")
+
+    def task_ended(self, dag_id: str, run_id: str, task_id: str) -> bool:
+        rows = self._query("select state from task_instance where dag_id = ? and run_id = ? and task_id = ?",
+                           (dag_id, run_id, task_id))
+        return bool(rows) and rows[0][0] == "success"
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         rows = self._query("select task_id, map_index, state from task_instance where dag_id = ? and run_id = ?",

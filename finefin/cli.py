@@ -172,6 +172,8 @@ def ingest() -> None:
 @app.command("transform")
 def transform(
     full_refresh: Annotated[bool, typer.Option(help="Rebuild incremental models from scratch.")] = False,
+    select: Annotated[str | None, typer.Option(
+        help="dbt node selection, e.g. 'fct_transactions+' (a model and what depends on it).")] = None,
 ) -> None:
     """Run `dbt build` (models + tests) on the configured target."""
     from finefin.refresh import refresh_lock
@@ -180,7 +182,7 @@ def transform(
     try:
         settings = get_settings()
         with refresh_lock(settings):
-            result = run_dbt_build(settings, full_refresh=full_refresh)
+            result = run_dbt_build(settings, full_refresh=full_refresh, select=select)
     except FinefinError as exc:
         raise fail(str(exc)) from None
     console.print(result)

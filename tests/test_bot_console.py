@@ -259,3 +259,20 @@ def test_count_messages_are_pluralised() -> None:
     assert "— 1 month in the red since 2026-10" in bk.red_lines(one)[0]
     assert str(PostFailedError(PostReport(failed=["watchlist → CADV: boom"]))).startswith("1 Slack post failed: ")
     assert str(PostFailedError(PostReport(failed=["a", "b"]))).startswith("2 Slack posts failed: ")
+
+
+def test_transform_can_rebuild_one_model_and_what_depends_on_it(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    """The README's way to repair one model by hand after a failed dbt_build: `finefin transform --select m+`."""
+    from finefin import transform
+    from finefin.cli import app
+    from finefin.config import get_settings
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(transform, "run_dbt_build", lambda settings, **kwargs: calls.append(kwargs) or "built")
+    monkeypatch.setenv("FINEFIN_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["transform", "--select", "fct_transactions+"])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert calls == [{"full_refresh": False, "select": "fct_transactions+"}]
