@@ -80,7 +80,8 @@ with DAG(
         # between them (each would wait for the one before, a scheduler round each): a model whose parent failed
         # shows dbt's `skipped`, and its task log lists its parents.
         with TaskGroup("dbt", tooltip="each source table's and model's result in dbt_build (no worker of their own)"):
-            statuses = [DbtStatusOperator(task_id=node.name, node=node, producer_task_id=refresh.BUILD_TASK_ID)
+            statuses = [DbtStatusOperator(task_id=node.name, node=node, producer_task_id=refresh.BUILD_TASK_ID,
+                                          wait=orchestration.task_with_retries)
                         for node in airflow_dbt.status_nodes(settings.data_path)]
         loaded >> statuses
     else:

@@ -177,7 +177,7 @@ class DbtStatusOperator(BaseOperator):
     start_from_trigger = True
     start_trigger_args = StartTriggerArgs(trigger_cls=TRIGGER_PATH, next_method="execute_complete")
 
-    def __init__(self, *, node: StatusNode, producer_task_id: str, poll_seconds: float = POLL_SECONDS,
+    def __init__(self, *, node: StatusNode, producer_task_id: str, wait: timedelta, poll_seconds: float = POLL_SECONDS,
                  **kwargs: Any) -> None:
         kwargs["retries"] = 0  # the dbt task retries; this task only reports its final result
         super().__init__(**kwargs)
@@ -188,7 +188,7 @@ class DbtStatusOperator(BaseOperator):
                        f"(task `{producer_task_id}`): " + ", ".join(f"`{m}`" for m in node.members))
         self.start_trigger_args = StartTriggerArgs(
             trigger_cls=TRIGGER_PATH, next_method="execute_complete",
-            timeout=self.execution_timeout or timedelta(hours=1),
+            timeout=wait,  # the dbt task's tries, retry delays included: then the status task fails as timed out
             trigger_kwargs={"node": self.node, "producer_task_id": producer_task_id, "poll_seconds": poll_seconds})
 
     def execute(self, context: Any) -> None:

@@ -108,6 +108,13 @@ class OrchestrationSettings(BaseSettings):
     def max_retry_delay(self) -> timedelta:
         return timedelta(seconds=self.max_retry_delay_seconds)
 
+    @property
+    def task_with_retries(self) -> timedelta:
+        """The longest one task may take with all its tries and the delays between them (a status task waits that
+        long for dbt_build's last word)."""
+        return (timedelta(seconds=self.task_timeout_seconds) * (self.task_retries + 1)
+                + self.max_retry_delay * self.task_retries)
+
 
 def default_args(orchestration: OrchestrationSettings) -> dict[str, Any]:
     """`default_args` of every finefin DAG: retries with exponential back-off and the Slack failure alert."""

@@ -172,7 +172,10 @@ def test_status_tasks_start_and_end_in_the_triggerer(monkeypatch: pytest.MonkeyP
     assert statuses and all(task.start_from_trigger and task.retries == 0 for task in statuses)
     kwargs = statuses[0].start_trigger_args.trigger_kwargs
     assert kwargs["producer_task_id"] == refresh.BUILD_TASK_ID
-    assert statuses[0].start_trigger_args.timeout == timedelta(hours=1)  # FINEFIN_TASK_TIMEOUT_SECONDS
+    # they wait for dbt_build's last try: 1 h per try (FINEFIN_TASK_TIMEOUT_SECONDS), 1 try, no retry delay
+    assert statuses[0].start_trigger_args.timeout == timedelta(hours=1)
+    retried = parse_dags(monkeypatch, tmp_path, FINEFIN_TASK_RETRIES="2").get_dag("finefin_refresh")
+    assert retried.get_task(statuses[0].task_id).start_trigger_args.timeout == timedelta(hours=3, minutes=60)
 
 
 # --------------------------------------------------------------------------- a build that stops, under dag.test()
