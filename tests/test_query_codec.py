@@ -1,0 +1,238 @@
+"""The one serialisation of a `MetricQuery` (semantic_layer/query_codec.py) and its users: button values (`v1:`).
+
+The literals below were written by the code of `main` before the codec existed (the hand-written encoder, run on
+the queries of `QUERIES`): they must still decode to the same query, and the buttons still write them byte for
+byte. Random valid queries round-trip through the codec and through each envelope; the strict checks refuse what
+the bot does not write and admit everything it does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.commands.query_buttons import (
+    CADENCES,
+    ActionValueError,
+    QueryView,
+    decode,
+    decode_subscribe,
+    encode,
+    encode_subscribe,
+)
+from semantic_layer.catalog import Grain
+from semantic_layer.query import MAX_GROUP_BY, MAX_LIMIT, DimensionFilter, MetricQuery, Order, Period
+from semantic_layer.query import PeriodKind as K
+from semantic_layer.query_codec import (
+    MAX_FILTERS,
+    MAX_ORDER,
+    MAX_VALUE_CHARS,
+    MAX_VALUES,
+    QueryDataError,
+    query_from_data,
+    query_to_data,
+)
+
+F, P = DimensionFilter, Period
+QUERIES = {
+    "plain": MetricQuery(("revenue",)),
+    "full": MetricQuery(("revenue", "transaction_volume"), ("tier", "type"), Grain.MONTH,
+                        (F("type", ("card_payment", "fee")),
+                         F("customer_name", ("Zoë O'Brien-Łukasiewicz", 'Ann "Nan" Lee'))),
+                        P.days(date(2025, 1, 1), date(2025, 6, 30)), (Order("revenue", True), Order("time", False)),
+                        10),
+    "last_months": MetricQuery(("withdrawals",), (), Grain.WEEK, (), P(K.LAST_MONTHS, count=6)),
+    "this_year_asc": MetricQuery(("transaction_count",), period=P(K.THIS_YEAR), order=(Order("time", False),)),
+    "this_month": MetricQuery(("balance",), ("customer", "account", "tier", "type", "country", "account_type"),
+                              Grain.DAY, (F("customer", ("42", "7")),), P(K.THIS_MONTH), (Order("balance", False),),
+                              1000),
+    "last_month": MetricQuery(("new_customers",), period=P(K.LAST_MONTH), limit=1),
+    "this_quarter": MetricQuery(("revenue", "transaction_volume", "transaction_count", "withdrawals", "new_customers"),
+                                grain=Grain.QUARTER, period=P(K.THIS_QUARTER)),
+    "last_quarter": MetricQuery(("revenue",), grain=Grain.YEAR, period=P(K.LAST_QUARTER),
+                                order=(Order("revenue", True),)),
+    "last_year": MetricQuery(("revenue",), ("country",), period=P(K.LAST_YEAR),
+                             order=(Order("country", False), Order("revenue", True))),
+    "max_months": MetricQuery(("revenue",), period=P(K.LAST_MONTHS, count=120)),
+    "one_day": MetricQuery(("revenue",), period=P.days(date(2026, 2, 28), date(2026, 2, 28))),
+}
+# --- written by main's code (query_buttons.encode / encode_subscribe) before this codec; do not regenerate
+V1 = {  # name -> (the table's value, the chart's value)
+    "plain": (
+        'v1:{"m":["revenue"]}',
+        'v1:{"m":["revenue"],"v":"c"}'),
+    "full": (
+        ('v1:{"m":["revenue","transaction_volume"],"g":["tier","type"],"t":"month","f":[["type",["card_payment",'
+         '"fee"]],["customer_name",["Zoë O\'Brien-Łukasiewicz","Ann \\"Nan\\" Lee"]]],"p":["r","2025-01-01",'
+         '"2025-06-30"],"o":[["revenue",1],["time",0]],"l":10}'),
+        ('v1:{"m":["revenue","transaction_volume"],"g":["tier","type"],"t":"month","f":[["type",["card_payment",'
+         '"fee"]],["customer_name",["Zoë O\'Brien-Łukasiewicz","Ann \\"Nan\\" Lee"]]],"p":["r","2025-01-01",'
+         '"2025-06-30"],"o":[["revenue",1],["time",0]],"l":10,"v":"c"}')),
+    "last_months": (
+        'v1:{"m":["withdrawals"],"t":"week","p":["last_months",6]}',
+        'v1:{"m":["withdrawals"],"t":"week","p":["last_months",6],"v":"c"}'),
+    "this_year_asc": (
+        'v1:{"m":["transaction_count"],"p":["this_year",1],"o":[["time",0]]}',
+        'v1:{"m":["transaction_count"],"p":["this_year",1],"o":[["time",0]],"v":"c"}'),
+    "this_month": (
+        ('v1:{"m":["balance"],"g":["customer","account","tier","type","country","account_type"],"t":"day",'
+         '"f":[["customer",["42","7"]]],"p":["this_month",1],"o":[["balance",0]],"l":1000}'),
+        ('v1:{"m":["balance"],"g":["customer","account","tier","type","country","account_type"],"t":"day",'
+         '"f":[["customer",["42","7"]]],"p":["this_month",1],"o":[["balance",0]],"l":1000,"v":"c"}')),
+    "last_month": (
+        'v1:{"m":["new_customers"],"p":["last_month",1],"l":1}',
+        'v1:{"m":["new_customers"],"p":["last_month",1],"l":1,"v":"c"}'),
+    "this_quarter": (
+        ('v1:{"m":["revenue","transaction_volume","transaction_count","withdrawals","new_customers"],'
+         '"t":"quarter","p":["this_quarter",1]}'),
+        ('v1:{"m":["revenue","transaction_volume","transaction_count","withdrawals","new_customers"],'
+         '"t":"quarter","p":["this_quarter",1],"v":"c"}')),
+    "last_quarter": (
+        'v1:{"m":["revenue"],"t":"year","p":["last_quarter",1],"o":[["revenue",1]]}',
+        'v1:{"m":["revenue"],"t":"year","p":["last_quarter",1],"o":[["revenue",1]],"v":"c"}'),
+    "last_year": (
+        'v1:{"m":["revenue"],"g":["country"],"p":["last_year",1],"o":[["country",0],["revenue",1]]}',
+        'v1:{"m":["revenue"],"g":["country"],"p":["last_year",1],"o":[["country",0],["revenue",1]],"v":"c"}'),
+    "max_months": (
+        'v1:{"m":["revenue"],"p":["last_months",120]}',
+        'v1:{"m":["revenue"],"p":["last_months",120],"v":"c"}'),
+    "one_day": (
+        'v1:{"m":["revenue"],"p":["r","2026-02-28","2026-02-28"]}',
+        'v1:{"m":["revenue"],"p":["r","2026-02-28","2026-02-28"],"v":"c"}'),
+}
+SUBSCRIBE = {  # name -> the "Subscribe…" value (weekly)
+    "plain":
+        'v1:{"m":["revenue"],"c":"weekly"}',
+    "full":
+        ('v1:{"m":["revenue","transaction_volume"],"g":["tier","type"],"t":"month","f":[["type",["card_payment",'
+         '"fee"]],["customer_name",["Zoë O\'Brien-Łukasiewicz","Ann \\"Nan\\" Lee"]]],"p":["r","2025-01-01",'
+         '"2025-06-30"],"o":[["revenue",1],["time",0]],"l":10,"c":"weekly"}'),
+    "last_months":
+        'v1:{"m":["withdrawals"],"t":"week","p":["last_months",6],"c":"weekly"}',
+    "this_year_asc":
+        'v1:{"m":["transaction_count"],"p":["this_year",1],"o":[["time",0]],"c":"weekly"}',
+    "this_month":
+        ('v1:{"m":["balance"],"g":["customer","account","tier","type","country","account_type"],"t":"day",'
+         '"f":[["customer",["42","7"]]],"p":["this_month",1],"o":[["balance",0]],"l":1000,"c":"weekly"}'),
+    "last_month":
+        'v1:{"m":["new_customers"],"p":["last_month",1],"l":1,"c":"weekly"}',
+    "this_quarter":
+        ('v1:{"m":["revenue","transaction_volume","transaction_count","withdrawals","new_customers"],'
+         '"t":"quarter","p":["this_quarter",1],"c":"weekly"}'),
+    "last_quarter":
+        'v1:{"m":["revenue"],"t":"year","p":["last_quarter",1],"o":[["revenue",1]],"c":"weekly"}',
+    "last_year":
+        'v1:{"m":["revenue"],"g":["country"],"p":["last_year",1],"o":[["country",0],["revenue",1]],"c":"weekly"}',
+    "max_months":
+        'v1:{"m":["revenue"],"p":["last_months",120],"c":"weekly"}',
+    "one_day":
+        'v1:{"m":["revenue"],"p":["r","2026-02-28","2026-02-28"],"c":"weekly"}',
+}
+
+
+# --- what was written before decodes to the same query ---------------------------------------------------------
+@pytest.mark.parametrize("name", list(QUERIES))
+def test_button_values_written_before_decode_to_the_same_query_and_are_still_written(name: str) -> None:
+    query = QUERIES[name]
+    table, chart = V1[name]
+    assert decode(table) == QueryView(query) and decode(chart) == QueryView(query, True)
+    assert decode_subscribe(SUBSCRIBE[name]) == (query, "weekly")
+    assert (encode(QueryView(query)), encode(QueryView(query, True))) == (table, chart)  # byte for byte
+    assert encode_subscribe(query, "weekly") == SUBSCRIBE[name]
+
+
+# --- round trips ---------------------------------------------------------------------------------------------------
+NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,63}", fullmatch=True)
+VALUES = st.text(min_size=1, max_size=40) | st.text(min_size=1, max_size=MAX_VALUE_CHARS)
+PERIODS = st.one_of(
+    st.none(),
+    st.tuples(st.dates(), st.dates()).map(lambda d: P.days(min(d), max(d))),
+    st.builds(Period, st.sampled_from([k for k in K if k is not K.RANGE]), count=st.integers(1, 120)),
+)
+METRIC_QUERIES = st.builds(
+    MetricQuery,
+    st.lists(NAMES, min_size=1, max_size=5).map(tuple),
+    st.lists(NAMES, max_size=MAX_GROUP_BY).map(tuple),
+    st.none() | st.sampled_from(Grain),
+    st.lists(st.builds(F, NAMES, st.lists(VALUES, min_size=1, max_size=4).map(tuple)), max_size=4).map(tuple),
+    PERIODS,
+    st.lists(st.builds(Order, NAMES, st.booleans()), max_size=MAX_ORDER).map(tuple),
+    st.none() | st.integers(1, MAX_LIMIT),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(query=METRIC_QUERIES, chart=st.booleans(), cadence=st.sampled_from(CADENCES))
+def test_valid_queries_round_trip_through_the_codec_and_each_envelope(query: MetricQuery, chart: bool,
+                                                                       cadence: str) -> None:
+    data = query_to_data(query)
+    assert query_from_data(data) == query
+    assert query_from_data(json.loads(json.dumps(data))) == query  # as JSON
+    value = encode(QueryView(query, chart))
+    if len(value) <= 2000:  # a button's value holds 2,000 characters: a longer one is left out of the message
+        assert decode(value) == QueryView(query, chart)
+    else:
+        with pytest.raises(ActionValueError):
+            decode(value)
+    subscribe = encode_subscribe(query, cadence)
+    if len(subscribe) <= 2000:
+        assert decode_subscribe(subscribe) == (query, cadence)
+
+
+# --- strict on what it reads ---------------------------------------------------------------------------------------
+def _with(**parts: Any) -> dict[str, Any]:
+    return {"m": ["revenue"], **parts}
+
+
+@pytest.mark.parametrize("data", [
+    None, [], "revenue", {}, _with(v="c"), _with(c="daily"), _with(x=1), {"m": []}, {"m": "revenue"},
+    {"m": ["revenue"] * 6}, {"m": ["Revenue"]}, {"m": ["revenue'; drop table x --"]}, {"m": ["a" * 65]}, {"m": [1]},
+    _with(g=["tier"] * (MAX_GROUP_BY + 1)), _with(g="tier"), _with(g=[None]),
+    _with(t="hour"), _with(t=None), _with(t=["month"]),
+    _with(f=[["tier"]]), _with(f=[["tier", []]]), _with(f=[["tier", "Gold"]]), _with(f=[["tier", [""]]]),
+    _with(f=[["tier", [1]]]), _with(f=[["Tier", ["Gold"]]]), _with(f=[["tier", ["x" * (MAX_VALUE_CHARS + 1)]]]),
+    _with(f=[["tier", ["Gold"] * (MAX_VALUES + 1)]]), _with(f=[["tier", ["Gold"]]] * (MAX_FILTERS + 1)),
+    _with(p=["r", "2026-02-01", "2026-01-01"]), _with(p=["r", "2026-02-30", "2026-03-01"]),
+    _with(p=["r", "2026-2-1", "2026-03-01"]), _with(p=["r", "2026-02-01"]),
+    _with(p=["range", "2026-01-01", "2026-01-31"]), _with(p=["r", "2026-01-01", "2026-01-31", 1]),
+    _with(p=["this_year"]), _with(p=["this_year", 0]), _with(p=["last_months", 121]), _with(p=["last_months", "3"]),
+    _with(p=["last_months", 3.0]), _with(p=["last_months", True]), _with(p=["hour", 1]),
+    _with(p={"kind": "this_year"}),
+    _with(o=[["revenue", True]]), _with(o=[["revenue", 2]]), _with(o=[["revenue"]]), _with(o=[["time", 1]] * 4),
+    _with(o=[["Revenue", 1]]), _with(l=0), _with(l=MAX_LIMIT + 1), _with(l="10"), _with(l=True), _with(l=10.0),
+])
+def test_what_the_codec_does_not_write_is_refused(data: Any) -> None:
+    with pytest.raises(QueryDataError):
+        query_from_data(data)
+
+
+def test_the_bounds_admit_what_the_bot_writes() -> None:
+    biggest = _with(g=["tier"] * MAX_GROUP_BY, f=[["tier", ["x" * MAX_VALUE_CHARS] * MAX_VALUES]] * MAX_FILTERS,
+                    o=[["time", 1]] * MAX_ORDER, l=MAX_LIMIT, p=["last_months", 120])
+    assert len(query_from_data(biggest).filters) == MAX_FILTERS
+    assert query_from_data(_with(p=["r", "0001-01-01", "9999-12-31"])).period == P.days(date.min, date.max)
+
+
+@pytest.mark.parametrize("value", [
+    'v1:{"m":["revenue"],"p":["range","2025-01-01","2025-01-31"]}',  # the stored subscriptions' spelling
+    'v1:{"m":["revenue"],"o":[["revenue",true]]}',
+    'v1:{"m":["revenue"],"v":"x"}', 'v1:{"m":["revenue"],"c":"daily"}', 'q1:{"m":["revenue"]}',
+    'v1:{"m":["revenue"],"f":[["tier",["' + "x" * 1990 + '"]]]}',  # over 2,000 characters
+])
+def test_buttons_still_refuse_what_they_refused(value: str) -> None:
+    with pytest.raises(ActionValueError):
+        decode(value)
+
+
+@pytest.mark.parametrize("value", [
+    'v1:{"m":["revenue"],"v":"c","c":"daily"}', 'v1:{"m":["revenue"],"c":"hourly"}', 'v1:{"m":["revenue"]}',
+    'v1:{"m":["revenue"],"l":0,"c":"daily"}',
+])
+def test_subscribe_values_still_refuse_what_they_refused(value: str) -> None:
+    with pytest.raises(ActionValueError):
+        decode_subscribe(value)
