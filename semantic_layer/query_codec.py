@@ -7,7 +7,8 @@ keys), `query_from_data` reads it back, checking everything.
 `m` metrics, `g` group-by, `t` grain, `f` filters (dimension, values), `p` the period (`["r", first, last]` for
 explicit days, else `[kind, count]`), `o` the order (`[by, 1]` descending, `[by, 0]` ascending), `l` the limit;
 empty parts are left out. Its users add their own envelope: a button's value is `v1:` + this JSON (plus the view,
-bot/commands/query_buttons.py).
+bot/commands/query_buttons.py), and a stored subscription or alert `q1:` + this JSON (bot/state/subscriptions.py,
+which keeps writing a range as `"range"` and a direction as a JSON bool, as it always has).
 
 Reading is strict because a button's value comes back from Slack and anyone can forge one: the shape of every part,
 names (`[a-z][a-z0-9_]{0,63}`), list lengths, text lengths, dates and ints are checked, and anything else raises
@@ -96,6 +97,15 @@ def query_from_data(data: object) -> MetricQuery:
         raise
     except (InvalidInputError, ValueError, TypeError):  # a value the model itself refuses (a reversed period…)
         raise QueryDataError() from None
+
+
+def int_directions(order: Any) -> Any:
+    """An order written `[[by, true|false], …]` (stored subscriptions) as the compact form's `[[by, 1|0], …]`;
+    anything else unchanged, for `query_from_data` to check."""
+    if not isinstance(order, list):
+        return order
+    return [[item[0], int(item[1])] if isinstance(item, list) and len(item) == 2 and isinstance(item[1], bool)
+            else item for item in order]
 
 
 def _list(value: Any, most: int, least: int = 0) -> list[Any]:
