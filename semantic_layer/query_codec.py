@@ -7,8 +7,9 @@ keys), `query_from_data` reads it back, checking everything.
 `m` metrics, `g` group-by, `t` grain, `f` filters (dimension, values), `p` the period (`["r", first, last]` for
 explicit days, else `[kind, count]`), `o` the order (`[by, 1]` descending, `[by, 0]` ascending), `l` the limit;
 empty parts are left out. Its users add their own envelope: a button's value is `v1:` + this JSON (plus the view,
-bot/commands/query_buttons.py), and a stored subscription or alert `q1:` + this JSON (bot/state/subscriptions.py,
-which keeps writing a range as `"range"` and a direction as a JSON bool, as it always has).
+bot/commands/query_buttons.py), a stored subscription or alert `q1:` + this JSON (bot/state/subscriptions.py, which
+keeps writing a range as `"range"` and a direction as a JSON bool, as it always has), and a thread's conversation
+state is this dict (bot/commands/conversation.py, which still reads the long-key rows written before).
 
 Reading is strict because a button's value comes back from Slack and anyone can forge one: the shape of every part,
 names (`[a-z][a-z0-9_]{0,63}`), list lengths, text lengths, dates and ints are checked, and anything else raises
@@ -100,8 +101,8 @@ def query_from_data(data: object) -> MetricQuery:
 
 
 def int_directions(order: Any) -> Any:
-    """An order written `[[by, true|false], …]` (stored subscriptions) as the compact form's `[[by, 1|0], …]`;
-    anything else unchanged, for `query_from_data` to check."""
+    """An order written `[[by, true|false], …]` (stored subscriptions, conversation rows of before the compact form)
+    as the compact form's `[[by, 1|0], …]`; anything else unchanged, for `query_from_data` to check."""
     if not isinstance(order, list):
         return order
     return [[item[0], int(item[1])] if isinstance(item, list) and len(item) == 2 and isinstance(item[1], bool)

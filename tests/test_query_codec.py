@@ -1,10 +1,10 @@
-"""The one serialisation of a `MetricQuery` (semantic_layer/query_codec.py) and its users: button values (`v1:`),
-stored subscriptions and alerts (`q1:`).
+"""The one serialisation of a `MetricQuery` (semantic_layer/query_codec.py) and its three users: button values
+(`v1:`), stored subscriptions and alerts (`q1:`), conversation state of threads.
 
-The literals below were written by the code of `main` before the codec existed (the hand-written encoders, run on
-the queries of `QUERIES`): they must still decode to the same query, and the buttons and subscriptions still write
-them byte for byte. Random valid queries round-trip through the codec and through each envelope; the strict checks
-refuse what the bot does not write and admit everything it does.
+The literals below were written by the code of `main` before the codec existed (the three hand-written encoders,
+run on the queries of `QUERIES`): they must still decode to the same query, and the buttons and subscriptions still
+write them byte for byte. Random valid queries round-trip through the codec and through each envelope; the strict
+checks refuse what the bot does not write and admit everything it does.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.answer import Answer
+from bot.commands import conversation
+from bot.commands.conversation import compact_record
 from bot.commands.query_buttons import (
     CADENCES,
     ActionValueError,
@@ -29,7 +32,7 @@ from bot.commands.query_buttons import (
 from bot.state.subscriptions import decode_query, encode_query
 from semantic_layer.catalog import Grain
 from semantic_layer.errors import InvalidInputError
-from semantic_layer.query import MAX_GROUP_BY, MAX_LIMIT, DimensionFilter, MetricQuery, Order, Period
+from semantic_layer.query import MAX_GROUP_BY, MAX_LIMIT, DimensionFilter, MetricAnswer, MetricQuery, Order, Period
 from semantic_layer.query import PeriodKind as K
 from semantic_layer.query_codec import (
     MAX_FILTERS,
@@ -40,6 +43,8 @@ from semantic_layer.query_codec import (
     query_from_data,
     query_to_data,
 )
+
+pytest_plugins = ["tests.bot_support"]
 
 F, P = DimensionFilter, Period
 QUERIES = {
@@ -73,8 +78,8 @@ STORED = {
     "pre_1900": MetricQuery(("revenue",), period=P.days(date(1899, 1, 1), date(1899, 12, 31))),
 }
 
-# --- written by main's code (query_buttons.encode / encode_subscribe, subscriptions.encode_query) before this codec;
-# do not regenerate
+# --- written by main's code (query_buttons.encode / encode_subscribe, subscriptions.encode_query,
+# followup.query_to_json) before this codec; do not regenerate
 V1 = {  # name -> (the table's value, the chart's value)
     "plain": (
         'v1:{"m":["revenue"]}',
@@ -185,6 +190,60 @@ Q1 = {  # name -> the text in subscriptions.query
     "pre_1900":
         'q1:{"m":["revenue"],"p":["range","1899-01-01","1899-12-31"]}',
 }
+LONG_KEYS = {  # name -> the record in conversations.query (JSONB), as JSON text
+    "plain":
+        ('{"metrics": ["revenue"], "group_by": [], "grain": null, "filters": [], "period": null, "order": [], '
+         '"limit": null}'),
+    "full":
+        ('{"metrics": ["revenue", "transaction_volume"], "group_by": ["tier", "type"], "grain": "month", '
+         '"filters": [["type", ["card_payment", "fee"]], ["customer_name", ["Zoë O\'Brien-Łukasiewicz", "Ann '
+         '\\"Nan\\" Lee"]]], "period": {"kind": "range", "first": "2025-01-01", "last": "2025-06-30", "count": 1},'
+         ' "order": [["revenue", true], ["time", false]], "limit": 10}'),
+    "last_months":
+        ('{"metrics": ["withdrawals"], "group_by": [], "grain": "week", "filters": [], "period": {"kind": '
+         '"last_months", "first": null, "last": null, "count": 6}, "order": [], "limit": null}'),
+    "this_year_asc":
+        ('{"metrics": ["transaction_count"], "group_by": [], "grain": null, "filters": [], "period": {"kind": '
+         '"this_year", "first": null, "last": null, "count": 1}, "order": [["time", false]], "limit": null}'),
+    "this_month":
+        ('{"metrics": ["balance"], "group_by": ["customer", "account", "tier", "type", "country", "account_type"],'
+         ' "grain": "day", "filters": [["customer", ["42", "7"]]], "period": {"kind": "this_month", "first": null,'
+         ' "last": null, "count": 1}, "order": [["balance", false]], "limit": 1000}'),
+    "last_month":
+        ('{"metrics": ["new_customers"], "group_by": [], "grain": null, "filters": [], "period": {"kind": '
+         '"last_month", "first": null, "last": null, "count": 1}, "order": [], "limit": 1}'),
+    "this_quarter":
+        ('{"metrics": ["revenue", "transaction_volume", "transaction_count", "withdrawals", "new_customers"], '
+         '"group_by": [], "grain": "quarter", "filters": [], "period": {"kind": "this_quarter", "first": null, '
+         '"last": null, "count": 1}, "order": [], "limit": null}'),
+    "last_quarter":
+        ('{"metrics": ["revenue"], "group_by": [], "grain": "year", "filters": [], "period": {"kind": '
+         '"last_quarter", "first": null, "last": null, "count": 1}, "order": [["revenue", true]], "limit": null}'),
+    "last_year":
+        ('{"metrics": ["revenue"], "group_by": ["country"], "grain": null, "filters": [], "period": {"kind": '
+         '"last_year", "first": null, "last": null, "count": 1}, "order": [["country", false], ["revenue", true]],'
+         ' "limit": null}'),
+    "max_months":
+        ('{"metrics": ["revenue"], "group_by": [], "grain": null, "filters": [], "period": {"kind": "last_months",'
+         ' "first": null, "last": null, "count": 120}, "order": [], "limit": null}'),
+    "one_day":
+        ('{"metrics": ["revenue"], "group_by": [], "grain": null, "filters": [], "period": {"kind": "range", '
+         '"first": "2026-02-28", "last": "2026-02-28", "count": 1}, "order": [], "limit": null}'),
+    "many_filters":
+        ('{"metrics": ["revenue"], "group_by": [], "grain": null, "filters": [["tier", ["Gold"]], ["tier", '
+         '["Gold"]], ["tier", ["Gold"]], ["tier", ["Gold"]], ["tier", ["Gold"]], ["tier", ["Gold"]], ["tier", '
+         '["Gold"]], ["tier", ["Gold"]], ["tier", ["Gold"]], ["tier", ["Gold"]], ["tier", ["Gold"]], ["tier", '
+         '["Gold"]]], "period": null, "order": [], "limit": null}'),
+    "long_value":
+        ('{"metrics": ["revenue"], "group_by": [], "grain": null, "filters": [["customer_name", '
+         '["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
+         'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'
+         'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]]], '
+         '"period": null, "order": [], "limit": null}'),
+    "pre_1900":
+        ('{"metrics": ["revenue"], "group_by": [], "grain": null, "filters": [], "period": {"kind": "range", '
+         '"first": "1899-01-01", "last": "1899-12-31", "count": 1}, "order": [], "limit": null}'),
+}
 
 
 # --- what was written before decodes to the same query ---------------------------------------------------------
@@ -203,6 +262,31 @@ def test_stored_subscriptions_written_before_decode_to_the_same_query_and_are_st
     query = {**QUERIES, **STORED}[name]
     assert decode_query(Q1[name]) == query
     assert encode_query(query) == Q1[name]  # byte for byte: a release before this one reads what this one writes
+
+
+@pytest.mark.parametrize("name", [*QUERIES, *STORED])
+def test_conversation_rows_written_before_decode_to_the_same_query(name: str) -> None:
+    record = json.loads(LONG_KEYS[name])
+    assert query_from_data(compact_record(record)) == {**QUERIES, **STORED}[name]
+
+
+def test_conversation_rows_in_the_state_database(state_url: str, state_store: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row of before (long keys) and a row written now, each through PostgreSQL's JSONB, recalled as the query."""
+    monkeypatch.setenv("FINEFIN_STATE_URL", state_url)
+    conversations = state_store.conversations
+    for n, name in enumerate(["full", "this_month", "pre_1900"]):
+        query = {**QUERIES, **STORED}[name]
+        old, new = ("C0OLD", f"17000000{n:02}.000100"), ("C0NEW", f"17000000{n:02}.000100")
+        conversations.remember(*old, "UASKER", json.loads(LONG_KEYS[name]))
+        assert conversation.recall(old, "UASKER") == query
+        assert conversation.recall(old, "UOTHER") is None  # only the asker continues a thread
+        answer = MetricAnswer(query, (), (), date(2026, 1, 31), None, {}, {}, ())
+        conversation.remember(new, "UASKER", Answer(text="", blocks=[], data=answer))
+        assert conversations.recall(*new) == ("UASKER", query_to_data(query))  # the compact form
+        assert conversation.recall(new, "UASKER") == query
+    conversations.remember("C0BAD", "1", "UASKER", {"m": ["revenue"], "l": 0})
+    assert conversation.recall(("C0BAD", "1"), "UASKER") is None  # unusable: read as a new question
 
 
 # --- round trips ---------------------------------------------------------------------------------------------------
@@ -231,7 +315,8 @@ def test_valid_queries_round_trip_through_the_codec_and_each_envelope(query: Met
                                                                        cadence: str) -> None:
     data = query_to_data(query)
     assert query_from_data(data) == query
-    assert query_from_data(json.loads(json.dumps(data))) == query  # as JSON
+    assert query_from_data(json.loads(json.dumps(data))) == query  # as JSON (a conversation row)
+    assert query_from_data(compact_record(json.loads(json.dumps(data)))) == query  # as recall reads it
     value = encode(QueryView(query, chart))
     if len(value) <= 2000:  # a button's value holds 2,000 characters: a longer one is left out of the message
         assert decode(value) == QueryView(query, chart)
