@@ -444,3 +444,14 @@ def test_fuzz_shaped_values_are_answered_or_refused_never_an_error(acting: Assis
     valid_blocks(answer.blocks)
     if answer.ok and who == "UCUST" and answer.data is not None:  # a customer's answer is always their own
         assert getattr(answer.data, "scoped_to", None) == acting.resolver.resolve("UCUST").customer.customer_id.value
+
+
+@pytest.mark.parametrize("period", [["r", "1899-01-01", "1899-12-31"], ["r", "0001-01-01", "0001-01-31"]])
+def test_a_period_before_1900_is_answered_or_refused_never_an_error(acting: Assistant, period: list[Any]) -> None:
+    """The codec admits any date (a follow-up's "same for last year" can walk a thread's period past 1900): such a
+    button is answered (no rows) or refused politely, whatever the grain."""
+    for grain in ({}, {"t": "day"}, {"t": "month"}):
+        for metric in ("revenue", "balance"):
+            answer = acting.act("UDIR", "ffq.q.view", "v1:" + json.dumps({"m": [metric], "p": period, **grain}))
+            assert answer.outcome in ("answered", "refused"), (period, grain, metric, answer.text)
+            valid_blocks(answer.blocks)

@@ -1,13 +1,14 @@
 """The buttons on metric and why answers, and the compact, versioned value each one carries (pure functions).
 
-A button's value is the whole question it asks, not a reference to server state: `v1:` + compact JSON of the
-`MetricQuery` it runs (metrics, group-by, grain, filters, period, order, limit) and the view (table or chart), e.g.
-`v1:{"m":["revenue"],"t":"quarter","p":["r","2025-07-01","2025-12-31"]}`; a "why" button carries
-`v1:{"w":"revenue","mo":"2026-01"}`. The value is user-controlled (anyone can post a crafted `block_actions`
-payload): `decode` checks its shape strictly and builds the same typed `MetricQuery` the grammar builds, and the
-handler (bot/commands/query_actions.py) runs it through the query service with the clicking user's identity, so
-names, access and filter values are validated exactly as for a typed command. Nothing in a value is trusted: no
-customer id, role or scope is ever read from it (a customer's scope comes from their verified identity).
+A button's value is the whole question it asks, not a reference to server state: `v1:` + the compact JSON of the
+`MetricQuery` it runs (semantic_layer/query_codec.py: metrics, group-by, grain, filters, period, order, limit) and the
+view (`"v":"c"` for a chart), e.g. `v1:{"m":["revenue"],"t":"quarter","p":["r","2025-07-01","2025-12-31"]}`; a "why"
+button carries `v1:{"w":"revenue","mo":"2026-01"}`. The value is user-controlled (anyone can post a crafted
+`block_actions` payload): `decode` checks its shape strictly (at most 2,000 characters, then the codec's
+`query_from_data`) and builds the same typed `MetricQuery` the grammar builds, and the handler
+(bot/commands/query_actions.py) runs it through the query service with the clicking user's identity, so names,
+access and filter values are validated exactly as for a typed command. Nothing in a value is trusted: no customer
+id, role or scope is ever read from it (a customer's scope comes from their verified identity).
 
 Action ids: `ffq.<verb>[.<suffix>]`; the verb says what to do with the value (`q` show it in place of the message,
 `csv` send the CSV, `why` explain a month's change, `whynav` move a why answer to another month, `share` post it
@@ -30,16 +31,8 @@ from semantic_layer.catalog import DIMENSION_BY_KEY, GRAIN_ORDER, Catalog, Grain
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.inputs import Month
 from semantic_layer.policy import Principal, may_use_dimension
-from semantic_layer.query import (
-    MAX_GROUP_BY,
-    MAX_LIMIT,
-    DimensionFilter,
-    MetricAnswer,
-    MetricQuery,
-    Order,
-    Period,
-    PeriodKind,
-)
+from semantic_layer.query import MAX_GROUP_BY, MetricAnswer, MetricQuery, Period
+from semantic_layer.query_codec import NAME, QUERY_KEYS, QueryDataError, query_from_data, query_to_data
 from semantic_layer.why import IDENTIFYING, WhyAnswer
 
 PREFIX = "ffq."
@@ -66,10 +59,7 @@ GRAIN_BUTTON = {Grain.DAY: "Daily", Grain.WEEK: "Weekly", Grain.MONTH: "Monthly"
                 Grain.YEAR: "Yearly"}
 WHY_MONTHS = 3  # why buttons for the last months of a monthly series
 
-_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MONTH = re.compile(r"\d{4}-\d{2}")
-_QUERY_KEYS = frozenset({"m", "g", "t", "f", "p", "o", "l", "v"})
 _WHY_KEYS = frozenset({"w", "mo"})
 CADENCES = ("daily", "weekly", "monthly")
 MAX_OPTION_VALUE = 150  # Block Kit: an option's value holds at most 150 characters
@@ -109,22 +99,7 @@ def _dump(data: dict[str, Any]) -> str:
 
 
 def encode(view: QueryView) -> str:
-    q = view.query
-    data: dict[str, Any] = {"m": list(q.metrics)}
-    if q.group_by:
-        data["g"] = list(q.group_by)
-    if q.grain is not None:
-        data["t"] = q.grain.value
-    if q.filters:
-        data["f"] = [[f.dimension, list(f.values)] for f in q.filters]
-    if q.period is not None:
-        p = q.period
-        data["p"] = ["r", p.first.isoformat(), p.last.isoformat()] if p.kind is PeriodKind.RANGE and p.first \
-            and p.last else [p.kind.value, p.count]
-    if q.order:
-        data["o"] = [[o.by, int(o.descending)] for o in q.order]
-    if q.limit is not None:
-        data["l"] = q.limit
+    data = query_to_data(view.query)
     if view.chart:
         data["v"] = "c"
     return _dump(data)
@@ -142,50 +117,11 @@ def _load(value: object, keys: frozenset[str]) -> dict[str, Any]:
     return data
 
 
-def _list(value: Any, most: int, least: int = 0) -> list[Any]:
-    if not isinstance(value, list) or not least <= len(value) <= most:
-        raise ActionValueError(BAD_VALUE)
-    return value
-
-
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise ActionValueError(BAD_VALUE)
-    return value
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= 200:
-        raise ActionValueError(BAD_VALUE)
-    return value
-
-
-def _int(value: Any, least: int, most: int) -> int:
-    if type(value) is not int or not least <= value <= most:
-        raise ActionValueError(BAD_VALUE)
-    return value
-
-
-def _day(value: Any) -> date:
-    if not isinstance(value, str) or not _DAY.fullmatch(value):
-        raise ActionValueError(BAD_VALUE)
+def _query(data: dict[str, Any]) -> MetricQuery:
     try:
-        day = date.fromisoformat(value)
-    except ValueError:
+        return query_from_data(data)
+    except QueryDataError:
         raise ActionValueError(BAD_VALUE) from None
-    if day.year < 1900:
-        raise ActionValueError(BAD_VALUE)
-    return day
-
-
-def _period(value: Any) -> Period:
-    parts = _list(value, 3, 2)
-    if parts[0] == "r" and len(parts) == 3:
-        return Period.days(_day(parts[1]), _day(parts[2]))
-    kinds = {k.value: k for k in PeriodKind if k is not PeriodKind.RANGE}
-    if len(parts) != 2 or not isinstance(parts[0], str) or parts[0] not in kinds:
-        raise ActionValueError(BAD_VALUE)
-    return Period(kinds[parts[0]], count=_int(parts[1], 1, 120))
 
 
 def decode(value: object) -> QueryView:
@@ -193,34 +129,11 @@ def decode(value: object) -> QueryView:
 
     Names are only checked for their shape here: the query service resolves them against the catalog and the
     access policy, and matches filter values to the data, as for a typed question."""
-    data = _load(value, _QUERY_KEYS)
-    try:
-        metrics = tuple(_name(m) for m in _list(data.get("m"), 5, 1))
-        group_by = tuple(_name(d) for d in _list(data.get("g", []), MAX_GROUP_BY))
-        grain = None
-        if "t" in data:
-            grains = {g.value: g for g in Grain}
-            if not isinstance(data["t"], str) or data["t"] not in grains:
-                raise ActionValueError(BAD_VALUE)
-            grain = grains[data["t"]]
-        filters = []
-        for item in _list(data.get("f", []), 10):
-            key, values = _list(item, 2, 2)
-            filters.append(DimensionFilter(_name(key), tuple(_text(v) for v in _list(values, 50, 1))))
-        period = _period(data["p"]) if "p" in data else None
-        order = []
-        for item in _list(data.get("o", []), 3):
-            by, descending = _list(item, 2, 2)
-            order.append(Order(_name(by), bool(_int(descending, 0, 1))))
-        limit = _int(data["l"], 1, MAX_LIMIT) if "l" in data else None
-        if data.get("v", "t") not in ("t", "c"):
-            raise ActionValueError(BAD_VALUE)
-        query = MetricQuery(metrics, group_by, grain, tuple(filters), period, tuple(order), limit)
-    except ActionValueError:
-        raise
-    except (InvalidInputError, ValueError, TypeError):  # a value the model itself refuses (a reversed period…)
-        raise ActionValueError(BAD_VALUE) from None
-    return QueryView(query, data.get("v") == "c")
+    data = _load(value, QUERY_KEYS | {"v"})
+    view = data.pop("v", "t")
+    if view not in ("t", "c"):
+        raise ActionValueError(BAD_VALUE)
+    return QueryView(_query(data), view == "c")
 
 
 def encode_subscribe(query: MetricQuery, cadence: str) -> str:
@@ -230,11 +143,11 @@ def encode_subscribe(query: MetricQuery, cadence: str) -> str:
 
 def decode_subscribe(value: object) -> tuple[MetricQuery, str]:
     """The question and the cadence of a "Subscribe…" choice; ActionValueError for anything the bot did not write."""
-    data = _load(value, _QUERY_KEYS | {"c"})
+    data = _load(value, QUERY_KEYS | {"c"})
     cadence = data.pop("c", None)
-    if not isinstance(cadence, str) or cadence not in CADENCES or "v" in data:
+    if not isinstance(cadence, str) or cadence not in CADENCES:
         raise ActionValueError(BAD_VALUE)
-    return decode(_dump(data)).query, cadence
+    return _query(data), cadence
 
 
 def encode_why(metric: str, month: Month) -> str:
@@ -250,7 +163,10 @@ def decode_why(value: object) -> tuple[str, Month]:
         parsed = Month.parse(month)
     except InvalidInputError:
         raise ActionValueError(BAD_VALUE) from None
-    return _name(data.get("w")), parsed
+    metric = data.get("w")
+    if not isinstance(metric, str) or not NAME.fullmatch(metric):
+        raise ActionValueError(BAD_VALUE)
+    return metric, parsed
 
 
 # -- periods ----------------------------------------------------------------------------------------------------

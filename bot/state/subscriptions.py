@@ -1,10 +1,11 @@
 """Subscriptions and alerts in the state database: created, listed, paused, resumed and deleted by their owner only,
 every change written to the audit log; a deactivated owner's items are disabled (kept, never delivered).
 
-The query of an item is stored as a compact, versioned text (`encode_query` / `decode_query`): `q1:` and a JSON of
-the `MetricQuery`'s typed fields with short keys. An unknown version or a malformed text is refused on decode, so a
-row written by a newer release is skipped rather than misread. Deliveries are made exactly once through the post
-ledger's claim keys (`bot.deliveries`).
+The query of an item is stored as a compact, versioned text (`encode_query` / `decode_query`): `q1:` and the JSON of
+the `MetricQuery`'s compact form (semantic_layer/query_codec.py), a range period's kind written `"range"` and an
+order's direction a JSON bool, as since the first release. It is read back through the codec's strict checks: an
+unknown version or a malformed text is refused on decode, so a row written by a newer release is skipped rather than
+misread. Deliveries are made exactly once through the post ledger's claim keys (`bot.deliveries`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -22,9 +23,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bot.state.audit import AuditLog, AuditRecord
 from bot.state.models import QUERY_MAX_CHARS, HomeOpen, Subscription
-from semantic_layer.catalog import Grain
 from semantic_layer.errors import InvalidInputError
-from semantic_layer.query import DimensionFilter, MetricQuery, Order, Period, PeriodKind
+from semantic_layer.query import MetricQuery, PeriodKind
+from semantic_layer.query_codec import RANGE, QueryDataError, int_directions, query_from_data, query_to_data
 
 Kind = Literal["subscription", "alert"]
 CADENCES = ("daily", "weekly", "monthly")
@@ -38,49 +39,34 @@ RECORDED = frozenset({"last_state", "last_period", "stale_notified", "last_membe
 
 # --- the query as stored -------------------------------------------------------------------------------------
 def encode_query(query: MetricQuery) -> str:
-    """`q1:{…}`: the MetricQuery's fields, short keys, no spaces. Raises InvalidInputError when too long to store."""
-    doc: dict[str, Any] = {"m": list(query.metrics)}
-    if query.group_by:
-        doc["g"] = list(query.group_by)
-    if query.grain is not None:
-        doc["t"] = query.grain.value
-    if query.filters:
-        doc["f"] = [[f.dimension, list(f.values)] for f in query.filters]
-    if query.period is not None:
-        p = query.period
-        doc["p"] = ([p.kind.value, p.first.isoformat(), p.last.isoformat()] if p.kind is PeriodKind.RANGE  # type: ignore[union-attr]
-                    else [p.kind.value, p.count])
-    if query.order:
-        doc["o"] = [[o.by, o.descending] for o in query.order]
-    if query.limit is not None:
-        doc["l"] = query.limit
-    text = VERSION + json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    """`q1:{…}`: the query's compact form, no spaces, a range's kind written out (`"range"`) and an order's
+    direction a JSON bool, as this table has always kept them. Raises InvalidInputError when too long to store."""
+    data = query_to_data(query)
+    if "p" in data and data["p"][0] == RANGE:
+        data["p"] = [PeriodKind.RANGE.value, *data["p"][1:]]
+    if "o" in data:
+        data["o"] = [[by, bool(descending)] for by, descending in data["o"]]
+    text = VERSION + json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     if len(text) > QUERY_MAX_CHARS:
         raise InvalidInputError("That question is too long to keep as a subscription or alert.")
     return text
 
 
 def decode_query(text: str) -> MetricQuery:
-    """The MetricQuery of `encode_query`; InvalidInputError for an unknown version or a malformed text."""
+    """The MetricQuery of `encode_query`, checked as strictly as a button's; InvalidInputError for an unknown
+    version or a malformed text."""
     if not text.startswith(VERSION):
         raise InvalidInputError("This stored question was written by another version and cannot be read.")
     try:
-        doc = json.loads(text[len(VERSION):])
-        period = None
-        if "p" in doc:
-            kind = PeriodKind(doc["p"][0])
-            period = (Period.days(date.fromisoformat(doc["p"][1]), date.fromisoformat(doc["p"][2]))
-                      if kind is PeriodKind.RANGE else Period(kind, count=int(doc["p"][1])))
-        return MetricQuery(
-            metrics=tuple(str(m) for m in doc["m"]),
-            group_by=tuple(str(g) for g in doc.get("g", ())),
-            grain=Grain(doc["t"]) if "t" in doc else None,
-            filters=tuple(DimensionFilter(str(k), tuple(str(v) for v in vals)) for k, vals in doc.get("f", ())),
-            period=period,
-            order=tuple(Order(str(by), bool(desc)) for by, desc in doc.get("o", ())),
-            limit=int(doc["l"]) if "l" in doc else None,
-        )
-    except (ValueError, KeyError, TypeError, IndexError):
+        data = json.loads(text[len(VERSION):])
+        if isinstance(data, dict):
+            period = data.get("p")
+            if isinstance(period, list) and period[:1] == [PeriodKind.RANGE.value]:
+                data["p"] = [RANGE, *period[1:]]
+            if "o" in data:
+                data["o"] = int_directions(data["o"])
+        return query_from_data(data)
+    except (ValueError, RecursionError, QueryDataError):
         raise InvalidInputError("This stored question is malformed and cannot be read.") from None
 
 

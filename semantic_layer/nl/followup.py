@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from typing import Any
 
 from semantic_layer.catalog import Grain
 from semantic_layer.nl.dates import DATE_WORDS, find_period
@@ -30,7 +29,7 @@ from semantic_layer.nl.parser import (
 )
 from semantic_layer.nl.vocabulary import Vocabulary, tokens
 from semantic_layer.policy import Principal
-from semantic_layer.query import DimensionFilter, MetricQuery, Order, Period, PeriodKind
+from semantic_layer.query import DimensionFilter, MetricQuery, Period, PeriodKind
 
 # words of a follow-up that carry no query part
 FOLLOW_WORDS = frozenset({"same", "instead", "again", "but", "only", "just", "chart", "graph", "table", "plot",
@@ -107,33 +106,3 @@ def _back(day: date) -> date:
         return day.replace(year=day.year - 1)
     except ValueError:  # 29 February
         return day.replace(year=day.year - 1, day=28)
-
-
-def query_to_json(query: MetricQuery) -> dict[str, Any]:
-    """A query as plain JSON (conversation state); `query_from_json` rebuilds it through the typed constructors."""
-    period = query.period
-    return {
-        "metrics": list(query.metrics),
-        "group_by": list(query.group_by),
-        "grain": query.grain.value if query.grain else None,
-        "filters": [[f.dimension, list(f.values)] for f in query.filters],
-        "period": None if period is None else {
-            "kind": period.kind.value, "first": period.first.isoformat() if period.first else None,
-            "last": period.last.isoformat() if period.last else None, "count": period.count},
-        "order": [[o.by, o.descending] for o in query.order],
-        "limit": query.limit,
-    }
-
-
-def query_from_json(data: dict[str, Any]) -> MetricQuery:
-    """Raises InvalidInputError (or ValueError/KeyError/TypeError for a malformed record)."""
-    raw = data.get("period")
-    period = None if raw is None else Period(
-        PeriodKind(raw["kind"]), date.fromisoformat(raw["first"]) if raw.get("first") else None,
-        date.fromisoformat(raw["last"]) if raw.get("last") else None, int(raw.get("count", 1)))
-    return MetricQuery(
-        tuple(str(m) for m in data["metrics"]), tuple(str(d) for d in data.get("group_by", ())),
-        Grain(data["grain"]) if data.get("grain") else None,
-        tuple(DimensionFilter(str(k), tuple(str(v) for v in vs)) for k, vs in data.get("filters", ())),
-        period, tuple(Order(str(by), bool(desc)) for by, desc in data.get("order", ())),
-        int(data["limit"]) if data.get("limit") is not None else None)
