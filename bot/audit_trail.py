@@ -8,6 +8,7 @@ explicitly, for an answer path that carries them elsewhere (a queued job).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -111,19 +112,22 @@ class BackgroundWriter:
 
     `submit` never blocks and never raises: the write is queued (bounded, `max_pending`) and run by the thread; when
     the queue is full (a flood with the database slow) it is dropped and logged, so memory stays bounded and the
-    acks keep going out."""
+    acks keep going out. When the process exits normally (a stop, SIGTERM through the server's shutdown), the writes
+    still queued are run first, for `drain_seconds` at most; what is left then is logged, not silently lost."""
 
-    def __init__(self, max_pending: int = 1000, name: str = "audit-writer") -> None:
+    def __init__(self, max_pending: int = 1000, name: str = "audit-writer", drain_seconds: float = 10.0) -> None:
         self._queue: queue.Queue[tuple[str, Callable[[], Any]]] = queue.Queue(maxsize=max_pending)
         self._name = name
         self._thread: threading.Thread | None = None  # started by the first write (most apps never refuse one)
         self._lock = threading.Lock()
+        self.drain_seconds = drain_seconds
 
     def submit(self, request_id: str, write: Callable[[], Any]) -> bool:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
+                atexit.register(self.drain)
         try:
             self._queue.put_nowait((request_id, write))
             return True
@@ -145,6 +149,17 @@ class BackgroundWriter:
     def join(self) -> None:
         """Wait until every queued write ran (tests, shutdown)."""
         self._queue.join()
+
+    def drain(self) -> int:
+        """Wait up to `drain_seconds` for the queued writes (at exit); returns how many were left unwritten."""
+        deadline = time.monotonic() + self.drain_seconds
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        left = self._queue.unfinished_tasks
+        if left:
+            log.error("%s: %d audit writes still queued at exit after %.0f s: their rows are lost", self._name, left,
+                      self.drain_seconds)
+        return left
 
 
 class BackgroundAudit:

@@ -12,6 +12,7 @@ pytest.register_assert_rewrite("tests.bot_support")
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -257,3 +258,39 @@ def test_the_background_writer_never_blocks_and_drops_when_full(caplog: pytest.L
     gate.set()
     audit.join()
     assert written == [f"r{n}" for n, ok in enumerate(accepted) if ok]
+
+
+def test_queued_audit_rows_are_written_before_the_process_exits(tmp_path: Path) -> None:
+    """A refusal row still queued when the web process stops is written before it exits (atexit), not dropped
+    with the daemon thread; past `drain_seconds` what is left is logged."""
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "rows.txt"
+    script = textwrap.dedent(f"""
+        import logging, sys, time
+        from bot.audit_trail import BackgroundWriter
+        logging.basicConfig(stream=sys.stderr)
+        def slow(n):
+            def write():
+                time.sleep(0.2)
+                with open({str(out)!r}, "a") as f:
+                    f.write(f"r{{n}}\\n")
+            return write
+        writer = BackgroundWriter(name="w", drain_seconds=float(sys.argv[1]))
+        for n in range(5):
+            writer.submit(f"r{{n}}", slow(n))
+        # the process ends here, with the writes still queued
+    """)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script, "10"], cwd=root, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().split() == [f"r{n}" for n in range(5)]
+    out.unlink()
+    cut = subprocess.run([sys.executable, "-c", script, "0.3"], cwd=root, capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert cut.returncode == 0, cut.stderr
+    assert len(out.read_text().split()) < 5
+    assert "audit writes still queued at exit" in cut.stderr and "their rows are lost" in cut.stderr
