@@ -92,6 +92,9 @@ class MetricInfo:
     group_by_items: frozenset[str]  # what MetricFlow reports (dimension dunder names and entities)
     needs_time: bool = False  # compares with an earlier period: only asked along the time axis
     synonyms: tuple[str, ...] = ()  # governed business words for it (`config.meta.synonyms` in the dbt YAML)
+    # the generic questions it is the governed answer to (`config.meta.default_for`: "money held now", "count of
+    # customers"…): the plain-English reader asks the catalog for these instead of naming metrics
+    default_for: tuple[str, ...] = ()
 
     @property
     def one_line(self) -> str:
@@ -146,10 +149,17 @@ class Catalog:
                 needs_time=metric_type == "derived" and any(
                     ref.offset_window is not None for ref in (metric.type_params.metrics or ())),
                 synonyms=tuple(str(w) for w in _meta(metric).get("synonyms") or ()),
+                default_for=tuple(str(w) for w in _meta(metric).get("default_for") or ()),
             )
         return cls(load_id, infos, _dimension_words(manifest))
 
     # -- names ------------------------------------------------------------------------------------------------
+    def default_for(self, question: str) -> str | None:
+        """The metric the dbt YAML names as the answer to a generic question (`config.meta.default_for`), or None
+        when none does (then the reader offers nothing for it)."""
+        found = [name for name, info in self.metrics.items() if question in info.default_for]
+        return found[0] if len(found) == 1 else None
+
     def resolve_metric(self, text: str, allowed: Iterable[str] | None = None) -> str:
         """A metric name from its name or label (any case; spaces for underscores), among every governed metric (a
         forbidden one is refused by the policy, with what may be asked instead). Raises UnknownMetricError that

@@ -13,10 +13,14 @@ from finefin.config import DBT_PROJECT_DIR
 from finefin.transform import run_dbt
 
 
-def test_mf_validate_configs(tmp_path: Path) -> None:
+def test_mf_validate_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mf = Path(sys.executable).with_name("mf")
     env = {**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "FINEFIN_TARGET": "duckdb",
            "FINEFIN_WAREHOUSE": str(tmp_path / "warehouse.duckdb")}
+    # `mf` reads dbt/target/semantic_manifest.json: parse the project there first (on a fresh clone no other test
+    # may have yet)
+    monkeypatch.setenv("FINEFIN_WAREHOUSE", env["FINEFIN_WAREHOUSE"])
+    assert run_dbt(["parse"], target="duckdb").success
     proc = subprocess.run([str(mf), "validate-configs", "--skip-dw"], cwd=DBT_PROJECT_DIR, env=env,
                           capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr

@@ -154,6 +154,33 @@ def test_the_question_head_and_the_metric_kind_must_agree(vocab: Vocabulary) -> 
     assert counted.outcome is Outcome.ANSWER and counted.best.query.metrics == ("accounts_opened",)  # type: ignore
 
 
+def test_the_metrics_offered_for_generic_questions_are_governed_in_the_dbt_yaml(vocab: Vocabulary) -> None:
+    """The reader names no metric for "the money held", "a count of customers"…: each such question is answered by
+    the one metric whose `config.meta.default_for` lists it, so moving it in the YAML moves the reading."""
+    from semantic_layer.catalog import Catalog
+    from semantic_layer.nl.parser import DEFAULT_QUESTIONS
+
+    catalog = vocab.catalog
+    for question in DEFAULT_QUESTIONS:
+        declared = [name for name, info in catalog.metrics.items() if question in info.default_for]
+        assert len(declared) == 1, (question, declared)
+    assert catalog.default_for("money held now") == "current_balance"
+    assert catalog.default_for("count of customers") == "customers"
+    # the YAML says the money moved is answered by revenue (and the money held now by the dated balance): followed
+    moved = {"transaction_volume": (), "revenue": ("money charged", "money moved"), "current_balance": (),
+             "balance": ("money held on a date", "money held now")}
+    metrics = {name: dataclasses.replace(info, default_for=moved.get(name, info.default_for))
+               for name, info in catalog.metrics.items()}
+    edited = Vocabulary.of(Catalog(catalog.load_id, metrics, catalog.dimension_words), vocab.as_of, vocab.values)
+    director = principal("director")
+    before = [r.query.metrics[0] for r in understand("how much is the customer base worth", vocab, director).readings]
+    after = [r.query.metrics[0] for r in understand("how much is the customer base worth", edited, director).readings]
+    assert {"current_balance", "transaction_volume"} <= set(before)
+    assert {"balance", "revenue"} <= set(after) and not {"current_balance", "transaction_volume"} & set(after)
+    held = understand("how much is in my accounts", edited, principal("customer"))
+    assert held.best is not None and held.best.query.metrics == ("balance",)
+
+
 def test_history_is_a_series_and_a_comparison_may_come_first(vocab: Vocabulary) -> None:
     director = principal("director")
     for text in ("revenue history", "transaction volume over time", "withdrawals trend for customer 12"):

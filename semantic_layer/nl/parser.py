@@ -17,7 +17,7 @@ from enum import StrEnum
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from semantic_layer.catalog import DIMENSION_BY_KEY, Grain, ValueKind, nearest
+from semantic_layer.catalog import DIMENSION_BY_KEY, Catalog, Grain, ValueKind, nearest
 from semantic_layer.errors import InvalidInputError
 from semantic_layer.nl.dates import DATE_WORDS, MONTHS, NUMBERS, find_period
 from semantic_layer.nl.names import NameMatch
@@ -58,6 +58,15 @@ TREND = frozenset({"trend", "trends", "develop", "developed", "evolve", "evolved
 POSSESSIVE = frozenset({"my", "our", "their", "his", "her", "your", "the"})
 MONEY_HEADS = frozenset({"value", "amount", "amounts", "worth"})
 CURRENCY = frozenset({"euro", "euros", "eur", "money", "cash"})
+# Generic questions whose answer the dbt YAML governs (`config.meta.default_for` of one metric each): the money
+# held (on a date, or now), the money moved, and the counts offered when "how many" meets an amount
+HELD_ON_A_DATE, HELD_NOW, HELD_BY_MONTH = "money held on a date", "money held now", "money held by month"
+MOVED, CHARGED = "money moved", "money charged"
+COUNT_TRANSACTIONS, COUNT_ACCOUNTS, COUNT_CUSTOMERS = "count of transactions", "count of accounts", "count of customers"
+COUNTED = (COUNT_TRANSACTIONS, COUNT_ACCOUNTS, COUNT_CUSTOMERS)
+# "customers" over a period is ambiguous: one of these is asked
+CUSTOMERS_IN_A_PERIOD = ("customers who signed up", "customers who transacted", "customers per tier")
+DEFAULT_QUESTIONS = (HELD_ON_A_DATE, HELD_NOW, HELD_BY_MONTH, MOVED, CHARGED, *COUNTED, *CUSTOMERS_IN_A_PERIOD)
 # "how much is in my accounts", "how much do they have": money held (a balance), not a count
 HOLDING = frozenset({"in", "have", "has", "hold", "holds", "held", "got", "keep", "kept", "sitting"})
 # English function words: explained, carry no meaning for the query
@@ -213,8 +222,9 @@ def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dic
         return _refuse(vocab, principal, text, "You can only see your own accounts: ask about “my balance”, "
                                                "“my card payments last month”…")
     if how_much and {vocab.catalog.metrics[m].kind for m in metrics} == {ValueKind.COUNT} and _holding(words):
-        held = "balance" if (found.period is not None and not p.today) or p.grain else "current_balance"
-        if may_ask_metric(principal, held):  # "how much is in my accounts": the money held, not a count
+        held = vocab.catalog.default_for(HELD_ON_A_DATE if (found.period is not None and not p.today) or p.grain
+                                         else HELD_NOW)
+        if held is not None and may_ask_metric(principal, held):  # "how much is in my accounts": money held
             alternatives = [*metrics, *alternatives]
             metrics = [held]
             p.source("metric", "how much … held")
@@ -237,7 +247,7 @@ def _understand(text: str, vocab: Vocabulary, principal: Principal, resolve: dic
     if p.limit is not None or p.ranked:
         order = (Order(metrics[0], descending=not p.ascending),)
     try:
-        period = None if p.today and metrics == ["current_balance"] else found.period  # the balance now
+        period = None if p.today and metrics == [catalog.default_for(HELD_NOW)] else found.period  # the balance now
         query = MetricQuery(tuple(metrics), tuple(group_by), grain, tuple(filters), period, order, p.limit)
     except InvalidInputError as exc:
         return _clarify(vocab, principal, text, str(exc))
@@ -352,10 +362,9 @@ def _other_kind(vocab: Vocabulary, principal: Principal, metrics: list[str], mon
     """Readings of the other kind to offer when the question's head and the metric disagree: for a count asked
     "how much", the money held or moved; for an amount asked "how many", the counts."""
     wanted = ValueKind.MONEY if money else ValueKind.COUNT
-    held = "balance" if dated else "current_balance"
-    base = (held, "transaction_volume") if money else ("transaction_count", "accounts_opened", "customers")
-    return [m for m in base if m in vocab.catalog.metrics and vocab.catalog.metrics[m].kind is wanted
-            and m not in metrics and may_ask_metric(principal, m)]
+    base = _answers(vocab.catalog, *(((HELD_ON_A_DATE if dated else HELD_NOW), MOVED) if money else COUNTED))
+    return [m for m in base if vocab.catalog.metrics[m].kind is wanted and m not in metrics
+            and may_ask_metric(principal, m)]
 
 
 def _corrected(raw: list[str], vocab: Vocabulary) -> tuple[list[str], list[tuple[str, str]]]:
@@ -691,13 +700,15 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             metrics = based
         else:
             return [], growth, "Growth of what? Revenue, transaction volume or new customers?"
-    balances = {"balance", "current_balance", "balance_by_month"}
+    balances = _answers(catalog, HELD_ON_A_DATE, HELD_NOW, HELD_BY_MONTH)
     if any(m in balances for m in metrics):
         series = p.grain is not None or _is_trend(p.words)  # "my balance history": month-end balances
-        wanted = "balance" if (has_period and not p.today) or series else "current_balance"
-        metrics = list(dict.fromkeys(wanted if m in balances else m for m in metrics))
-    if metrics == ["customers"] and (has_period or p.grain is not None) and "customer" not in p.group_by:
-        return [], ["new_customers", "active_customers", "tier_customers"], (
+        wanted = catalog.default_for(HELD_ON_A_DATE if (has_period and not p.today) or series else HELD_NOW)
+        if wanted is not None:
+            metrics = list(dict.fromkeys(wanted if m in balances else m for m in metrics))
+    if metrics == _answers(catalog, COUNT_CUSTOMERS) and (has_period or p.grain is not None) \
+            and "customer" not in p.group_by:
+        return [], _answers(catalog, *CUSTOMERS_IN_A_PERIOD), (
             "Customers in a period: the new customers who signed up, the active customers who transacted, or the "
             "customers per tier at the period's end?")
     if not metrics:
@@ -705,18 +716,19 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
         if types:
             p.source("fallback", "transaction type")
             if count_cue:
-                return ["transaction_count"], ["transaction_volume"], ""
+                return _answers(catalog, COUNT_TRANSACTIONS), _answers(catalog, MOVED), ""
             if set(types) <= {"fee", "interest_charge"}:
-                return ["revenue"], ["transaction_volume"], ""
-            return ["transaction_volume"], ["transaction_count"], ""
+                return _answers(catalog, CHARGED), _answers(catalog, MOVED), ""
+            return _answers(catalog, MOVED), _answers(catalog, COUNT_TRANSACTIONS), ""
         if p.values.get("account_type") or p.values.get("account_status"):
             p.source("fallback", "accounts")
             if count_cue:
-                return ["accounts_opened"], [], ""
-            return ["balance" if has_period or p.grain else "current_balance"], ["accounts_opened"], ""
+                return _answers(catalog, COUNT_ACCOUNTS), [], ""
+            return _answers(catalog, HELD_ON_A_DATE if has_period or p.grain else HELD_NOW), \
+                _answers(catalog, COUNT_ACCOUNTS), ""
         if count_cue and (p.values.get("tier") or p.values.get("country")):
             p.source("fallback", "customers")
-            return ["customers"], ["tier_customers"], ""
+            return _answers(catalog, COUNT_CUSTOMERS), _answers(catalog, "customers per tier"), ""
         return [], [], ""
     for _, phrase in p.metric_hits + p.weak_metric_hits:
         if phrase.target not in metrics:
@@ -726,6 +738,12 @@ def _metrics(p: _Parse, vocab: Vocabulary, count_cue: bool, has_period: bool
             if dims and DIMENSION_BY_KEY[dims[0].target].kind is ValueKind.CATEGORY:
                 p.group_by.append(dims[0].target)
     return metrics[:5], [], ""
+
+
+def _answers(catalog: Catalog, *questions: str) -> list[str]:
+    """The metrics the dbt YAML names as the answers to generic questions (`config.meta.default_for`), in order;
+    a question no metric answers is left out."""
+    return [m for m in (catalog.default_for(q) for q in questions) if m is not None]
 
 
 def _labels(vocab: Vocabulary, metrics: list[str] | tuple[str, ...]) -> str:
