@@ -12,6 +12,8 @@ pytest.register_assert_rewrite("tests.bot_support")
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -31,6 +33,24 @@ def _rows(store: Any, n: int, timeout: float = 10.0) -> list[AuditRow]:
         time.sleep(0.02)
     time.sleep(0.3)
     return store.audit.rows(AuditQuery(limit=1000))
+
+
+@contextmanager
+def _audit_sink_blocked(store: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Every audit write waits (up to 20 s) until the block ends; yields the event set once a write is waiting."""
+    release, entered = threading.Event(), threading.Event()
+    original = store.audit.record
+
+    def blocked(rec: Any) -> bool:
+        entered.set()
+        release.wait(20)
+        return original(rec)
+
+    monkeypatch.setattr(store.audit, "record", blocked)
+    try:
+        yield entered
+    finally:
+        release.set()
 
 
 def _foreign_command(fake_slack: Any, user: str, text: str, **fields: str) -> str:
@@ -84,16 +104,7 @@ def test_a_refusal_is_acked_while_the_audit_sink_is_blocked(
 ) -> None:
     """The audit write is not on the ack path: with the sink blocked, the refusal is acked at once; the row is
     written once the sink is released."""
-    release, entered = threading.Event(), threading.Event()
-    original = state_store.audit.record
-
-    def blocked(rec: Any) -> bool:
-        entered.set()
-        release.wait(20)
-        return original(rec)
-
-    monkeypatch.setattr(state_store.audit, "record", blocked)
-    try:
+    with _audit_sink_blocked(state_store, monkeypatch) as entered:
         started = time.perf_counter()
         for n in range(3):
             resp = dispatch(bolt_app, _foreign_command(fake_slack, people.customer, f"balance {n}",
@@ -102,8 +113,6 @@ def test_a_refusal_is_acked_while_the_audit_sink_is_blocked(
         assert time.perf_counter() - started < 2.0
         assert entered.wait(5)  # the writer is stuck in the sink, the acks went out anyway
         assert state_store.audit.rows(AuditQuery()) == []
-    finally:
-        release.set()
     rows = _rows(state_store, 3)
     assert [r.command for r in rows] == [f"[refused: foreign team 'T0THEM'] balance {n}" for n in range(3)]
 
@@ -139,24 +148,13 @@ def test_home_opens_leave_one_row_each_under_the_deliverys_id(
 def test_a_home_open_is_acked_while_the_audit_sink_is_blocked(
     bolt_app: Any, fake_slack: Any, people: People, state_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    release, entered = threading.Event(), threading.Event()
-    original = state_store.audit.record
-
-    def blocked(rec: Any) -> bool:
-        entered.set()
-        release.wait(20)
-        return original(rec)
-
-    monkeypatch.setattr(state_store.audit, "record", blocked)
-    try:
+    with _audit_sink_blocked(state_store, monkeypatch) as entered:
         body, headers = _home_open(people.customer, "EvHomeBlocked")
         started = time.perf_counter()
         assert dispatch(bolt_app, body, headers).status == 200
         assert time.perf_counter() - started < 2.0
         assert entered.wait(10)  # the row's write waits on the sink, after the ack and the publish
         fake_slack.wait_calls("views.publish")
-    finally:
-        release.set()
     [row] = _rows(state_store, 1)
     assert (row.command, row.outcome, row.customer_read) == ("home", "answered", people.customer_id)
 
@@ -206,16 +204,7 @@ def test_busy_home_opens_and_questions_leave_an_error_row_off_the_ack_path(
 
     app = build_app(None, bot_settings, client=WebClient(token="x", base_url=fake_slack.api_url),
                     answers=_FullRuntime(), state=state_store)  # type: ignore[arg-type]
-    release, entered = threading.Event(), threading.Event()
-    original = state_store.audit.record
-
-    def blocked(rec: Any) -> bool:
-        entered.set()
-        release.wait(20)
-        return original(rec)
-
-    monkeypatch.setattr(state_store.audit, "record", blocked)
-    try:
+    with _audit_sink_blocked(state_store, monkeypatch) as entered:
         home, home_headers = _home_open(people.customer, "EvBusyHome")
         mention, mention_headers = event_body({"type": "app_mention", "user": people.advisor, "channel": "C0PUBLIC",
                                                "text": "<@U0BOT> watchlist", "ts": f"{time.time():.6f}"}, "EvBusyAsk")
@@ -226,8 +215,6 @@ def test_busy_home_opens_and_questions_leave_an_error_row_off_the_ack_path(
             assert dispatch(app, mention, mention_headers).status == 200
         assert time.perf_counter() - started < 2.0
         assert entered.wait(5)
-    finally:
-        release.set()
     rows = _rows(state_store, 2)
     assert [(r.request_id, r.user_id, r.command, r.outcome, r.customer_read) for r in rows] == [
         ("reqbusyhome1", people.customer, "home", "error", None),
