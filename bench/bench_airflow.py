@@ -44,11 +44,11 @@ from psycopg import sql
 
 from bench.airflow_scheduler import DagRunResult, running
 from finefin.config import DBT_PROJECT_DIR
+from finefin.dbt_status import cached_manifest
 
 DAG_ID = "finefin_refresh"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 FINEFIN = Path(sys.executable).with_name("finefin")
-DBT = Path(sys.executable).with_name("dbt")
 
 
 def log(message: str) -> None:
@@ -105,15 +105,8 @@ def cli_refresh(dsn: str, data_dir: Path) -> float:
 
 
 def dbt_parse(target: Path) -> Path:
-    """The manifest the DAG reads its graph from (as at install time)."""
-    result = subprocess.run([str(DBT), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-                             str(DBT_PROJECT_DIR), "--target-path", str(target), "--quiet"], capture_output=True,
-                            text=True, timeout=600, cwd=DBT_PROJECT_DIR,
-                            env={**os.environ, "FINEFIN_WAREHOUSE": str(target / "unused.duckdb"),
-                                 "FINEFIN_TARGET": "duckdb"})
-    if result.returncode != 0:
-        raise RuntimeError(f"dbt parse failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return target / "manifest.json"
+    """The manifest the DAG reads its graph from (as at install time), parsed under `target`."""
+    return cached_manifest(DBT_PROJECT_DIR, target)
 
 
 @dataclass

@@ -128,6 +128,7 @@ class DbtStatusTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.sdk.execution_time.xcom import XCom
+        from asgiref.sync import sync_to_async
 
         dag_id, run_id = self._run_ids()
         node = node_of(self.node)
@@ -146,7 +147,7 @@ class DbtStatusTrigger(BaseTrigger):
             if polls % STATE_EVERY_POLLS == STATE_EVERY_POLLS - 1:
                 state = await SHARED.get(("state", dag_id, run_id, producer), self.poll_seconds * 0.9, read_state)
                 if state in PRODUCER_GONE:  # its report may have landed since the read above
-                    reported = await sync_to_thread(read_report)
+                    reported = await sync_to_async(read_report)()
             decided = decide(node, reported, state, producer)
             if decided is not None:
                 break
@@ -162,12 +163,6 @@ class DbtStatusTrigger(BaseTrigger):
             yield TaskSkippedEvent()
         else:
             yield TaskFailedEvent()
-
-
-async def sync_to_thread(read: Callable[[], Any]) -> Any:
-    from asgiref.sync import sync_to_async
-
-    return await sync_to_async(read)()
 
 
 class DbtStatusOperator(BaseOperator):

@@ -336,17 +336,19 @@ def build_and_report(settings: Settings, report: Callable[[dict[str, Any]], None
     with refresh_lock(settings):
         target_path = refresh_target(settings)
         freshness = source_freshness(settings, target_path=target_path)
+
+        def report_nodes(nodes: list[Any], *, final: bool, error: str | None = None) -> None:
+            results = [*freshness.results, *((n.unique_id, n.status, n.message, n.seconds) for n in nodes)]
+            report(status_report(results, final=final, error=error))
+
         try:
             freshness.raise_for_problems()
             built = build(settings, target_path=target_path, progress=False)
         except FinefinError as exc:
             nodes = exc.build.nodes if isinstance(exc, DbtError) and exc.build is not None else []
-            report(status_report([*freshness.results, *((n.unique_id, n.status, n.message, n.seconds)
-                                                        for n in nodes)],
-                                 final=last_try, error=str(exc).splitlines()[0]))
+            report_nodes(nodes, final=last_try, error=str(exc).splitlines()[0])
             raise
-        report(status_report([*freshness.results, *((n.unique_id, n.status, n.message, n.seconds)
-                                                    for n in built.nodes)], final=True))
+        report_nodes(built.nodes, final=True)
         _parse_semantic_manifest(settings, target_path)
     log.info("%s", built)
     return {"build": str(built).splitlines()[0], "freshness": freshness.statuses}
